@@ -1,0 +1,93 @@
+"""Input checks that fail early with a message naming the problem.
+
+Everything here runs on host (numpy) before anything is traced, so a bad argument never
+reaches a jitted function, where it would surface as an opaque shape or NaN error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+
+def check_flow_steps(flow_steps) -> int:
+    """`flow_steps` must be a positive integer (the number of Euler steps from t=0 to t=1)."""
+    if isinstance(flow_steps, bool) or not isinstance(flow_steps, int | np.integer):
+        raise TypeError(f"flow_steps must be a positive int, got {flow_steps!r} ({type(flow_steps).__name__})")
+    if flow_steps <= 0:
+        raise ValueError(f"flow_steps must be positive, got {flow_steps}")
+    return int(flow_steps)
+
+
+def check_probability(name: str, p) -> float:
+    """A probability such as `p_uncond` must be a finite number in [0, 1]."""
+    p = float(p)
+    if not np.isfinite(p) or not 0.0 <= p <= 1.0:
+        raise ValueError(f"{name} must lie in [0, 1], got {p}")
+    return p
+
+
+def check_finite(name: str, x) -> np.ndarray:
+    """Raise if an array holds NaN or inf, saying how many and where the first one is."""
+    x = np.asarray(x)
+    if np.issubdtype(x.dtype, np.floating):
+        bad = ~np.isfinite(x)
+        if bad.any():
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(
+                f"{name} contains {int(bad.sum())} non-finite value(s) (NaN or inf); first at index {first}"
+            )
+    return x
+
+
+def check_dataset(dataset: Mapping, *, action_dim: int | None = None, obs_dim: int | None = None,
+                  cond_dim: int | None = None, num_labels: int | None = None) -> int:
+    """Check a training dataset for a conditional flow policy and return its size N.
+
+    Expected keys (shapes):
+      actions:       [N, A]  float, the data actions x_1
+      conditions:    [N] int optimality labels o in {0, .., num_labels-1}, or [N, C] float goals g
+      observations:  [N, O]  float, optional (absent for state-free toys)
+    """
+    if "actions" not in dataset:
+        raise KeyError(f"dataset has no 'actions' key; keys are {sorted(dataset)}")
+    if "conditions" not in dataset:
+        raise KeyError(f"dataset has no 'conditions' key; keys are {sorted(dataset)}")
+    actions = check_finite("actions", dataset["actions"])
+    if actions.ndim != 2:
+        raise ValueError(f"actions must have shape [N, A], got {actions.shape}")
+    n = actions.shape[0]
+    if n == 0:
+        raise ValueError("dataset is empty (0 actions)")
+    if action_dim is not None and actions.shape[1] != action_dim:
+        raise ValueError(f"actions have dimension {actions.shape[1]}, the model expects {action_dim}")
+
+    conditions = np.asarray(dataset["conditions"])
+    if conditions.shape[0] != n:
+        raise ValueError(f"conditions have {conditions.shape[0]} rows but actions have {n}")
+    if num_labels is not None:
+        if conditions.ndim != 1 or not np.issubdtype(conditions.dtype, np.integer):
+            raise ValueError(
+                f"discrete conditions must be an int array of shape [N], got {conditions.dtype} {conditions.shape}"
+            )
+        if conditions.min() < 0 or conditions.max() >= num_labels:
+            raise ValueError(
+                f"labels must lie in [0, {num_labels - 1}], got range [{conditions.min()}, {conditions.max()}]"
+            )
+    else:
+        check_finite("conditions", conditions)
+        if conditions.ndim != 2:
+            raise ValueError(f"continuous conditions (goals) must have shape [N, C], got {conditions.shape}")
+        if cond_dim is not None and conditions.shape[1] != cond_dim:
+            raise ValueError(f"goals have dimension {conditions.shape[1]}, the model expects {cond_dim}")
+
+    if "observations" in dataset:
+        obs = check_finite("observations", dataset["observations"])
+        if obs.ndim != 2 or obs.shape[0] != n:
+            raise ValueError(f"observations must have shape [{n}, O], got {obs.shape}")
+        if obs_dim is not None and obs.shape[1] != obs_dim:
+            raise ValueError(f"observations have dimension {obs.shape[1]}, the model expects {obs_dim}")
+    elif obs_dim:
+        raise KeyError(f"the model expects observations of dimension {obs_dim} but the dataset has none")
+    return n
