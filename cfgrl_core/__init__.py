@@ -8,6 +8,7 @@ Modules, one concept each:
   toy        2-D product-policy toys: exact tilts pi_hat f(A)^w by grid and importance resampling
   gmm        Gaussian mixtures with exact flow velocities: CFG with no learning error
   metrics    sample distances (sliced Wasserstein, MMD)
+  tabular    exact finite MDPs (V, Q, A, J, occupancies); theory: pi_hat f(A)^w and the theorem checks
   figures    where figures, their CSVs and provenance go (atomic writes)
   checks     input validation with clear errors
 """

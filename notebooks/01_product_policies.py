@@ -38,6 +38,8 @@
 # Imports only. `cfgrl_core` holds the reusable pieces (flow loss, network, guided sampler, toys, metrics).
 
 # %%
+import os
+
 import ipywidgets as widgets
 import jax
 import jax.numpy as jnp
@@ -59,8 +61,6 @@ from cfgrl_core.train import TrainConfig, fit
 # full ones. Only plain assignments here.
 
 # %% tags=["parameters"]
-import os
-
 FAST = int(os.environ.get("FAST", "0"))
 SEED = 0
 

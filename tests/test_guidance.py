@@ -110,3 +110,28 @@ def test_bad_sampler_inputs_are_refused(tiny_model):
         sample_guided(goal_params, goal_config, key, jnp.ones((4, 5)), [1.0], jnp.ones((4, 3)))
     with pytest.raises(ValueError, match=r"observations must have shape \[4, 3\]"):
         sample_guided(goal_params, goal_config, key, jnp.ones((4, 2)), [1.0], jnp.ones((4, 2)))
+
+
+def test_w_chunks_with_padding_match_separate_calls(tiny_model):
+    # 300 states: 2048 rows per call hold 3 values of w, so 7 values run as 3 chunks (2 padded slots)
+    config, params = tiny_model
+    labels = jnp.ones(300, jnp.int32)
+    ws = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0]
+    all_w = sample_guided(params, config, jax.random.key(9), labels, ws, flow_steps=4)
+    assert all_w.shape == (7, 300, 2)
+    for i in (0, 4, 6):
+        one = sample_guided(params, config, jax.random.key(9), labels, [ws[i]], flow_steps=4)
+        assert jnp.allclose(all_w[i], one[0], atol=1e-5)
+
+
+def test_bfloat16_matmuls_stay_close_to_float32(tiny_model):
+    import dataclasses
+
+    config, params = tiny_model
+    bf16 = dataclasses.replace(config, compute_dtype="bfloat16")  # same parameters, mixed-precision matmuls
+    labels = jnp.ones(500, jnp.int32)
+    a = sample_guided(params, config, jax.random.key(2), labels, [0.0, 3.0])
+    b = sample_guided(params, bf16, jax.random.key(2), labels, [0.0, 3.0])
+    assert float(jnp.abs(a - b).max()) < 0.05
+    with pytest.raises(ValueError, match="compute_dtype"):
+        dataclasses.replace(config, compute_dtype="float16")
