@@ -74,6 +74,7 @@ TRAIN_STEPS = 1_500 if FAST else 15_000  # Adam steps per seed
 NUM_SEEDS = 2 if FAST else 4  # independent training runs, trained together (vmap)
 N_SAMPLES = 1_000 if FAST else 4_000  # guided samples per w (and exact-tilt samples)
 FLOW_STEPS = 16  # Euler steps, as in the paper's OGBench agents
+GMM_SAMPLES = 20_000  # samples per w in the exact-velocity experiment (no network: cheap in both modes)
 WS = np.array([0.0, 0.5, 1.0, 2.0, 4.0, 8.0])  # guidance weights shown in the figures
 W_GRID = np.round(np.arange(0.0, 8.01, 0.5 if FAST else 0.25), 2)  # the slider's grid
 
@@ -268,9 +269,9 @@ plt.show()
 MIX = gmm.Mixture(means=((-1.5, -1.0), (1.5, -1.0), (-1.5, 1.0), (1.5, 1.0)), stds=(0.35,) * 4,
                   weights=(0.25,) * 4)
 Q = (0.1, 0.3, 0.5, 0.8)  # p(o=1 | component)
-gmm_guided = np.asarray(gmm.guided_samples(MIX, Q, jax.random.key(SEED), WS, N_SAMPLES, flow_steps=200))
-gmm_exact = gmm.exact_tilt_samples(MIX, Q, SEED + 1, WS, N_SAMPLES)
-gmm_exact_b = gmm.exact_tilt_samples(MIX, Q, SEED + 2, WS, N_SAMPLES)
+gmm_guided = np.asarray(gmm.guided_samples(MIX, Q, jax.random.key(SEED), WS, GMM_SAMPLES, flow_steps=200))
+gmm_exact = gmm.exact_tilt_samples(MIX, Q, SEED + 1, WS, GMM_SAMPLES)
+gmm_exact_b = gmm.exact_tilt_samples(MIX, Q, SEED + 2, WS, GMM_SAMPLES)
 
 
 def best_component(x):
@@ -367,10 +368,10 @@ h = summary[summary.labels == "hard"].set_index("w")
 assert np.ptp(hard_mean_adv[2:]) < 1e-9 and h.loc[8.0, "E[A] guided mean"] > h.loc[1.0, "E[A] guided mean"] + 0.1
 # At large w the learned sampler is measurably off the exact tilt (many times the noise floor).
 assert g.loc[8.0, "SW2 mean"] > 3 * floor[-1]
-# Exact velocities: CFG equals the product at w in {0, 1} (within 2x the noise floor + 0.02) and not at w = 8.
+# Exact velocities: CFG equals the product at w in {0, 1} (within 2x the noise floor + 0.03) and not at w = 8.
 gt = gmm_table.set_index("w")
 for w in (0.0, 1.0):
-    assert gt.loc[w, "SW2 CFG vs exact"] < 2 * gt.loc[w, "SW2 noise floor"] + 0.02
+    assert gt.loc[w, "SW2 CFG vs exact"] < 2 * gt.loc[w, "SW2 noise floor"] + 0.03
 assert gt.loc[8.0, "SW2 CFG vs exact"] > 3 * gt.loc[8.0, "SW2 noise floor"]
 assert gt.loc[8.0, "best comp. spread CFG"] < 0.9 * gt.loc[8.0, "best comp. spread exact"]
 assert gt.loc[8.0, "best comp. shift CFG"] > gt.loc[8.0, "best comp. shift exact"] + 0.1
@@ -384,9 +385,11 @@ plt.close("all")
 #   label it does not move at all for $w>0$.
 # - One network trained with null dropout gives the whole family: $w=0$ and $w=1$ match $\hat\pi$ and
 #   $\hat\pi(\cdot\mid o)$ up to learning error, and $\mathbb E[A]$ rises with $w$.
-# - For $w>1$ guided samples overshoot the exact tilt and leave the support of $\hat\pi$ (see the table): part of
-#   that is learning error, but Experiment 3 shows CFG with **exact** velocities also differs from the product
-#   (it sharpens components), because it guides the velocity of every noised distribution.
+# - For $w>1$ guided samples overshoot the exact tilt ($\mathbb E[A]$ above the exact value) and can leave the
+#   support of $\hat\pi$; how far varies strongly between seeds (see the std of "outside support"). Part of that
+#   is learning error, but Experiment 3 shows CFG with **exact** velocities also differs from the product (it
+#   pushes the favoured component outward and sharpens it), because it guides the velocity of every noised
+#   distribution, not the final density.
 # - With deterministic labels the model still "improves" with $w$: the gains come from its smoothed estimate
 #   of $p(o{=}1\mid a)$ and from guidance itself, not from the exact product.
 #
