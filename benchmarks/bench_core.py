@@ -78,9 +78,15 @@ def bench_train(hidden: int, batch: int, steps: int, depth: int = 4) -> dict:
     times = timed(lambda: train_steps_jit(state, data, key, num_steps=steps, model_config=mc, train_config=tc))
     sps = steps / float(np.median(times))
     params = count_params(state.params)
-    return {"hidden": [hidden] * depth, "batch": batch, "params": params, "steps_per_s": sps,
-            "ms_per_step": 1e3 / sps, "gflops": 6 * params * batch * sps / 1e9,
-            "steps_per_s_windows": [steps / t for t in times]}
+    return {
+        "hidden": [hidden] * depth,
+        "batch": batch,
+        "params": params,
+        "steps_per_s": sps,
+        "ms_per_step": 1e3 / sps,
+        "gflops": 6 * params * batch * sps / 1e9,
+        "steps_per_s_windows": [steps / t for t in times],
+    }
 
 
 def bench_seeds(hidden: int, depth: int, batch: int, steps: int, seeds=(1, 4, 8)) -> dict:
@@ -90,8 +96,11 @@ def bench_seeds(hidden: int, depth: int, batch: int, steps: int, seeds=(1, 4, 8)
     for s in seeds:
         states = create_train_states(jax.random.split(jax.random.key(0), s), mc, tc)
         keys = jax.random.split(jax.random.key(1), s)
-        times = timed(lambda: train_steps_seeds(states, data, keys, num_steps=steps, model_config=mc,
-                                                train_config=tc))
+        times = timed(
+            lambda states=states, keys=keys: train_steps_seeds(
+                states, data, keys, num_steps=steps, model_config=mc, train_config=tc
+            )
+        )
         t = float(np.median(times))
         out["per_seeds"][s] = {"program_steps_per_s": steps / t, "seconds_per_step_all_seeds": t / steps}
     base = out["per_seeds"][seeds[0]]["seconds_per_step_all_seeds"]
@@ -111,10 +120,17 @@ def bench_sample(hidden: int, dtype: str, num_states: int = 1000, flow_steps: in
     t = float(np.median(times))
     n_actions = num_states * len(W_VALUES)
     params_count = count_params(params)
-    return {"hidden": [hidden] * 4, "compute_dtype": dtype, "states": num_states, "num_w": len(W_VALUES),
-            "flow_steps": flow_steps, "seconds_per_call": t, "actions_per_s": n_actions / t,
-            "ms_per_action": 1e3 * t / n_actions,
-            "gflops": 2 * params_count * 2 * flow_steps * n_actions / t / 1e9}
+    return {
+        "hidden": [hidden] * 4,
+        "compute_dtype": dtype,
+        "states": num_states,
+        "num_w": len(W_VALUES),
+        "flow_steps": flow_steps,
+        "seconds_per_call": t,
+        "actions_per_s": n_actions / t,
+        "ms_per_action": 1e3 * t / n_actions,
+        "gflops": 2 * params_count * 2 * flow_steps * n_actions / t / 1e9,
+    }
 
 
 def bench_single_action_latency(hidden: int = 512, calls: int = 200) -> dict:
@@ -154,21 +170,32 @@ def main(argv=None) -> int:
     scale = 0.1 if args.quick else 1.0
     n = lambda k: max(2, int(k * scale))  # noqa: E731
 
-    result = {"device": f"{jax.devices()[0].platform}:{jax.devices()[0].device_kind}",
-              "cpu_count": os.cpu_count(), "machine": platform.processor() or platform.machine(),
-              "jax": jax.__version__, "commit": git_commit(), "loadavg_before": os.getloadavg(),
-              "quick": args.quick}
+    result = {
+        "device": f"{jax.devices()[0].platform}:{jax.devices()[0].device_kind}",
+        "cpu_count": os.cpu_count(),
+        "machine": platform.processor() or platform.machine(),
+        "jax": jax.__version__,
+        "commit": git_commit(),
+        "loadavg_before": os.getloadavg(),
+        "quick": args.quick,
+    }
     print("matmul ...", file=sys.stderr)
-    result["matmul_gflops"] = {"float32": matmul_flops(jnp.float32) / 1e9,
-                               "bfloat16_f32acc": matmul_flops(jnp.bfloat16) / 1e9}
+    result["matmul_gflops"] = {
+        "float32": matmul_flops(jnp.float32) / 1e9,
+        "bfloat16_f32acc": matmul_flops(jnp.bfloat16) / 1e9,
+    }
     print("train ...", file=sys.stderr)
-    result["train"] = [bench_train(h, b, n(s)) for h, b, s in
-                       ((256, 256, 1000), (256, 1024, 300), (512, 256, 300), (512, 1024, 100))]
+    result["train"] = [
+        bench_train(h, b, n(s)) for h, b, s in ((256, 256, 1000), (256, 1024, 300), (512, 256, 300), (512, 1024, 100))
+    ]
     for r in result["train"]:
         r["fraction_of_matmul"] = r["gflops"] / result["matmul_gflops"]["float32"]
     print("seeds ...", file=sys.stderr)
-    result["seeds"] = [bench_seeds(128, 2, 256, n(1000)), bench_seeds(256, 3, 256, n(300)),
-                       bench_seeds(256, 4, 256, n(200))]
+    result["seeds"] = [
+        bench_seeds(128, 2, 256, n(1000)),
+        bench_seeds(256, 3, 256, n(300)),
+        bench_seeds(256, 4, 256, n(200)),
+    ]
     print("sample ...", file=sys.stderr)
     result["sample"] = [bench_sample(h, d) for h in (512, 256) for d in ("float32", "bfloat16")]
     result["sample_one_at_a_time"] = bench_single_action_latency(calls=n(200))
@@ -180,16 +207,24 @@ def main(argv=None) -> int:
             ref = anchor.get(("update", r["hidden"][0], r["batch"]))
             if ref:
                 ratios[f"train {r['hidden'][0]}x4 b{r['batch']}"] = {
-                    "ours_steps_per_s": r["steps_per_s"], "authors_steps_per_s": ref,
-                    "speedup": r["steps_per_s"] / ref}
+                    "ours_steps_per_s": r["steps_per_s"],
+                    "authors_steps_per_s": ref,
+                    "speedup": r["steps_per_s"] / ref,
+                }
         ref = anchor.get(("sample_vmap1000",))
         if ref:
             for r in result["sample"]:
                 if r["hidden"][0] == 512:
                     ratios[f"sample 512x4 {r['compute_dtype']} per action"] = {
-                        "ours_ms": r["ms_per_action"], "authors_vmapped_ms": ref, "speedup": ref / r["ms_per_action"]}
-        result["vs_authors_same_machine"] = {"anchor_file": str(args.anchor), "anchor_matmul_gflops":
-                                             anchor.get(("matmul",)), **ratios}
+                        "ours_ms": r["ms_per_action"],
+                        "authors_vmapped_ms": ref,
+                        "speedup": ref / r["ms_per_action"],
+                    }
+        result["vs_authors_same_machine"] = {
+            "anchor_file": str(args.anchor),
+            "anchor_matmul_gflops": anchor.get(("matmul",)),
+            **ratios,
+        }
     text = json.dumps(result, indent=2, default=float)
     print(text)
     if args.out:

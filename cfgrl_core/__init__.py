@@ -9,6 +9,7 @@ Modules, one concept each:
   gmm        Gaussian mixtures with exact flow velocities: CFG with no learning error
   metrics    sample distances (sliced Wasserstein, MMD)
   tabular    exact finite MDPs (V, Q, A, J, occupancies); theory: pi_hat f(A)^w and the theorem checks
+  bandit     a contextual bandit with exact advantages; awr: AWR baseline; per_example: grad norms, ESS
   figures    where figures, their CSVs and provenance go (atomic writes)
   checks     input validation with clear errors
 """

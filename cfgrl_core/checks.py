@@ -41,8 +41,14 @@ def check_finite(name: str, x) -> np.ndarray:
     return x
 
 
-def check_dataset(dataset: Mapping, *, action_dim: int | None = None, obs_dim: int | None = None,
-                  cond_dim: int | None = None, num_labels: int | None = None) -> int:
+def check_dataset(
+    dataset: Mapping,
+    *,
+    action_dim: int | None = None,
+    obs_dim: int | None = None,
+    cond_dim: int | None = None,
+    num_labels: int | None = None,
+) -> int:
     """Check a training dataset for a conditional flow policy and return its size N.
 
     Expected keys (shapes):

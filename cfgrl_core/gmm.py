@@ -106,7 +106,7 @@ def exact_tilt_samples(mix: Mixture, q, seed: int, ws, n: int, n_proposal: int =
 
 
 def component_masses(mix: Mixture, samples) -> np.ndarray:
-    """Fraction of samples nearest (in posterior responsibility at t = 1) to each component.  [..., n, D] -> [..., K]."""
+    """Fraction of samples assigned (largest responsibility at t = 1) to each component. [..., n, D] -> [..., K]."""
     mu, sd, w = (jnp.asarray(x) for x in mix.arrays())
     x = jnp.asarray(samples)
     log_r = jnp.log(w) - 0.5 * ((x[..., None, :] - mu) ** 2).sum(-1) / sd**2 - mu.shape[1] * jnp.log(sd)

@@ -98,8 +98,18 @@ def _sample_guided(params, key, conditions, ws, observations, *, config, flow_st
     return x_1
 
 
-def sample_guided(params, config: ModelConfig, key: jax.Array, conditions, ws, observations=None, *,
-                  flow_steps: int = 16, clip: float | None = None, shared_noise: bool = True) -> jax.Array:
+def sample_guided(
+    params,
+    config: ModelConfig,
+    key: jax.Array,
+    conditions,
+    ws,
+    observations=None,
+    *,
+    flow_steps: int = 16,
+    clip: float | None = None,
+    shared_noise: bool = True,
+) -> jax.Array:
     """Sample actions from pi_w for every w in `ws` in one jitted call.
 
     conditions: [B] int labels or [B, C] goals (one per sample); observations: [B, O] or None;
@@ -130,5 +140,14 @@ def sample_guided(params, config: ModelConfig, key: jax.Array, conditions, ws, o
         raise ValueError("this model takes no observations (obs_dim=0), but observations were given")
     if clip is not None and not clip > 0:
         raise ValueError(f"clip must be positive or None, got {clip}")
-    return _sample_guided(params, key, conditions, jnp.asarray(ws), observations, config=config,
-                          flow_steps=flow_steps, clip=clip, shared_noise=shared_noise)
+    return _sample_guided(
+        params,
+        key,
+        conditions,
+        jnp.asarray(ws),
+        observations,
+        config=config,
+        flow_steps=flow_steps,
+        clip=clip,
+        shared_noise=shared_noise,
+    )

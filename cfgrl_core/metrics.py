@@ -17,8 +17,9 @@ def _directions(rng: np.random.Generator, num: int, dim: int) -> np.ndarray:
     return d / np.linalg.norm(d, axis=1, keepdims=True)
 
 
-def sliced_wasserstein(x: np.ndarray, y: np.ndarray, *, num_projections: int = 256, seed: int = 0,
-                       num_quantiles: int = 512) -> float:
+def sliced_wasserstein(
+    x: np.ndarray, y: np.ndarray, *, num_projections: int = 256, seed: int = 0, num_quantiles: int = 512
+) -> float:
     """SW_2(x, y) for x: [N, D], y: [M, D] (N and M may differ: quantiles are compared)."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
@@ -45,5 +46,6 @@ def mmd(x: np.ndarray, y: np.ndarray, *, bandwidth: float = 0.5, max_points: int
 
     kxx, kyy, kxy = k(x, x), k(y, y), k(x, y)
     n, m = len(x), len(y)
-    return float((kxx.sum() - np.trace(kxx)) / (n * (n - 1)) + (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
-                 - 2 * kxy.mean())
+    return float(
+        (kxx.sum() - np.trace(kxx)) / (n * (n - 1)) + (kyy.sum() - np.trace(kyy)) / (m * (m - 1)) - 2 * kxy.mean()
+    )

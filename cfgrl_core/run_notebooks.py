@@ -23,8 +23,14 @@ def all_notebooks() -> list[Path]:
     return sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 
 
-def execute_notebook(path: Path, *, fast: bool, figures_dir: Path | None = None,
-                     executed_dir: Path | None = None, timeout: int = 3600) -> float:
+def execute_notebook(
+    path: Path,
+    *,
+    fast: bool,
+    figures_dir: Path | None = None,
+    executed_dir: Path | None = None,
+    timeout: int = 3600,
+) -> float:
     """Run every cell of `path` in a new kernel; raise nbclient's CellExecutionError on failure.
 
     Returns the wall time in seconds. FAST and CFGRL_FIGURES_DIR are passed through the environment,
@@ -42,8 +48,9 @@ def execute_notebook(path: Path, *, fast: bool, figures_dir: Path | None = None,
         os.environ["CFGRL_FIGURES_DIR"] = str(figures_dir)
     start = time.perf_counter()
     try:
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                                resources={"metadata": {"path": str(path.parent)}})
+        client = NotebookClient(
+            nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        )
         try:
             client.execute()
         finally:
@@ -74,8 +81,7 @@ def main(argv=None) -> int:
             print(f"notebook not found: {nb}", file=sys.stderr)
             return 1
         print(f"[run_notebooks] {nb.name} ({'FAST' if args.fast else 'full'}) ...", flush=True)
-        seconds = execute_notebook(nb, fast=args.fast, figures_dir=args.figures_dir,
-                                   executed_dir=args.executed_dir)
+        seconds = execute_notebook(nb, fast=args.fast, figures_dir=args.figures_dir, executed_dir=args.executed_dir)
         print(f"[run_notebooks] {nb.name} done in {seconds:.1f} s", flush=True)
     return 0
 

@@ -119,9 +119,7 @@ class TabularMDP:
     def take(self, idx) -> TabularMDP:
         """The sub-batch idx (an int keeps a batch axis of 1)."""
         idx = np.atleast_1d(idx)
-        return TabularMDP(
-            self.P[idx], self.r[idx], self.rho0[idx], self.gamma, self.n_states[idx], self.n_actions[idx]
-        )
+        return TabularMDP(self.P[idx], self.r[idx], self.rho0[idx], self.gamma, self.n_states[idx], self.n_actions[idx])
 
 
 def _sizes(rng: np.random.Generator, n: int, size) -> np.ndarray:

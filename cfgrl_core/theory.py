@@ -163,9 +163,7 @@ def tilt_policy(pi_hat, log_weight, w) -> np.ndarray:
     top = logits.max(-1, keepdims=True)
     if np.isneginf(top).any():
         i = tuple(int(j) for j in np.argwhere(np.isneginf(top[..., 0]))[0])
-        raise ValueError(
-            f"the product pi_hat f^w is zero at every action of state {i}: Z(s) = 0, pi_w undefined"
-        )
+        raise ValueError(f"the product pi_hat f^w is zero at every action of state {i}: Z(s) = 0, pi_w undefined")
     p = np.exp(logits - top)
     p = p / p.sum(-1, keepdims=True)
     return np.where(wb == 0, pi_hat, p)
@@ -202,9 +200,7 @@ def chebyshev_gaps(seed, n_measures: int, n_atoms: int = 8):
 
     g, h = monotone(), monotone()
     E = lambda v: (mu * v).sum(-1)
-    pairs = 0.5 * np.einsum(
-        "ni,nj,nij->n", mu, mu, (g[:, :, None] - g[:, None]) * (h[:, :, None] - h[:, None])
-    )
+    pairs = 0.5 * np.einsum("ni,nj,nij->n", mu, mu, (g[:, :, None] - g[:, None]) * (h[:, :, None] - h[:, None]))
     return dict(x=x, same=E(g * h) - E(g) * E(h), opposite=E(-g * h) - E(g) * E(-h), pairs=pairs)
 
 

@@ -80,7 +80,7 @@ def label_dataset(toy: EllipseToy, rng: np.random.Generator, n: int, hard: bool 
 
 
 def grid(toy: EllipseToy, n: int = 200, pad: float = 0.15) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A square grid covering the ellipse. Returns (xs [n], ys [n], points [n, n, 2]) with points[i, j] = (xs[j], ys[i])."""
+    """A square grid covering the ellipse: (xs [n], ys [n], points [n, n, 2]), points[i, j] = (xs[j], ys[i])."""
     half = max(toy.semi_axes) * (1.0 + pad)
     xs = np.linspace(toy.center[0] - half, toy.center[0] + half, n)
     ys = np.linspace(toy.center[1] - half, toy.center[1] + half, n)
@@ -112,8 +112,9 @@ def exact_expectation(toy: EllipseToy, ws, fn=None, hard: bool = False, n_grid: 
     return (dens * vals).sum((-1, -2)) / dens.sum((-1, -2))
 
 
-def resample_tilt(toy: EllipseToy, rng: np.random.Generator, ws, n: int, n_proposal: int = 200_000,
-                  hard: bool = False) -> np.ndarray:
+def resample_tilt(
+    toy: EllipseToy, rng: np.random.Generator, ws, n: int, n_proposal: int = 200_000, hard: bool = False
+) -> np.ndarray:
     """Samples from pi_w by importance resampling pi_hat samples with weights f^w.  -> [W, n, 2].
 
     Sampling without replacement from a proposal >> n keeps duplicates rare; for very large w the

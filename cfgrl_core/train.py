@@ -73,12 +73,12 @@ def create_train_state(key: jax.Array, model_config: ModelConfig, train_config: 
     return TrainState(params=params, opt_state=opt_state, step=jnp.zeros((), jnp.int32))
 
 
-def update(state: TrainState, batch: dict, key: jax.Array, *, model_config: ModelConfig,
-           train_config: TrainConfig) -> tuple[TrainState, dict]:
+def update(
+    state: TrainState, batch: dict, key: jax.Array, *, model_config: ModelConfig, train_config: TrainConfig
+) -> tuple[TrainState, dict]:
     """One Adam step on one batch. Pure; jit it at the call site."""
     grad_fn = jax.value_and_grad(cfg_flow_loss, has_aux=True)
-    (_, info), grads = grad_fn(state.params, batch, key, model_config=model_config,
-                               p_uncond=train_config.p_uncond)
+    (_, info), grads = grad_fn(state.params, batch, key, model_config=model_config, p_uncond=train_config.p_uncond)
     updates, opt_state = make_optimizer(train_config).update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     return TrainState(params=params, opt_state=opt_state, step=state.step + 1), info
@@ -91,8 +91,15 @@ def sample_batch(dataset: dict, key: jax.Array, batch_size: int) -> dict:
     return jax.tree_util.tree_map(lambda x: x[idx], dataset)
 
 
-def train_steps(state: TrainState, dataset: dict, key: jax.Array, *, num_steps: int,
-                model_config: ModelConfig, train_config: TrainConfig) -> tuple[TrainState, dict]:
+def train_steps(
+    state: TrainState,
+    dataset: dict,
+    key: jax.Array,
+    *,
+    num_steps: int,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+) -> tuple[TrainState, dict]:
     """`num_steps` updates in one lax.scan. Returns the new state and info with a leading [num_steps] axis.
 
     The key for step k is fold_in(key, state.step + k), so splitting a run into several calls gives the
@@ -113,11 +120,17 @@ train_steps_jit = jax.jit(train_steps, static_argnames=_STATIC)
 
 
 @functools.partial(jax.jit, static_argnames=_STATIC)
-def train_steps_seeds(states: TrainState, dataset: dict, keys: jax.Array, *, num_steps: int,
-                      model_config: ModelConfig, train_config: TrainConfig):
+def train_steps_seeds(
+    states: TrainState,
+    dataset: dict,
+    keys: jax.Array,
+    *,
+    num_steps: int,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+):
     """`train_steps` vmapped over a leading seed axis of `states` and `keys` (the data are shared)."""
-    fn = functools.partial(train_steps, num_steps=num_steps, model_config=model_config,
-                           train_config=train_config)
+    fn = functools.partial(train_steps, num_steps=num_steps, model_config=model_config, train_config=train_config)
     return jax.vmap(fn, in_axes=(0, None, 0))(states, dataset, keys)
 
 
@@ -128,8 +141,13 @@ def create_train_states(keys: jax.Array, model_config: ModelConfig, train_config
 
 def to_device_dataset(dataset: dict, model_config: ModelConfig) -> dict:
     """Validate a host dataset and move it to the device as float32 (labels int32)."""
-    check_dataset(dataset, action_dim=model_config.action_dim, obs_dim=model_config.obs_dim or None,
-                  cond_dim=model_config.cond_dim or None, num_labels=model_config.num_labels or None)
+    check_dataset(
+        dataset,
+        action_dim=model_config.action_dim,
+        obs_dim=model_config.obs_dim or None,
+        cond_dim=model_config.cond_dim or None,
+        num_labels=model_config.num_labels or None,
+    )
     out = {"actions": jnp.asarray(dataset["actions"], jnp.float32)}
     cond = np.asarray(dataset["conditions"])
     out["conditions"] = jnp.asarray(cond, jnp.int32 if model_config.num_labels > 0 else jnp.float32)
@@ -138,9 +156,17 @@ def to_device_dataset(dataset: dict, model_config: ModelConfig) -> dict:
     return out
 
 
-def fit(key: jax.Array, dataset: dict, *, num_steps: int, model_config: ModelConfig,
-        train_config: TrainConfig, num_seeds: int | None = None, steps_per_call: int = 1000,
-        progress: bool = True) -> tuple[TrainState, np.ndarray]:
+def fit(
+    key: jax.Array,
+    dataset: dict,
+    *,
+    num_steps: int,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    num_seeds: int | None = None,
+    steps_per_call: int = 1000,
+    progress: bool = True,
+) -> tuple[TrainState, np.ndarray]:
     """Train from scratch on a host dataset, `steps_per_call` scanned steps per jitted call.
 
     num_seeds=None trains one run; an int trains that many seeds in one vmapped program (leading axis on

@@ -208,8 +208,9 @@ plt.show()
 # %% [markdown]
 # ## Experiment 2: how far from the exact tilt, as $w$ grows?
 # Per $w$ and seed: the sliced Wasserstein distance $SW_2$ and the squared MMD between guided samples and
-# samples of the exact tilt *for the labels the model was trained on*; the same statistics between two independent exact draws (the *noise floor*, what a perfect sampler
-# would score); $\mathbb E[A]$; and the fraction of guided samples outside the support of $\hat\pi$ (the ellipse).
+# samples of the exact tilt *for the labels the model was trained on*; the same statistics between two
+# independent exact draws (the *noise floor*, what a perfect sampler would score); $\mathbb E[A]$; and the
+# fraction of guided samples outside the support of $\hat\pi$ (the ellipse).
 
 # %%
 def row(name, j, s):
@@ -244,7 +245,8 @@ for name, color in (("graded", "C0"), ("hard", "C1")):
     ax2.errorbar(s.w, s["E[A] guided mean"], s["E[A] guided std"], marker="o", color=color, capsize=3,
                  label=f"CFG samples, {name} labels")
 ax1.plot(WS, floor, "k--", label="noise floor (exact vs exact)")
-ax1.set(xlabel="guidance weight w", ylabel="$SW_2$(guided, exact tilt)", title="Distance to the exact tilt of its labels")
+ax1.set(xlabel="guidance weight w", ylabel="$SW_2$(guided, exact tilt)",
+        title="Distance to the exact tilt of its labels")
 ax2.plot(WS, exact_mean_adv, "k-", marker="s", label="exact, graded $\\sigma(kA)^w$")
 ax2.plot(WS, hard_mean_adv, "k:", marker="s", label="exact, deterministic $1[A\\geq 0]^w$")
 ax2.set(xlabel="guidance weight w", ylabel="$E_{\\pi_w}[A]$", title="Improvement: mean advantage")

@@ -48,7 +48,7 @@ def test_guided_sampler_equals_manual_cfg_euler(tiny_model):
     x_0 = jax.random.normal(key, (5, 2))
     for i, w in enumerate(ws):
 
-        def v(x, t):
+        def v(x, t, w=w):
             tt = jnp.full((5, 1), t)
             vc = net.apply(params, x, tt, labels, jnp.zeros(5, bool))
             vu = net.apply(params, x, tt, labels, jnp.ones(5, bool))

@@ -21,8 +21,7 @@ def test_there_are_notebooks():
 def test_notebook_runs_in_fast_mode(path, tmp_path):
     figures = tmp_path / "figures"
     before = {p: p.stat().st_mtime_ns for p in (REPO_ROOT / "figures").glob("*")}
-    seconds = execute_notebook(path, fast=True, figures_dir=figures, executed_dir=tmp_path / "executed",
-                               timeout=600)
+    seconds = execute_notebook(path, fast=True, figures_dir=figures, executed_dir=tmp_path / "executed", timeout=600)
     print(f"{path.name}: {seconds:.1f} s in FAST mode")
     prefix = "fig" + path.name[:2] + "_"
     written = sorted(p.name for p in figures.glob(prefix + "*.png"))

@@ -13,8 +13,8 @@ from cfgrl_core.train import (
     create_train_state,
     fit,
     null_mask,
-    train_steps_jit,
     to_device_dataset,
+    train_steps_jit,
 )
 
 CONFIG = ModelConfig(action_dim=2, hidden_dims=(32, 32), num_labels=2)
@@ -57,8 +57,10 @@ def test_seeded_training_is_deterministic_on_cpu():
     for a, b in zip(jax.tree_util.tree_leaves(s1.params), jax.tree_util.tree_leaves(s2.params), strict=True):
         assert np.array_equal(np.asarray(a), np.asarray(b))
     s3, _ = fit(jax.random.key(8), _dataset(), **kw)
-    assert not np.array_equal(np.asarray(jax.tree_util.tree_leaves(s1.params)[0]),
-                              np.asarray(jax.tree_util.tree_leaves(s3.params)[0]))
+    assert not np.array_equal(
+        np.asarray(jax.tree_util.tree_leaves(s1.params)[0]),
+        np.asarray(jax.tree_util.tree_leaves(s3.params)[0]),
+    )
 
 
 def test_chunked_training_equals_one_long_scan():
@@ -87,18 +89,24 @@ def test_vmapped_seeds_equal_separate_runs():
     keys = jax.random.split(key_train, 3)
     data = to_device_dataset(_dataset(), CONFIG)
     single = jax.tree_util.tree_map(lambda x: x[1], states)
-    single, _ = train_steps_jit(single, data, keys[1], num_steps=50, model_config=CONFIG,
-                                train_config=kw["train_config"])
-    vm, _ = train_steps_seeds(states, data, keys, num_steps=50, model_config=CONFIG,
-                              train_config=kw["train_config"])
+    single, _ = train_steps_jit(
+        single, data, keys[1], num_steps=50, model_config=CONFIG, train_config=kw["train_config"]
+    )
+    vm, _ = train_steps_seeds(states, data, keys, num_steps=50, model_config=CONFIG, train_config=kw["train_config"])
     for a, b in zip(jax.tree_util.tree_leaves(single.params), jax.tree_util.tree_leaves(vm.params), strict=True):
         assert np.allclose(a, b[1], atol=1e-5)
 
 
 def test_training_learns_the_conditional_and_unconditional_policies():
     # a ~ N(0, I), o = 1[a_x > 0]: pi(a|o=1) has E[a_x] = sqrt(2/pi) ~ 0.80; pi_hat has E[a_x] = 0.
-    state, loss = fit(jax.random.key(0), _dataset(20_000), num_steps=3000, model_config=CONFIG,
-                      train_config=TrainConfig(batch_size=256, learning_rate=1e-3), progress=False)
+    state, loss = fit(
+        jax.random.key(0),
+        _dataset(20_000),
+        num_steps=3000,
+        model_config=CONFIG,
+        train_config=TrainConfig(batch_size=256, learning_rate=1e-3),
+        progress=False,
+    )
     assert loss[-200:].mean() < loss[:50].mean()
     x = sample_guided(state.params, CONFIG, jax.random.key(1), jnp.ones(4000, jnp.int32), [0.0, 1.0, 3.0])
     mean_x = np.asarray(x[..., 0].mean(-1))
@@ -131,8 +139,14 @@ def test_bad_training_inputs_are_refused():
         ModelConfig(action_dim=2, num_labels=2, cond_dim=3)
     goal_config = ModelConfig(action_dim=2, hidden_dims=(8,), obs_dim=3, cond_dim=2)
     with pytest.raises(KeyError, match="expects observations of dimension 3"):
-        fit(jax.random.key(0), {"actions": np.zeros((4, 2)), "conditions": np.zeros((4, 2))},
-            **{**kw, "model_config": goal_config})
+        fit(
+            jax.random.key(0),
+            {"actions": np.zeros((4, 2)), "conditions": np.zeros((4, 2))},
+            **{**kw, "model_config": goal_config},
+        )
     with pytest.raises(ValueError, match=r"goals\) must have shape \[N, C\]"):
-        fit(jax.random.key(0), {"actions": np.zeros((4, 2)), "conditions": np.zeros(4),
-                                "observations": np.zeros((4, 3))}, **{**kw, "model_config": goal_config})
+        fit(
+            jax.random.key(0),
+            {"actions": np.zeros((4, 2)), "conditions": np.zeros(4), "observations": np.zeros((4, 3))},
+            **{**kw, "model_config": goal_config},
+        )
