@@ -1,13 +1,14 @@
-# Two commands do all set-up on a fresh machine (Python 3.11 + pip):
+# These commands do all set-up on a fresh machine (Python 3.11 + pip):
 #   make figures   regenerate every figure of every notebook into figures/ (full settings, CPU by default)
-#   make test      the test suite (notebooks in FAST mode); .ci/run calls this
+#   make test      the test suite (notebooks in FAST mode; sliders in a real browser); .ci/run calls this
+#   make app       the notebooks as an app in the browser (Voila: text, figures and sliders, no code)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 EXTRAS ?= dev
 
-.PHONY: install figures test lab bench sync lint format clean
+.PHONY: install figures test browser-deps app check-wiring lab bench sync lint format clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +21,46 @@ install: $(STAMP)
 figures: $(STAMP)
 	$(BIN)/python -m cfgrl_core.run_notebooks
 
-test: $(STAMP)
+test: $(STAMP) browser-deps
 	$(BIN)/python -m pytest
+
+# Debian's chromium, which tests/test_browser.py drives with Playwright (Playwright's own browser download
+# cannot work here). Installed only where it is missing and we are root (CI: a fresh Debian machine);
+# otherwise this says why, and the browser tests are skipped with that reason.
+browser-deps:
+	@if command -v chromium >/dev/null 2>&1; then \
+	  echo "browser-deps: using $$(command -v chromium)"; \
+	elif [ "$$(id -u)" != 0 ]; then \
+	  echo "browser-deps: no chromium and not root: browser tests will be skipped (apt-get install chromium)"; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "browser-deps: no chromium and no apt-get: browser tests will be skipped"; \
+	else \
+	  echo "browser-deps: installing Debian's chromium (apt-get, about 1-2 min)"; \
+	  log=$$(mktemp); \
+	  if (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) >$$log 2>&1; then \
+	    echo "browser-deps: installed $$(command -v chromium)"; \
+	  else \
+	    tail -n 20 $$log; echo "browser-deps: apt-get install chromium failed: browser tests will be skipped"; \
+	  fi; \
+	  rm -f $$log; \
+	fi
+
+# The notebooks as an app (Voila: markdown, figures and sliders; code hidden) at http://localhost:8866.
+# Each notebook runs when opened: `make app FAST=1` for the small settings (notebook 01's slider then
+# appears after about 30 s). Figures go to build/app-figures/, never to figures/.
+APP_PORT ?= 8866
+app: $(STAMP)
+	env -u MPLBACKEND FAST=$(or $(FAST),0) CFGRL_FIGURES_DIR=$(CURDIR)/build/app-figures \
+	  $(BIN)/voila --port=$(APP_PORT) --no-browser \
+	  --VoilaConfiguration.extension_denylist=jupyterlab-jupytext \
+	  --VoilaConfiguration.extension_denylist=@jupyter-notebook/lab-extension \
+	  --MappingKernelManager.cull_idle_timeout=900 --MappingKernelManager.cull_interval=60 \
+	  notebooks/
+
+# Mutation check of the slider tests: on copies of the notebooks with every `*_slider.observe(...)` line
+# removed, every in-process, in-kernel and browser slider test must fail (takes about 5 min).
+check-wiring: $(STAMP) browser-deps
+	$(BIN)/python scripts/check_broken_wiring.py
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
