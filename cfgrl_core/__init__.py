@@ -10,6 +10,7 @@ Modules, one concept each:
   metrics    sample distances (sliced Wasserstein, MMD)
   tabular    exact finite MDPs (V, Q, A, J, occupancies); theory: pi_hat f(A)^w and the theorem checks
   bandit     a contextual bandit with exact advantages; awr: AWR baseline; per_example: grad norms, ESS
+  ogbench_data  OGBench pointmaze datasets generated locally in OGBench's own format (no download)
   figures    where figures, their CSVs and provenance go (atomic writes)
   checks     input validation with clear errors
 """

@@ -1,0 +1,331 @@
+"""OGBench pointmaze datasets generated locally, in OGBench's own file format.
+
+The official datasets cannot be downloaded on our machines, so we regenerate them with the scripted oracle that
+OGBench itself used (`data_gen_scripts/generate_locomaze.py`, recipe in `data_gen_scripts/commands.sh`):
+
+    subgoal_xy = env.get_oracle_subgoal(xy, goal_xy)           BFS over maze cells, one cell ahead
+    a_t = clip(d / (|d| + 1e-6) + eps,  -1, 1),  d = subgoal_xy - xy,  eps ~ N(0, noise^2 I_2)
+
+Each episode starts in a uniformly drawn free cell with a goal drawn uniformly from the "vertex" cells (free cells
+that are not straight corridor cells); whenever the goal is reached a new vertex goal is drawn ('navigate').
+
+    generate_dataset("pointmaze-medium-navigate-v0", data_dir=d)
+      -> d/pointmaze-medium-navigate-v0.npz       num_episodes train episodes
+      -> d/pointmaze-medium-navigate-v0-val.npz   num_episodes // 10 further episodes
+
+File layout (what `ogbench.load_dataset` reads), N = episodes * episode_length rows, episodes concatenated:
+    observations  [N, 2] float32   x-y position s_t
+    actions       [N, 2] float32   a_t taken in s_t
+    terminals     [N]    bool      1 on the last row of each episode (time truncation, not goal success)
+    qpos, qvel    [N, 2] float32   simulator state before the step (info['prev_qpos'], info['prev_qvel'])
+plus one extra key the loader ignores: `generator_recipe`, a 0-d string holding the recipe as JSON
+(see `read_recipe`). The loader drops each episode's last row to form `next_observations`.
+
+Every episode e draws all its randomness from its own seed, derived from (seed, e), so the arrays depend on
+`seed` only, not on `num_workers`. Files are written atomically: a killed run leaves no partial file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from cfgrl_core.checks import check_finite
+from cfgrl_core.figures import atomic_write_bytes
+
+GENERATOR_VERSION = 1  # bump whenever a change would alter the generated arrays
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """Official OGBench sizes for one dataset (commands.sh)."""
+
+    num_episodes: int  # training episodes; the val file holds num_episodes // 10 more
+    episode_length: int  # rows per episode (= max_episode_steps); episode_length - 1 transitions
+    noise: float  # std of the Gaussian action noise added to the oracle's unit direction
+
+
+# From OGBench's data_gen_scripts/commands.sh (generate_locomaze.py --dataset_type=navigate ... --noise=0.5).
+OFFICIAL_RECIPES = {
+    "pointmaze-medium-navigate-v0": Recipe(num_episodes=1000, episode_length=1001, noise=0.5),
+    "pointmaze-large-navigate-v0": Recipe(num_episodes=1000, episode_length=1001, noise=0.5),
+    "pointmaze-giant-navigate-v0": Recipe(num_episodes=500, episode_length=2001, noise=0.5),
+    "pointmaze-teleport-navigate-v0": Recipe(num_episodes=1000, episode_length=1001, noise=0.5),
+}
+
+DATA_KEYS = ("observations", "actions", "terminals", "qpos", "qvel")
+RECIPE_KEY = "generator_recipe"
+
+
+def default_data_dir() -> Path:
+    """OGBench's own default dataset folder (ogbench.utils.DEFAULT_DATASET_DIR, i.e. ~/.ogbench/data)."""
+    from ogbench.utils import DEFAULT_DATASET_DIR
+
+    return Path(os.path.expanduser(DEFAULT_DATASET_DIR))
+
+
+def dataset_paths(env_name: str, data_dir=None) -> tuple[Path, Path]:
+    """(NAME.npz, NAME-val.npz) in `data_dir`, the pair `make_env_and_datasets(dataset_path=...)` expects."""
+    data_dir = default_data_dir() if data_dir is None else Path(data_dir).expanduser()
+    return data_dir / f"{env_name}.npz", data_dir / f"{env_name}-val.npz"
+
+
+def _check_env_name(env_name) -> str:
+    if not isinstance(env_name, str) or env_name not in OFFICIAL_RECIPES:
+        hint = ""
+        if isinstance(env_name, str):
+            base = re.sub(r"-(oraclerep|singletask(-task\d+)?)(?=-v\d+$)", "", env_name)
+            if base != env_name and base in OFFICIAL_RECIPES:
+                hint = f" ({env_name!r} loads the dataset file of {base!r}: generate that one)"
+        raise ValueError(f"unknown dataset name {env_name!r}{hint}; supported: {sorted(OFFICIAL_RECIPES)}")
+    return env_name
+
+
+def _check_positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name} must be a positive int, got {value!r} ({type(value).__name__})")
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, got {value}")
+    return int(value)
+
+
+def _check_noise(noise) -> float:
+    if isinstance(noise, bool) or not isinstance(noise, int | float | np.integer | np.floating):
+        raise TypeError(f"noise must be a non-negative number, got {noise!r}")
+    noise = float(noise)
+    if not np.isfinite(noise) or noise < 0:
+        raise ValueError(f"noise must be a finite number >= 0, got {noise}")
+    return noise
+
+
+def make_data_env(env_name: str, episode_length: int):
+    """The env OGBench collects data in: no termination at the goal, truncation after `episode_length` rows."""
+    import gymnasium
+    import ogbench.locomaze  # noqa: F401  (registers the pointmaze-*-v0 env ids)
+
+    maze_env_id = env_name.replace("-navigate", "")  # pointmaze-medium-navigate-v0 -> pointmaze-medium-v0
+    return gymnasium.make(maze_env_id, terminate_at_goal=False, max_episode_steps=episode_length)
+
+
+def maze_cells(maze_map: np.ndarray) -> tuple[list, list]:
+    """(all free cells, vertex cells): free cells (i, j), and those that are not straight corridor cells."""
+    all_cells, vertex_cells = [], []
+    for i in range(maze_map.shape[0]):
+        for j in range(maze_map.shape[1]):
+            if maze_map[i, j] != 0:
+                continue
+            all_cells.append((i, j))
+            up, down, left, right = maze_map[i - 1, j], maze_map[i + 1, j], maze_map[i, j - 1], maze_map[i, j + 1]
+            vertical_corridor = up == 0 and down == 0 and left == 1 and right == 1
+            horizontal_corridor = left == 0 and right == 0 and up == 1 and down == 1
+            if not (vertical_corridor or horizontal_corridor):
+                vertex_cells.append((i, j))
+    return all_cells, vertex_cells
+
+
+def episode_seed(seed: int, episode: int) -> int:
+    """The 32-bit seed of episode `episode`, derived from (seed, episode) so episodes are independent."""
+    return int(np.random.SeedSequence([seed, episode]).generate_state(1)[0])
+
+
+def rollout_episode(env, cells: tuple[list, list], ep_seed: int, episode_length: int, noise: float) -> dict:
+    """One 'navigate' episode of the noisy BFS oracle; returns the rows and how many goals were reached.
+
+    Returns arrays observations [T, 2], actions [T, 2], terminals [T] (bool), qpos [T, 2], qvel [T, 2] with
+    T = episode_length, and `goals_reached` (int). Randomness: `rng` (start, goals, action noise), plus the env's
+    own RNGs (gymnasium np_random, the action space, and numpy's global RNG, which ogbench's maze uses for start
+    noise and teleports) all seeded from `ep_seed`; the global RNG state is restored afterwards.
+    """
+    all_cells, vertex_cells = cells
+    maze = env.unwrapped
+    rng = np.random.default_rng(ep_seed)
+    global_state = np.random.get_state()
+    np.random.seed(ep_seed)
+    try:
+        maze.action_space.seed(ep_seed)
+        init_ij = all_cells[rng.integers(len(all_cells))]
+        goal_ij = vertex_cells[rng.integers(len(vertex_cells))]
+        ob, _ = env.reset(seed=ep_seed, options=dict(task_info=dict(init_ij=init_ij, goal_ij=goal_ij)))
+        out = {
+            "observations": np.empty((episode_length, ob.shape[-1]), np.float32),
+            "actions": np.empty((episode_length, 2), np.float32),
+            "terminals": np.zeros(episode_length, bool),
+            "qpos": np.empty((episode_length, maze.model.nq), np.float32),
+            "qvel": np.empty((episode_length, maze.model.nv), np.float32),
+        }
+        goals_reached = 0
+        for t in range(episode_length):
+            xy = maze.get_xy()
+            subgoal_xy, _ = maze.get_oracle_subgoal(xy, maze.cur_goal_xy)
+            direction = subgoal_xy - xy
+            direction = direction / (np.linalg.norm(direction) + 1e-6)
+            action = np.clip(direction + rng.normal(0.0, noise, size=2), -1.0, 1.0)
+            next_ob, _, terminated, truncated, info = env.step(action)
+            done = terminated or truncated
+            if done != (t == episode_length - 1):
+                raise RuntimeError(f"episode ended at step {t}, expected exactly {episode_length} steps")
+            if info["success"]:
+                goals_reached += 1
+                goal_ij = vertex_cells[rng.integers(len(vertex_cells))]
+                maze.set_goal(goal_ij)
+            out["observations"][t] = ob
+            out["actions"][t] = action
+            out["terminals"][t] = done
+            out["qpos"][t] = info["prev_qpos"]
+            out["qvel"][t] = info["prev_qvel"]
+            ob = next_ob
+    finally:
+        np.random.set_state(global_state)
+    out["goals_reached"] = goals_reached
+    return out
+
+
+def _rollout_chunk(args) -> dict:
+    """Worker: episodes [start, stop) of a dataset, concatenated in order (runs in a subprocess or inline)."""
+    env_name, seed, start, stop, episode_length, noise = args
+    env = make_data_env(env_name, episode_length)
+    cells = maze_cells(env.unwrapped.maze_map)
+    episodes = [rollout_episode(env, cells, episode_seed(seed, e), episode_length, noise) for e in range(start, stop)]
+    env.close()
+    chunk = {k: np.concatenate([ep[k] for ep in episodes]) for k in DATA_KEYS}
+    chunk["goals_reached"] = sum(ep["goals_reached"] for ep in episodes)
+    chunk["num_episodes"] = stop - start
+    return chunk
+
+
+def _chunks(start: int, stop: int, size: int) -> list[tuple[int, int]]:
+    return [(a, min(a + size, stop)) for a in range(start, stop, size)]
+
+
+def _collect(env_name, seed, start, stop, episode_length, noise, num_workers, progress, desc) -> dict:
+    """Episodes [start, stop) concatenated in episode order, with tqdm progress over episodes."""
+    from tqdm.auto import tqdm
+
+    chunk_size = 1 if num_workers == 1 else max(1, min(10, (stop - start) // (4 * num_workers)))
+    jobs = [(env_name, seed, a, b, episode_length, noise) for a, b in _chunks(start, stop, chunk_size)]
+    bar = tqdm(total=stop - start, desc=desc, unit="ep", disable=not progress)
+    results = []
+    if num_workers == 1:
+        env = make_data_env(env_name, episode_length)
+        cells = maze_cells(env.unwrapped.maze_map)
+        for e in range(start, stop):
+            ep = rollout_episode(env, cells, episode_seed(seed, e), episode_length, noise)
+            ep["num_episodes"] = 1
+            results.append(ep)
+            bar.update(1)
+        env.close()
+    else:
+        import multiprocessing
+
+        # spawn, not fork: the parent may hold threads (JAX, BLAS) that fork would copy in a broken state.
+        with multiprocessing.get_context("spawn").Pool(num_workers) as pool:
+            for chunk in pool.imap(_rollout_chunk, jobs):  # imap keeps the job order: fixed concatenation order
+                results.append(chunk)
+                bar.update(chunk["num_episodes"])
+    bar.close()
+    data = {k: np.concatenate([r[k] for r in results]) for k in DATA_KEYS}
+    data["goals_reached"] = int(sum(r["goals_reached"] for r in results))
+    return data
+
+
+def _npz_bytes(arrays: dict) -> bytes:
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return buf.getvalue()
+
+
+def read_recipe(path) -> dict | None:
+    """The recipe stored in a generated file, or None for a file without one (e.g. an official download)."""
+    with np.load(path, allow_pickle=False) as f:
+        if RECIPE_KEY not in f.files:
+            return None
+        return json.loads(str(f[RECIPE_KEY][()]))
+
+
+def generate_dataset(
+    env_name: str,
+    *,
+    num_episodes: int | None = None,
+    episode_length: int | None = None,
+    noise: float | None = None,
+    num_val_episodes: int | None = None,
+    seed: int = 0,
+    data_dir=None,
+    num_workers: int = 1,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> tuple[Path, Path]:
+    """Generate `env_name` (e.g. 'pointmaze-medium-navigate-v0') and its val split; return (train_path, val_path).
+
+    Defaults follow OGBench's official recipe (OFFICIAL_RECIPES): 1000 episodes x 1001 rows (giant: 500 x 2001),
+    noise 0.5, and num_val_episodes = max(1, num_episodes // 10). Files go to `data_dir` (default ~/.ogbench/data,
+    where `ogbench.make_env_and_datasets` looks). If both files already exist they are returned as they are,
+    whatever recipe made them, unless `overwrite=True`. Load them with
+    `ogbench.make_env_and_datasets(env_name, dataset_path=str(train_path))`.
+    """
+    env_name = _check_env_name(env_name)
+    recipe = OFFICIAL_RECIPES[env_name]
+    num_episodes = _check_positive_int("num_episodes", recipe.num_episodes if num_episodes is None else num_episodes)
+    episode_length = _check_positive_int(
+        "episode_length", recipe.episode_length if episode_length is None else episode_length
+    )
+    if episode_length < 2:
+        raise ValueError(f"episode_length must be >= 2 (rows per episode, one transition fewer), got {episode_length}")
+    noise = _check_noise(recipe.noise if noise is None else noise)
+    if num_val_episodes is None:
+        num_val_episodes = max(1, num_episodes // 10)
+    num_val_episodes = _check_positive_int("num_val_episodes", num_val_episodes)
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    seed = int(seed)
+    num_workers = _check_positive_int("num_workers", num_workers)
+
+    train_path, val_path = dataset_paths(env_name, data_dir)
+    if train_path.exists() and val_path.exists() and not overwrite:
+        return train_path, val_path
+
+    import ogbench
+
+    try:
+        from importlib.metadata import version
+
+        ogbench_version = version("ogbench")
+    except Exception:  # noqa: BLE001  (metadata missing: record what we can)
+        ogbench_version = getattr(ogbench, "__version__", "unknown")
+
+    # Train episodes are 0..num_episodes-1 and val episodes follow, as in OGBench's generator.
+    splits = [
+        ("train", train_path, 0, num_episodes),
+        ("val", val_path, num_episodes, num_episodes + num_val_episodes),
+    ]
+    # Val first: a run killed between the two writes leaves no NAME.npz, so the next call regenerates both.
+    for split, path, start, stop in reversed(splits):
+        data = _collect(
+            env_name, seed, start, stop, episode_length, noise, num_workers, progress, f"{env_name} {split}"
+        )
+        goals_reached = data.pop("goals_reached")
+        for k in DATA_KEYS:
+            check_finite(f"generated {split} '{k}' of {env_name}", data[k])
+        meta = {
+            "env_name": env_name,
+            "split": split,
+            "dataset_type": "navigate",
+            "num_episodes": stop - start,
+            "first_episode": start,
+            "episode_length": episode_length,
+            "noise": noise,
+            "seed": seed,
+            "ogbench_version": ogbench_version,
+            "generator": "cfgrl_core.ogbench_data",
+            "generator_version": GENERATOR_VERSION,
+            "goals_reached": goals_reached,
+        }
+        data[RECIPE_KEY] = np.array(json.dumps(meta, sort_keys=True))
+        atomic_write_bytes(path, _npz_bytes(data))
+    return train_path, val_path

@@ -1,0 +1,225 @@
+"""Local OGBench pointmaze datasets: the official loader reads them, they are seeded, reused and written atomically.
+
+Tiny sizes only (2 train episodes x 60 rows, 1 val episode): the whole file runs in a few seconds on 2 cores.
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ogbench = pytest.importorskip("ogbench")
+
+from cfgrl_core import ogbench_data as od  # noqa: E402
+
+NAME = "pointmaze-medium-navigate-v0"
+EPISODES, LENGTH = 2, 60
+TINY = dict(num_episodes=EPISODES, episode_length=LENGTH, num_val_episodes=1, progress=False)
+
+
+def _arrays(path) -> dict:
+    with np.load(path) as f:
+        return {k: f[k] for k in od.DATA_KEYS}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("ogbench")
+    train_path, val_path = od.generate_dataset(NAME, seed=0, data_dir=data_dir, **TINY)
+    return data_dir, train_path, val_path
+
+
+def test_files_named_and_laid_out_like_ogbench(tiny):
+    data_dir, train_path, val_path = tiny
+    assert (train_path, val_path) == (data_dir / f"{NAME}.npz", data_dir / f"{NAME}-val.npz")
+    for path, episodes in [(train_path, EPISODES), (val_path, 1)]:
+        with np.load(path) as f:
+            assert set(f.files) == {*od.DATA_KEYS, od.RECIPE_KEY}
+            n = episodes * LENGTH
+            for k in ["observations", "actions", "qpos", "qvel"]:
+                assert f[k].dtype == np.float32 and f[k].shape == (n, 2), k
+            terminals = f["terminals"]
+            assert terminals.dtype == np.bool_ and terminals.shape == (n,)
+            # Terminal exactly on the last row of each fixed-length episode (time truncation).
+            np.testing.assert_array_equal(np.flatnonzero(terminals), np.arange(1, episodes + 1) * LENGTH - 1)
+            # Pointmaze observations are the x-y position, i.e. qpos before the step.
+            np.testing.assert_array_equal(f["observations"], f["qpos"])
+            assert np.all(np.abs(f["actions"]) <= 1.0)
+            # Within an episode the point moves by at most 0.2 * |a|_inf per axis and step (point.py).
+            obs = f["observations"].reshape(episodes, LENGTH, 2)
+            assert np.abs(np.diff(obs, axis=1)).max() <= 0.2 + 1e-4
+
+
+def test_recipe_recorded(tiny):
+    _, train_path, val_path = tiny
+    train, val = od.read_recipe(train_path), od.read_recipe(val_path)
+    assert train["env_name"] == NAME and train["split"] == "train" and val["split"] == "val"
+    assert (train["num_episodes"], val["num_episodes"], val["first_episode"]) == (EPISODES, 1, EPISODES)
+    assert train["episode_length"] == LENGTH and train["noise"] == 0.5 and train["seed"] == 0
+    assert train["ogbench_version"] == "1.2.2" and train["generator_version"] == od.GENERATOR_VERSION
+
+
+@pytest.mark.parametrize("compact", [False, True])
+def test_official_loader_reads_it(tiny, compact):
+    _, train_path, _ = tiny
+    env, train, val = ogbench.make_env_and_datasets(NAME, dataset_path=str(train_path), compact_dataset=compact)
+    raw = _arrays(train_path)
+    n_rows, n_trans = EPISODES * LENGTH, EPISODES * (LENGTH - 1)
+    if compact:
+        assert set(train) == {"observations", "actions", "terminals", "valids"}
+        assert train["observations"].shape == (n_rows, 2)
+        assert train["valids"].sum() == n_trans
+    else:
+        assert set(train) == {"observations", "actions", "terminals", "next_observations"}
+        assert train["observations"].shape == train["next_observations"].shape == (n_trans, 2)
+        assert train["terminals"].sum() == EPISODES  # the loader moves the flag to each episode's last transition
+        first = raw["observations"][:LENGTH]
+        np.testing.assert_array_equal(train["observations"][: LENGTH - 1], first[:-1])
+        np.testing.assert_array_equal(train["next_observations"][: LENGTH - 1], first[1:])
+    assert all(v.dtype == np.float32 for v in train.values())
+    assert val["observations"].shape[0] == (LENGTH if compact else LENGTH - 1)
+    assert env.observation_space.shape == (2,)
+    env.close()
+
+
+def test_oraclerep_and_singletask_variants_load(tiny):
+    _, train_path, _ = tiny
+    env, train, _ = ogbench.make_env_and_datasets(NAME.replace("-v0", "-oraclerep-v0"), dataset_path=str(train_path))
+    np.testing.assert_array_equal(train["oracle_reps"], train["observations"])
+    env.close()
+    env, train, _ = ogbench.make_env_and_datasets(
+        NAME.replace("navigate-v0", "navigate-singletask-v0"), dataset_path=str(train_path)
+    )
+    assert {"rewards", "masks"} <= set(train)
+    env.close()
+
+
+def test_seeded_and_deterministic(tiny, tmp_path):
+    _, train_path, _ = tiny
+    first = _arrays(train_path)
+    same, _ = od.generate_dataset(NAME, seed=0, data_dir=tmp_path / "same", **TINY)
+    other, _ = od.generate_dataset(NAME, seed=1, data_dir=tmp_path / "other", **TINY)
+    for k in od.DATA_KEYS:
+        np.testing.assert_array_equal(_arrays(same)[k], first[k], err_msg=k)
+    assert not np.array_equal(_arrays(other)["actions"], first["actions"])
+    assert not np.array_equal(_arrays(other)["observations"], first["observations"])
+    # Numpy's global RNG (which ogbench's maze uses internally) is left as it was.
+    np.random.seed(123)
+    expected = np.random.rand()
+    np.random.seed(123)
+    od.generate_dataset(NAME, seed=0, data_dir=tmp_path / "rng", **TINY)
+    assert np.random.rand() == expected
+
+
+def test_workers_give_the_same_arrays(tiny, tmp_path):
+    _, train_path, val_path = tiny
+    tr, va = od.generate_dataset(NAME, seed=0, data_dir=tmp_path, num_workers=2, **TINY)
+    for mine, ref in [(tr, train_path), (va, val_path)]:
+        for k in od.DATA_KEYS:
+            np.testing.assert_array_equal(_arrays(mine)[k], _arrays(ref)[k], err_msg=k)
+
+
+def test_existing_files_are_reused_unless_overwrite(tmp_path):
+    tr, va = od.generate_dataset(NAME, seed=0, data_dir=tmp_path, **TINY)
+    before = (tr.read_bytes(), va.read_bytes())
+    # A different recipe does not regenerate files that are already there...
+    assert od.generate_dataset(NAME, seed=5, data_dir=tmp_path, **TINY) == (tr, va)
+    assert (tr.read_bytes(), va.read_bytes()) == before
+    # ...unless asked to.
+    od.generate_dataset(NAME, seed=5, data_dir=tmp_path, overwrite=True, **TINY)
+    assert od.read_recipe(tr)["seed"] == 5 and tr.read_bytes() != before[0]
+
+
+def test_failed_write_leaves_no_file(tmp_path, monkeypatch):
+    def fail(*args, **kwargs):
+        raise OSError("disk full (simulated)")
+
+    real_replace = os.replace
+    calls = []
+
+    def fail_second(src, dst):  # val is written first; fail while writing the train file
+        calls.append(dst)
+        if len(calls) == 2:
+            fail()
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", fail_second)
+    with pytest.raises(OSError, match="simulated"):
+        od.generate_dataset(NAME, data_dir=tmp_path, **TINY)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{NAME}-val.npz"]  # no NAME.npz, no temp file
+    monkeypatch.setattr(os, "replace", real_replace)
+    # The next call sees no NAME.npz and regenerates both.
+    tr, va = od.generate_dataset(NAME, data_dir=tmp_path, **TINY)
+    assert tr.exists() and va.exists() and sorted(p.name for p in tmp_path.iterdir()) == sorted([tr.name, va.name])
+
+
+def test_nan_in_generated_data_is_an_error_naming_the_key(tmp_path, monkeypatch):
+    real = od.rollout_episode
+
+    def nan_actions(*args, **kwargs):
+        ep = real(*args, **kwargs)
+        ep["actions"][3] = np.nan
+        return ep
+
+    monkeypatch.setattr(od, "rollout_episode", nan_actions)
+    with pytest.raises(ValueError, match="'actions'"):
+        od.generate_dataset(NAME, data_dir=tmp_path, **TINY)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(env_name="pointmaze-huge-navigate-v0"), ValueError, "unknown dataset name"),
+        (dict(env_name="antmaze-medium-navigate-v0"), ValueError, "supported"),
+        (dict(env_name="pointmaze-medium-navigate-oraclerep-v0"), ValueError, "loads the dataset file of"),
+        (dict(num_episodes=0), ValueError, "num_episodes must be positive"),
+        (dict(num_episodes=2.5), TypeError, "num_episodes must be a positive int"),
+        (dict(episode_length=-3), ValueError, "episode_length must be positive"),
+        (dict(episode_length=1), ValueError, "episode_length must be >= 2"),
+        (dict(num_val_episodes=0), ValueError, "num_val_episodes must be positive"),
+        (dict(noise=-0.1), ValueError, "noise must be"),
+        (dict(noise=float("nan")), ValueError, "noise must be"),
+        (dict(num_workers=0), ValueError, "num_workers must be positive"),
+        (dict(seed=-1), ValueError, "seed must be"),
+    ],
+)
+def test_bad_input_is_a_clear_error(tmp_path, kwargs, error, match):
+    args = dict(env_name=NAME, data_dir=tmp_path, progress=False, num_episodes=1, episode_length=10) | kwargs
+    with pytest.raises(error, match=match):
+        od.generate_dataset(args.pop("env_name"), **args)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_oracle_reaches_goals():
+    env = od.make_data_env(NAME, 300)
+    cells = od.maze_cells(env.unwrapped.maze_map)
+    noiseless = od.rollout_episode(env, cells, ep_seed=0, episode_length=300, noise=0.0)
+    noisy = od.rollout_episode(env, cells, ep_seed=1, episode_length=300, noise=0.5)
+    env.close()
+    assert noiseless["goals_reached"] >= 1 and noisy["goals_reached"] >= 1
+    # The official datasets sample goals from vertex cells, and only free cells are ever start cells.
+    all_cells, vertex_cells = cells
+    assert set(vertex_cells) < set(all_cells)
+    assert all(env.unwrapped.maze_map[i, j] == 0 for i, j in all_cells)
+
+
+def test_official_defaults_and_default_folder():
+    assert od.OFFICIAL_RECIPES[NAME] == od.Recipe(num_episodes=1000, episode_length=1001, noise=0.5)
+    assert od.OFFICIAL_RECIPES["pointmaze-giant-navigate-v0"] == od.Recipe(500, 2001, 0.5)
+    assert od.default_data_dir() == Path("~/.ogbench/data").expanduser()
+    assert od.dataset_paths(NAME)[1].name == f"{NAME}-val.npz"
+
+
+def test_script_runs_as_a_subprocess(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "generate_ogbench.py"
+    cmd = [sys.executable, str(script), NAME, "--num-episodes", "1", "--episode-length", "20", "--no-progress"]
+    out = subprocess.run([*cmd, "--data-dir", str(tmp_path)], capture_output=True, text=True, timeout=120, check=True)
+    lines = out.stdout.strip().splitlines()
+    assert lines[:2] == [str(tmp_path / f"{NAME}.npz"), str(tmp_path / f"{NAME}-val.npz")]
+    assert json.loads(lines[2])["episode_length"] == 20
