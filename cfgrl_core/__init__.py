@@ -11,6 +11,8 @@ Modules, one concept each:
   tabular    exact finite MDPs (V, Q, A, J, occupancies); theory: pi_hat f(A)^w and the theorem checks
   bandit     a contextual bandit with exact advantages; awr: AWR baseline; per_example: grad norms, ESS
   ogbench_data  OGBench pointmaze datasets generated locally in OGBench's own format (no download)
+  gc_dataset goal-conditioned batches with hindsight relabelling (uniform future goal, as the authors' code)
+  evaluation lockstep evaluation of all (task x episode x w) rollouts, one batched policy call per env step
   figures    where figures, their CSVs and provenance go (atomic writes)
   checks     input validation with clear errors
 """
