@@ -99,23 +99,25 @@ def train_steps(
     num_steps: int,
     model_config: ModelConfig,
     train_config: TrainConfig,
+    sample_fn=sample_batch,
 ) -> tuple[TrainState, dict]:
     """`num_steps` updates in one lax.scan. Returns the new state and info with a leading [num_steps] axis.
 
     The key for step k is fold_in(key, state.step + k), so splitting a run into several calls gives the
-    same result as one long call.
+    same result as one long call. `sample_fn(dataset, key, batch_size) -> batch` draws each minibatch on
+    device (default: uniform rows; e.g. `gc_dataset.sample_gc_training_batch` relabels goals in hindsight).
     """
 
     def body(state, _):
         step_key = jax.random.fold_in(key, state.step)
         key_batch, key_loss = jax.random.split(step_key)
-        batch = sample_batch(dataset, key_batch, train_config.batch_size)
+        batch = sample_fn(dataset, key_batch, train_config.batch_size)
         return update(state, batch, key_loss, model_config=model_config, train_config=train_config)
 
     return jax.lax.scan(body, state, None, length=num_steps)
 
 
-_STATIC = ("num_steps", "model_config", "train_config")
+_STATIC = ("num_steps", "model_config", "train_config", "sample_fn")
 train_steps_jit = jax.jit(train_steps, static_argnames=_STATIC)
 
 
@@ -128,9 +130,12 @@ def train_steps_seeds(
     num_steps: int,
     model_config: ModelConfig,
     train_config: TrainConfig,
+    sample_fn=sample_batch,
 ):
     """`train_steps` vmapped over a leading seed axis of `states` and `keys` (the data are shared)."""
-    fn = functools.partial(train_steps, num_steps=num_steps, model_config=model_config, train_config=train_config)
+    fn = functools.partial(
+        train_steps, num_steps=num_steps, model_config=model_config, train_config=train_config, sample_fn=sample_fn
+    )
     return jax.vmap(fn, in_axes=(0, None, 0))(states, dataset, keys)
 
 
@@ -166,19 +171,25 @@ def fit(
     num_seeds: int | None = None,
     steps_per_call: int = 1000,
     progress: bool = True,
+    sample_fn=None,
 ) -> tuple[TrainState, np.ndarray]:
     """Train from scratch on a host dataset, `steps_per_call` scanned steps per jitted call.
 
     num_seeds=None trains one run; an int trains that many seeds in one vmapped program (leading axis on
     the returned state). Returns (state, loss curve [num_steps] or [num_seeds, num_steps]).
+    sample_fn=None draws uniform rows of `dataset` (validated and moved to the device here); otherwise
+    `dataset` is already prepared for `sample_fn` (e.g. `gc_dataset.make_gc_sampler(raw)` returns both).
     """
     if num_steps <= 0:
         raise ValueError(f"num_steps must be positive, got {num_steps}")
     if steps_per_call <= 0:
         raise ValueError(f"steps_per_call must be positive, got {steps_per_call}")
-    data = to_device_dataset(dataset, model_config)
+    if sample_fn is None:
+        data, sample_fn = to_device_dataset(dataset, model_config), sample_batch
+    else:
+        data = dataset
     key_init, key_train = jax.random.split(key)
-    static = {"model_config": model_config, "train_config": train_config}
+    static = {"model_config": model_config, "train_config": train_config, "sample_fn": sample_fn}
     if num_seeds is None:
         state = create_train_state(key_init, model_config, train_config)
         run, keys = train_steps_jit, key_train

@@ -162,3 +162,15 @@ def test_bad_inputs():
         gcd.prepare_gc_dataset(no_rep, goal_dim=3)
     with pytest.raises(ValueError, match="valids"):
         gcd.prepare_gc_dataset({**raw, "valids": np.zeros(len(raw["actions"]))})
+
+
+def test_fit_takes_the_goal_sampler():
+    """train.fit with sample_fn: hindsight-relabelled goals, several seeds in one program."""
+    data, sample_fn = gcd.make_gc_sampler(synthetic())
+    mc = ModelConfig(action_dim=2, obs_dim=2, cond_dim=1, hidden_dims=(16,))
+    tc = train.TrainConfig(batch_size=32)
+    kw = dict(num_steps=100, model_config=mc, train_config=tc, progress=False, sample_fn=sample_fn)
+    state, losses = train.fit(jax.random.PRNGKey(0), data, num_seeds=2, **kw)
+    assert losses.shape == (2, 100) and np.all(np.isfinite(losses))
+    _, again = train.fit(jax.random.PRNGKey(0), data, num_seeds=2, **kw)
+    np.testing.assert_array_equal(losses, again)
