@@ -38,7 +38,7 @@ import optax
 from cfgrl_core.flow import sample_path
 from cfgrl_core.guidance import euler_integrate
 from cfgrl_core.networks import ModelConfig, VectorField, init_params
-from cfgrl_core.train import TrainConfig, TrainState, make_optimizer, sample_batch
+from cfgrl_core.train import TrainConfig, TrainState, make_optimizer, scan_updates
 
 POLICIES = ("gaussian", "flow")
 
@@ -167,14 +167,12 @@ def train_steps(
     config: AWRConfig,
     train_config: TrainConfig,
 ) -> tuple[TrainState, dict]:
-    """`num_steps` AWR updates in one lax.scan (same key schedule as `cfgrl_core.train.train_steps`)."""
+    """`num_steps` AWR updates in one lax.scan (`cfgrl_core.train.scan_updates`: CFGRL's key schedule)."""
 
-    def body(state, _):
-        key_batch, key_loss = jax.random.split(jax.random.fold_in(key, state.step))
-        batch = sample_batch(dataset, key_batch, train_config.batch_size)
+    def step_fn(state, batch, key_loss):
         return update(state, batch, key_loss, inv_beta, config=config, train_config=train_config)
 
-    return jax.lax.scan(body, state, None, length=num_steps)
+    return scan_updates(step_fn, state, dataset, key, num_steps=num_steps, batch_size=train_config.batch_size)
 
 
 @functools.partial(jax.jit, static_argnames=("num_steps", "config", "train_config"))

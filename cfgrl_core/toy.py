@@ -118,7 +118,7 @@ def resample_tilt(
     """Samples from pi_w by importance resampling pi_hat samples with weights f^w.  -> [W, n, 2].
 
     Sampling without replacement from a proposal >> n keeps duplicates rare; for very large w the
-    effective sample size of the proposal shrinks, which `resample_ess` reports.
+    effective sample size of the proposal, (sum f^w)^2 / sum f^(2w), shrinks.
     """
     proposal = sample_reference(toy, rng, n_proposal)
     p = p_optimal(toy, proposal, hard)
@@ -128,14 +128,3 @@ def resample_tilt(
         idx = rng.choice(n_proposal, size=n, replace=False, p=weights / weights.sum())
         out.append(proposal[idx])
     return np.stack(out)
-
-
-def resample_ess(toy: EllipseToy, ws, n_proposal: int = 200_000, seed: int = 0) -> np.ndarray:
-    """Effective sample size (sum f^w)^2 / sum f^(2w) of the importance-resampling proposal, per w."""
-    rng = np.random.default_rng(seed)
-    p = p_optimal(toy, sample_reference(toy, rng, n_proposal))
-    res = []
-    for w in np.atleast_1d(ws):
-        wt = tilt_weights(p, float(w))
-        res.append(wt.sum() ** 2 / (wt**2).sum())
-    return np.asarray(res)

@@ -91,6 +91,24 @@ def sample_batch(dataset: dict, key: jax.Array, batch_size: int) -> dict:
     return jax.tree_util.tree_map(lambda x: x[idx], dataset)
 
 
+def scan_updates(
+    step_fn, state, dataset: dict, key: jax.Array, *, num_steps: int, batch_size: int, sample_fn=sample_batch
+):
+    """`num_steps` calls of `step_fn(state, batch, key) -> (state, info)` in one lax.scan.
+
+    The key for step k is fold_in(key, state.step + k), split into the minibatch key and the loss key, so
+    splitting a run into several calls gives the same result as one long call. `sample_fn(dataset, key,
+    batch_size) -> batch` draws each minibatch on device. Shared by CFGRL (`train_steps`) and AWR
+    (`cfgrl_core.awr.train_steps`), so both use the same key schedule.
+    """
+
+    def body(state, _):
+        key_batch, key_loss = jax.random.split(jax.random.fold_in(key, state.step))
+        return step_fn(state, sample_fn(dataset, key_batch, batch_size), key_loss)
+
+    return jax.lax.scan(body, state, None, length=num_steps)
+
+
 def train_steps(
     state: TrainState,
     dataset: dict,
@@ -101,20 +119,14 @@ def train_steps(
     train_config: TrainConfig,
     sample_fn=sample_batch,
 ) -> tuple[TrainState, dict]:
-    """`num_steps` updates in one lax.scan. Returns the new state and info with a leading [num_steps] axis.
-
-    The key for step k is fold_in(key, state.step + k), so splitting a run into several calls gives the
-    same result as one long call. `sample_fn(dataset, key, batch_size) -> batch` draws each minibatch on
-    device (default: uniform rows; e.g. `gc_dataset.sample_gc_training_batch` relabels goals in hindsight).
+    """`num_steps` CFG flow updates in one lax.scan (`scan_updates`). Returns the new state and info with a
+    leading [num_steps] axis. `sample_fn` defaults to uniform rows; e.g. `gc_dataset.sample_gc_training_batch`
+    relabels goals in hindsight.
     """
-
-    def body(state, _):
-        step_key = jax.random.fold_in(key, state.step)
-        key_batch, key_loss = jax.random.split(step_key)
-        batch = sample_fn(dataset, key_batch, train_config.batch_size)
-        return update(state, batch, key_loss, model_config=model_config, train_config=train_config)
-
-    return jax.lax.scan(body, state, None, length=num_steps)
+    step_fn = functools.partial(update, model_config=model_config, train_config=train_config)
+    return scan_updates(
+        step_fn, state, dataset, key, num_steps=num_steps, batch_size=train_config.batch_size, sample_fn=sample_fn
+    )
 
 
 _STATIC = ("num_steps", "model_config", "train_config", "sample_fn")

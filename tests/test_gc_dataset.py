@@ -4,8 +4,6 @@ with the authors' law (uniform over t+1..T_e, half weight on the two end points)
 Synthetic episodes with known boundaries, plus one tiny generated pointmaze file read by OGBench's own loader.
 """
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -103,23 +101,15 @@ def test_goal_dim_without_oracle_reps():
 
 
 def test_training_with_the_sampler_inside_lax_scan():
-    """train.update + make_gc_sampler in one jitted lax.scan (what train_steps does with sample_batch)."""
+    """train.train_steps with make_gc_sampler's sample_fn: 200 updates in one jitted lax.scan."""
     raw = synthetic()
     data, sample_fn = gcd.make_gc_sampler(raw)
     mc = ModelConfig(action_dim=2, obs_dim=2, cond_dim=1, hidden_dims=(16,))
     tc = train.TrainConfig(batch_size=32)
     state = train.create_train_state(jax.random.PRNGKey(0), mc, tc)
-
-    @functools.partial(jax.jit, static_argnums=3)
-    def run(state, data, key, num_steps):
-        def body(state, _):
-            key_batch, key_loss = jax.random.split(jax.random.fold_in(key, state.step))
-            batch = sample_fn(data, key_batch, tc.batch_size)
-            return train.update(state, batch, key_loss, model_config=mc, train_config=tc)
-
-        return jax.lax.scan(body, state, None, length=num_steps)
-
-    state, info = run(state, data, jax.random.PRNGKey(1), 200)
+    state, info = train.train_steps_jit(
+        state, data, jax.random.PRNGKey(1), num_steps=200, model_config=mc, train_config=tc, sample_fn=sample_fn
+    )
     losses = np.asarray(info["flow_loss"])
     assert losses.shape == (200,) and np.all(np.isfinite(losses)) and int(state.step) == 200
     assert losses[-50:].mean() < losses[:50].mean()
