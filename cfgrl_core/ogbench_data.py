@@ -1,23 +1,31 @@
-"""OGBench pointmaze datasets generated locally, in OGBench's own file format.
+"""OGBench datasets generated locally, in OGBench's own file format: pointmaze 'navigate' and cube-single 'play'.
 
-The official datasets cannot be downloaded on our machines, so we regenerate them with the scripted oracle that
-OGBench itself used (`data_gen_scripts/generate_locomaze.py`, recipe in `data_gen_scripts/commands.sh`):
+The official datasets cannot be downloaded on our machines, so we regenerate them with the scripted oracles that
+OGBench itself used (`data_gen_scripts/generate_locomaze.py` and `generate_manipspace.py`, recipes in
+`data_gen_scripts/commands.sh`, sizes in OFFICIAL_RECIPES).
+
+pointmaze-{medium,large,giant,teleport}-navigate-v0 (this module, `rollout_episode`):
 
     subgoal_xy = env.get_oracle_subgoal(xy, goal_xy)           BFS over maze cells, one cell ahead
     a_t = clip(d / (|d| + 1e-6) + eps,  -1, 1),  d = subgoal_xy - xy,  eps ~ N(0, noise^2 I_2)
 
-Each episode starts in a uniformly drawn free cell with a goal drawn uniformly from the "vertex" cells (free cells
-that are not straight corridor cells); whenever the goal is reached a new vertex goal is drawn ('navigate').
+  Each episode starts in a uniformly drawn free cell with a goal drawn uniformly from the "vertex" cells (free cells
+  that are not straight corridor cells); whenever the goal is reached a new vertex goal is drawn ('navigate').
+
+cube-single-play-v0 (`cfgrl_core.ogbench_manip.rollout_play_episode`): OGBench's CubePlanOracle picks the cube up
+and places it at a random target along a noisy, time-smoothed keyframe plan; when a plan ends a new target is drawn
+('play').
 
     generate_dataset("pointmaze-medium-navigate-v0", data_dir=d)
       -> d/pointmaze-medium-navigate-v0.npz       num_episodes train episodes
       -> d/pointmaze-medium-navigate-v0-val.npz   num_episodes // 10 further episodes
 
 File layout (what `ogbench.load_dataset` reads), N = episodes * episode_length rows, episodes concatenated:
-    observations  [N, 2] float32   x-y position s_t
-    actions       [N, 2] float32   a_t taken in s_t
-    terminals     [N]    bool      1 on the last row of each episode (time truncation, not goal success)
-    qpos, qvel    [N, 2] float32   simulator state before the step (info['prev_qpos'], info['prev_qvel'])
+    observations  [N, ob]  float32   s_t: x-y position (pointmaze, ob = 2); arm, gripper and cube state (cube, 28)
+    actions       [N, act] float32   a_t taken in s_t (pointmaze: 2; cube: 5, relative effector x-y-z, yaw, grip)
+    terminals     [N]      bool      1 on the last row of each episode (time truncation, not goal success)
+    qpos, qvel    [N, .]   float32   simulator state before the step (info['prev_qpos'], info['prev_qvel']);
+                                     pointmaze 2 and 2, cube 21 and 20 (qpos[:, 14:17] is the cube's x-y-z)
 plus one extra key the loader ignores: `generator_recipe`, a 0-d string holding the recipe as JSON
 (see `read_recipe`). The loader drops each episode's last row to form `next_observations`.
 
@@ -44,19 +52,25 @@ GENERATOR_VERSION = 1  # bump whenever a change would alter the generated arrays
 
 @dataclasses.dataclass(frozen=True)
 class Recipe:
-    """Official OGBench sizes for one dataset (commands.sh)."""
+    """Official OGBench sizes and oracle settings for one dataset (commands.sh)."""
 
     num_episodes: int  # training episodes; the val file holds num_episodes // 10 more
     episode_length: int  # rows per episode (= max_episode_steps); episode_length - 1 transitions
-    noise: float  # std of the Gaussian action noise added to the oracle's unit direction
+    noise: float  # navigate: std of the Gaussian noise added to the unit direction; play: the plan oracle's noise
+    dataset_type: str = "navigate"  # 'navigate' (pointmaze BFS oracle) or 'play' (manipulation plan oracle)
+    noise_smoothing: float | None = None  # play only: width (in steps) of the Gaussian filter on the plan noise
 
 
-# From OGBench's data_gen_scripts/commands.sh (generate_locomaze.py --dataset_type=navigate ... --noise=0.5).
+# From OGBench's data_gen_scripts/commands.sh (generate_locomaze.py --dataset_type=navigate ... --noise=0.5;
+# generate_manipspace.py --dataset_type=play with its default --noise=0.1 --noise_smoothing=0.5).
 OFFICIAL_RECIPES = {
     "pointmaze-medium-navigate-v0": Recipe(num_episodes=1000, episode_length=1001, noise=0.5),
     "pointmaze-large-navigate-v0": Recipe(num_episodes=1000, episode_length=1001, noise=0.5),
     "pointmaze-giant-navigate-v0": Recipe(num_episodes=500, episode_length=2001, noise=0.5),
     "pointmaze-teleport-navigate-v0": Recipe(num_episodes=1000, episode_length=1001, noise=0.5),
+    "cube-single-play-v0": Recipe(
+        num_episodes=1000, episode_length=1001, noise=0.1, dataset_type="play", noise_smoothing=0.5
+    ),
 }
 
 DATA_KEYS = ("observations", "actions", "terminals", "qpos", "qvel")
@@ -186,17 +200,53 @@ def rollout_episode(env, cells: tuple[list, list], ep_seed: int, episode_length:
     return out
 
 
-def _rollout_chunk(args) -> dict:
-    """Worker: episodes [start, stop) of a dataset, concatenated in order (runs in a subprocess or inline)."""
-    env_name, seed, start, stop, episode_length, noise = args
-    env = make_data_env(env_name, episode_length)
-    cells = maze_cells(env.unwrapped.maze_map)
-    episodes = [rollout_episode(env, cells, episode_seed(seed, e), episode_length, noise) for e in range(start, stop)]
-    env.close()
-    chunk = {k: np.concatenate([ep[k] for ep in episodes]) for k in DATA_KEYS}
-    chunk["goals_reached"] = sum(ep["goals_reached"] for ep in episodes)
-    chunk["num_episodes"] = stop - start
-    return chunk
+def make_sampler(env_name: str, episode_length: int, noise: float):
+    """(sample, close) for `env_name`: sample(ep_seed) -> one episode, close() releases its env.
+
+    An episode is a dict of the DATA_KEYS rows plus int statistics (e.g. `goals_reached`) that the writer sums.
+    Pointmaze uses `rollout_episode` below, cube 'play' `ogbench_manip.rollout_play_episode`; one env serves every
+    episode, since each episode reseeds it.
+    """
+    recipe = OFFICIAL_RECIPES[env_name]
+    if recipe.dataset_type == "play":
+        from cfgrl_core import ogbench_manip
+
+        env = ogbench_manip.make_play_env(env_name, episode_length)
+
+        def sample(ep_seed: int) -> dict:
+            return ogbench_manip.rollout_play_episode(env, ep_seed, episode_length, noise, recipe.noise_smoothing)
+
+    else:
+        env = make_data_env(env_name, episode_length)
+        cells = maze_cells(env.unwrapped.maze_map)
+
+        def sample(ep_seed: int) -> dict:
+            return rollout_episode(env, cells, ep_seed, episode_length, noise)
+
+    return sample, env.close
+
+
+def _concat(episodes: list[dict]) -> dict:
+    """Episodes concatenated in order; the int statistics are summed, and `num_episodes` counts them."""
+    out = {k: np.concatenate([ep[k] for ep in episodes]) for k in DATA_KEYS}
+    for k in episodes[0].keys() - {*DATA_KEYS, "num_episodes"}:
+        out[k] = int(sum(ep[k] for ep in episodes))
+    out["num_episodes"] = sum(ep.get("num_episodes", 1) for ep in episodes)
+    return out
+
+
+_worker_sample = None  # a worker process's episode sampler, built once by _init_worker (env builds take seconds)
+
+
+def _init_worker(env_name: str, episode_length: int, noise: float) -> None:
+    global _worker_sample
+    _worker_sample, _ = make_sampler(env_name, episode_length, noise)  # the env lives as long as the process
+
+
+def _rollout_chunk(job: tuple[int, int, int]) -> dict:
+    """Worker: episodes [start, stop) of a dataset, concatenated in order."""
+    seed, start, stop = job
+    return _concat([_worker_sample(episode_seed(seed, e)) for e in range(start, stop)])
 
 
 def _chunks(start: int, stop: int, size: int) -> list[tuple[int, int]]:
@@ -204,33 +254,33 @@ def _chunks(start: int, stop: int, size: int) -> list[tuple[int, int]]:
 
 
 def _collect(env_name, seed, start, stop, episode_length, noise, num_workers, progress, desc) -> dict:
-    """Episodes [start, stop) concatenated in episode order, with tqdm progress over episodes."""
+    """Episodes [start, stop) concatenated in episode order (statistics summed), with tqdm progress over episodes."""
     from tqdm.auto import tqdm
 
-    chunk_size = 1 if num_workers == 1 else max(1, min(10, (stop - start) // (4 * num_workers)))
-    jobs = [(env_name, seed, a, b, episode_length, noise) for a, b in _chunks(start, stop, chunk_size)]
     bar = tqdm(total=stop - start, desc=desc, unit="ep", disable=not progress)
     results = []
     if num_workers == 1:
-        env = make_data_env(env_name, episode_length)
-        cells = maze_cells(env.unwrapped.maze_map)
-        for e in range(start, stop):
-            ep = rollout_episode(env, cells, episode_seed(seed, e), episode_length, noise)
-            ep["num_episodes"] = 1
-            results.append(ep)
-            bar.update(1)
-        env.close()
+        sample, close = make_sampler(env_name, episode_length, noise)
+        try:
+            for e in range(start, stop):
+                results.append(sample(episode_seed(seed, e)))
+                bar.update(1)
+        finally:
+            close()
     else:
         import multiprocessing
 
+        chunk_size = max(1, min(10, (stop - start) // (4 * num_workers)))
+        jobs = [(seed, a, b) for a, b in _chunks(start, stop, chunk_size)]
         # spawn, not fork: the parent may hold threads (JAX, BLAS) that fork would copy in a broken state.
-        with multiprocessing.get_context("spawn").Pool(num_workers) as pool:
+        context = multiprocessing.get_context("spawn")
+        with context.Pool(num_workers, _init_worker, (env_name, episode_length, noise)) as pool:
             for chunk in pool.imap(_rollout_chunk, jobs):  # imap keeps the job order: fixed concatenation order
                 results.append(chunk)
                 bar.update(chunk["num_episodes"])
     bar.close()
-    data = {k: np.concatenate([r[k] for r in results]) for k in DATA_KEYS}
-    data["goals_reached"] = int(sum(r["goals_reached"] for r in results))
+    data = _concat(results)
+    del data["num_episodes"]
     return data
 
 
@@ -263,8 +313,9 @@ def generate_dataset(
 ) -> tuple[Path, Path]:
     """Generate `env_name` (e.g. 'pointmaze-medium-navigate-v0') and its val split; return (train_path, val_path).
 
-    Defaults follow OGBench's official recipe (OFFICIAL_RECIPES): 1000 episodes x 1001 rows (giant: 500 x 2001),
-    noise 0.5, and num_val_episodes = max(1, num_episodes // 10). Files go to `data_dir` (default ~/.ogbench/data,
+    Defaults follow OGBench's official recipe (OFFICIAL_RECIPES): 1000 episodes x 1001 rows (pointmaze-giant:
+    500 x 2001), noise 0.5 (cube-single-play: 0.1, plan noise smoothed over 0.5 steps), and
+    num_val_episodes = max(1, num_episodes // 10). Files go to `data_dir` (default ~/.ogbench/data,
     where `ogbench.make_env_and_datasets` looks). If both files already exist they are returned as they are,
     whatever recipe made them, unless `overwrite=True`. Load them with
     `ogbench.make_env_and_datasets(env_name, dataset_path=str(train_path))`.
@@ -309,22 +360,23 @@ def generate_dataset(
         data = _collect(
             env_name, seed, start, stop, episode_length, noise, num_workers, progress, f"{env_name} {split}"
         )
-        goals_reached = data.pop("goals_reached")
+        stats = {k: data.pop(k) for k in list(data) if k not in DATA_KEYS}  # e.g. goals_reached
         for k in DATA_KEYS:
             check_finite(f"generated {split} '{k}' of {env_name}", data[k])
         meta = {
             "env_name": env_name,
             "split": split,
-            "dataset_type": "navigate",
+            "dataset_type": recipe.dataset_type,
             "num_episodes": stop - start,
             "first_episode": start,
             "episode_length": episode_length,
             "noise": noise,
+            **({} if recipe.noise_smoothing is None else {"noise_smoothing": recipe.noise_smoothing}),
             "seed": seed,
             "ogbench_version": ogbench_version,
             "generator": "cfgrl_core.ogbench_data",
             "generator_version": GENERATOR_VERSION,
-            "goals_reached": goals_reached,
+            **stats,
         }
         data[RECIPE_KEY] = np.array(json.dumps(meta, sort_keys=True))
         atomic_write_bytes(path, _npz_bytes(data))

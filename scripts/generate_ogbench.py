@@ -1,7 +1,10 @@
-"""Generate OGBench pointmaze datasets locally, in OGBench's format (see cfgrl_core/ogbench_data.py).
+"""Generate OGBench datasets locally, in OGBench's format (see cfgrl_core/ogbench_data.py).
+
+Supported: pointmaze-{medium,large,giant,teleport}-navigate-v0 and cube-single-play-v0.
 
     python scripts/generate_ogbench.py pointmaze-medium-navigate-v0                 # official size, ~/.ogbench/data
     python scripts/generate_ogbench.py pointmaze-large-navigate-v0 --num-episodes 200 --workers 2 --data-dir data/
+    python scripts/generate_ogbench.py cube-single-play-v0 --workers 2             # 1100 x 1001 steps, ~15-30 min
 
 Existing files are kept unless --overwrite. Prints the two paths and the recipe stored in the train file.
 """
@@ -21,7 +24,7 @@ def main(argv=None) -> int:
     parser.add_argument("--num-episodes", type=int, default=None, help="train episodes (default: official)")
     parser.add_argument("--num-val-episodes", type=int, default=None, help="val episodes (default: train // 10)")
     parser.add_argument("--episode-length", type=int, default=None, help="rows per episode (default: official)")
-    parser.add_argument("--noise", type=float, default=None, help="action noise std (default: official, 0.5)")
+    parser.add_argument("--noise", type=float, default=None, help="oracle noise (default: navigate 0.5, play 0.1)")
     parser.add_argument("--seed", type=int, default=0, help="dataset seed; episode e uses a seed derived from it")
     parser.add_argument("--data-dir", default=None, help="output folder (default: ~/.ogbench/data)")
     parser.add_argument("--workers", type=int, default=1, help="processes; the arrays do not depend on it")

@@ -1,6 +1,8 @@
-"""Local OGBench pointmaze datasets: the official loader reads them, they are seeded, reused and written atomically.
+"""Local OGBench datasets (pointmaze navigate, cube-single play): the official loader reads them, they are seeded,
+reused and written atomically.
 
-Tiny sizes only (2 train episodes x 60 rows, 1 val episode): the whole file runs in a few seconds on 2 cores.
+Tiny sizes only (pointmaze: 2 train episodes x 60 rows, cube: 2 x 51, 1 val episode each): the whole file runs in
+well under a minute on 2 cores.
 """
 
 import os
@@ -174,6 +176,8 @@ def test_nan_in_generated_data_is_an_error_naming_the_key(tmp_path, monkeypatch)
         (dict(env_name="pointmaze-huge-navigate-v0"), ValueError, "unknown dataset name"),
         (dict(env_name="antmaze-medium-navigate-v0"), ValueError, "supported"),
         (dict(env_name="pointmaze-medium-navigate-oraclerep-v0"), ValueError, "loads the dataset file of"),
+        (dict(env_name="cube-single-play-singletask-task2-v0"), ValueError, "'cube-single-play-v0': generate"),
+        (dict(env_name="cube-double-play-v0"), ValueError, "unknown dataset name"),
         (dict(num_episodes=0), ValueError, "num_episodes must be positive"),
         (dict(num_episodes=2.5), TypeError, "num_episodes must be a positive int"),
         (dict(episode_length=-3), ValueError, "episode_length must be positive"),
@@ -223,3 +227,113 @@ def test_script_runs_as_a_subprocess(tmp_path):
     lines = out.stdout.strip().splitlines()
     assert lines[:2] == [str(tmp_path / f"{NAME}.npz"), str(tmp_path / f"{NAME}-val.npz")]
     assert json.loads(lines[2])["episode_length"] == 20
+
+
+# --- cube-single play -------------------------------------------------------------------------------------------
+
+CUBE = "cube-single-play-v0"
+CUBE_LENGTH = 51
+CUBE_TINY = dict(num_episodes=EPISODES, episode_length=CUBE_LENGTH, num_val_episodes=1, progress=False)
+XYZ_CENTER, XYZ_SCALE = np.array([0.425, 0.0, 0.0]), 10.0  # cube_env's observation/oracle-rep normalisation
+
+
+@pytest.fixture(scope="module")
+def cube_tiny(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("ogbench_cube")
+    return od.generate_dataset(CUBE, seed=0, data_dir=data_dir, **CUBE_TINY)
+
+
+def test_cube_files_laid_out_like_ogbench(cube_tiny):
+    train_path, val_path = cube_tiny
+    for path, episodes in [(train_path, EPISODES), (val_path, 1)]:
+        with np.load(path) as f:
+            assert set(f.files) == {*od.DATA_KEYS, od.RECIPE_KEY}
+            n = episodes * CUBE_LENGTH
+            for k, dim in [("observations", 28), ("actions", 5), ("qpos", 21), ("qvel", 20)]:
+                assert f[k].dtype == np.float32 and f[k].shape == (n, dim), k
+            assert f["terminals"].dtype == np.bool_
+            np.testing.assert_array_equal(np.flatnonzero(f["terminals"]), np.arange(1, episodes + 1) * CUBE_LENGTH - 1)
+            assert np.all(np.abs(f["actions"]) <= 1.0) and np.abs(f["actions"]).max() > 0.1
+            # Rows are aligned: the observation's cube position (entries 19:22) is qpos's cube x-y-z before the step.
+            cube_xyz = f["qpos"][:, 14:17]
+            np.testing.assert_allclose(f["observations"][:, 19:22], (cube_xyz - XYZ_CENTER) * XYZ_SCALE, atol=1e-4)
+            # Each episode starts with the cube resting on the table inside OGBench's object sampling bounds.
+            first = cube_xyz[::CUBE_LENGTH]
+            assert np.all(np.abs(first[:, 2] - 0.02) < 0.005), first
+            assert np.all((first[:, :2] >= [0.3, -0.3]) & (first[:, :2] <= [0.55, 0.3])), first
+    train, val = od.read_recipe(train_path), od.read_recipe(val_path)
+    assert train["env_name"] == CUBE and train["dataset_type"] == "play" and val["split"] == "val"
+    assert (train["noise"], train["noise_smoothing"], train["episode_length"]) == (0.1, 0.5, CUBE_LENGTH)
+    assert (train["num_episodes"], val["first_episode"]) == (EPISODES, EPISODES)
+    assert {"tasks_completed", "goals_reached"} <= set(train)
+
+
+def test_cube_official_loader_and_variants(cube_tiny):
+    train_path, _ = cube_tiny
+    with np.load(train_path) as f:
+        raw = {k: f[k] for k in od.DATA_KEYS}
+    keep = np.ones(EPISODES * CUBE_LENGTH, bool)
+    keep[CUBE_LENGTH - 1 :: CUBE_LENGTH] = False  # the loader drops each episode's last row
+    n_trans = EPISODES * (CUBE_LENGTH - 1)
+
+    env, train, val = ogbench.make_env_and_datasets(CUBE, dataset_path=str(train_path))
+    assert set(train) == {"observations", "actions", "terminals", "next_observations"}
+    assert train["observations"].shape == train["next_observations"].shape == (n_trans, 28)
+    assert train["actions"].shape == (n_trans, 5) and all(v.dtype == np.float32 for v in train.values())
+    np.testing.assert_array_equal(train["observations"], raw["observations"][keep])
+    assert val["observations"].shape == (CUBE_LENGTH - 1, 28)
+    assert env.observation_space.shape == (28,) and env.action_space.shape == (5,)
+    env.close()
+
+    env, train, _ = ogbench.make_env_and_datasets(CUBE.replace("-v0", "-oraclerep-v0"), dataset_path=str(train_path))
+    assert train["oracle_reps"].shape == (n_trans, 3)
+    np.testing.assert_allclose(train["oracle_reps"], (raw["qpos"][keep, 14:17] - XYZ_CENTER) * XYZ_SCALE, atol=1e-5)
+    env.close()
+
+    env, train, _ = ogbench.make_env_and_datasets(CUBE.replace("-v0", "-singletask-v0"), dataset_path=str(train_path))
+    assert train["rewards"].shape == train["masks"].shape == (n_trans,)
+    env.close()
+
+
+def test_cube_seeded_same_with_two_workers_and_global_rng_restored(cube_tiny, tmp_path):
+    np.random.seed(123)
+    expected = np.random.rand()
+    np.random.seed(123)
+    tr, va = od.generate_dataset(CUBE, seed=0, data_dir=tmp_path / "w2", num_workers=2, **CUBE_TINY)
+    assert np.random.rand() == expected  # the oracle draws from numpy's global RNG; its state is put back
+    for mine, ref in zip([tr, va], cube_tiny, strict=True):
+        for k in od.DATA_KEYS:
+            np.testing.assert_array_equal(_arrays(mine)[k], _arrays(ref)[k], err_msg=k)
+    other, _ = od.generate_dataset(CUBE, seed=1, data_dir=tmp_path / "s1", **CUBE_TINY)
+    assert not np.array_equal(_arrays(other)["qpos"], _arrays(cube_tiny[0])["qpos"])
+
+
+def test_cube_oracle_picks_and_places_the_cube():
+    from cfgrl_core import ogbench_manip
+
+    length = 250  # one pick-and-place plan takes ~90 steps
+    env = ogbench_manip.make_play_env(CUBE, length)
+    ep = ogbench_manip.rollout_play_episode(env, ep_seed=0, episode_length=length, noise=0.1, noise_smoothing=0.5)
+    env.close()
+    assert ep["tasks_completed"] >= 2 and ep["goals_reached"] >= 1
+    cube_xyz = ep["qpos"][:, 14:17]
+    assert np.linalg.norm(cube_xyz[:, :2] - cube_xyz[0, :2], axis=1).max() > 0.05  # carried across the table
+    assert cube_xyz[:, 2].max() > 0.06  # lifted (a cube resting on the table has z = 0.02)
+    assert np.all(np.isfinite(ep["actions"])) and np.abs(ep["actions"]).max() <= 1.0
+
+
+def test_cube_official_recipe_and_script(tmp_path, capsys):
+    import importlib.util
+    import json
+
+    assert od.OFFICIAL_RECIPES[CUBE] == od.Recipe(1000, 1001, 0.1, dataset_type="play", noise_smoothing=0.5)
+    assert od.OFFICIAL_RECIPES[NAME].noise_smoothing is None and od.OFFICIAL_RECIPES[NAME].dataset_type == "navigate"
+    script = Path(__file__).resolve().parent.parent / "scripts" / "generate_ogbench.py"
+    spec = importlib.util.spec_from_file_location("generate_ogbench", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    args = [CUBE, "--num-episodes", "1", "--episode-length", "5", "--no-progress", "--data-dir", str(tmp_path)]
+    assert module.main(args) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[:2] == [str(tmp_path / f"{CUBE}.npz"), str(tmp_path / f"{CUBE}-val.npz")]
+    assert json.loads(lines[2])["dataset_type"] == "play"
