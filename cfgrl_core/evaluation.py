@@ -14,11 +14,17 @@ Success (as OGBench's `impls/utils/evaluation.py`): an episode runs until `termi
 the `info['success']` of its last step. Evaluation envs terminate at the goal (`terminate_at_goal=True`), so
 this equals "success at any step"; we record the latter, which is also right if `max_steps` cuts an episode.
 
+Tasks: by default OGBench's evaluation tasks `task_ids` (reset with `options=dict(task_id=i)`); or any list of
+`task_infos` (reset with `options=dict(task_info=...)`, e.g. `init_ij` / `goal_ij` for a maze), used for
+validation goals that are not the evaluation tasks; those are numbered 1..K in the result.
+`record_trajectories=True` also returns every rollout's observations, frozen at the last one after it ends.
+
 Randomness, identical in both loops (so lockstep == one-at-a-time, a unit test):
   * the env of (task i, episode e) is reset with seed s = episode_seed(seed, task_id, e): `env.reset(seed=s)`,
     `action_space.seed(s)`, and numpy's global RNG seeded with s during the reset (OGBench's maze reset draws the
     start / goal noise from `np.random`), restored afterwards;
-  * the policy key of that rollout at step k is fold_in(fold_in(PRNGKey(seed), i * episodes + e), k).
+  * the policy key of that rollout at step k is fold_in(fold_in(fold_in(PRNGKey(seed), task_id), e), k), so a
+    rollout does not depend on how many tasks, episodes or w are evaluated alongside it.
   Rollouts of the same (task, episode) with different w share both: common random numbers across w, so a
   w-curve is not blurred by different start states (the same choice as `sample_guided(shared_noise=True)`).
 """
@@ -51,6 +57,8 @@ class EvalResult:
     final_observations: np.ndarray  # [T, E, W, O] last observation
     env_seeds: np.ndarray  # [T, E] seed of each (task, episode) reset
     seconds: float  # wall time of the rollouts (env creation excluded)
+    task_infos: tuple | None = None  # [T] the reset task_info dicts, when not OGBench's task ids
+    trajectories: np.ndarray | None = None  # [T, E, W, L + 1, O] observations (record_trajectories=True)
 
     @property
     def success_rate(self) -> np.ndarray:
@@ -86,13 +94,15 @@ def make_env(env_name: str):
         raise ValueError(f"unknown OGBench env {env_name!r}: {e}") from e
 
 
-def reset_env(env, task_id: int, seed: int):
-    """Reset to task `task_id` deterministically (env, action space and numpy's global RNG seeded with `seed`)."""
+def reset_env(env, task, seed: int):
+    """Reset deterministically (env, action space and numpy's global RNG seeded with `seed`) to `task`: an OGBench
+    task id (int) or a task_info dict (for a maze: init_ij and goal_ij)."""
+    options = dict(task_info=task) if isinstance(task, dict) else dict(task_id=int(task))
     state = np.random.get_state()
     np.random.seed(seed)
     try:
         env.action_space.seed(seed)
-        obs, info = env.reset(seed=seed, options=dict(task_id=task_id, render_goal=False))
+        obs, info = env.reset(seed=seed, options=dict(options, render_goal=False))
     finally:
         np.random.set_state(state)
     return obs, info
@@ -123,12 +133,17 @@ def sample_rows(params, keys, goals, ws, observations, *, config: ModelConfig, f
 _fold_keys = jax.jit(jax.vmap(jax.random.fold_in, in_axes=(0, None)))  # keys [N], step -> [N]
 
 
-def _check_args(env_name, config, ws, task_ids, episodes_per_task, flow_steps, max_steps, seed):
+def _check_args(env_name, config, ws, task_ids, task_infos, episodes_per_task, flow_steps, max_steps, seed):
     if not isinstance(config, ModelConfig) or config.cond_dim <= 0 or config.obs_dim <= 0:
         raise ValueError("config must be a ModelConfig with obs_dim > 0 and cond_dim > 0 (a goal-conditioned policy)")
     ws = check_finite("ws", np.atleast_1d(np.asarray(ws, np.float32)))
     if ws.ndim != 1 or ws.size == 0:
         raise ValueError(f"ws must be a non-empty 1-D vector of guidance weights, got shape {ws.shape}")
+    if task_infos is not None:
+        task_infos = tuple(task_infos)
+        if not task_infos or not all(isinstance(t, dict) for t in task_infos):
+            raise ValueError("task_infos must be a non-empty sequence of task_info dicts")
+        task_ids = tuple(range(1, len(task_infos) + 1))
     task_ids = tuple(int(t) for t in task_ids)
     if not task_ids:
         raise ValueError("task_ids is empty")
@@ -142,9 +157,10 @@ def _check_args(env_name, config, ws, task_ids, episodes_per_task, flow_steps, m
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     env = make_env(env_name)
     num_tasks = env.unwrapped.num_tasks
-    if any(not 1 <= t <= num_tasks for t in task_ids):
+    if task_infos is None and any(not 1 <= t <= num_tasks for t in task_ids):
         raise ValueError(f"task_ids must lie in [1, {num_tasks}] for {env_name}, got {task_ids}")
-    obs, info = reset_env(env, task_ids[0], 0)
+    tasks = task_ids if task_infos is None else task_infos
+    obs, info = reset_env(env, tasks[0], 0)
     if np.shape(obs) != (config.obs_dim,) or np.shape(info["goal"]) != (config.cond_dim,):
         raise ValueError(
             f"{env_name} has observations {np.shape(obs)} and goals {np.shape(info['goal'])}, but the model expects "
@@ -152,7 +168,7 @@ def _check_args(env_name, config, ws, task_ids, episodes_per_task, flow_steps, m
         )
     limit = env.spec.max_episode_steps if max_steps is None else int(max_steps)
     env.close()
-    return ws, task_ids, flow_steps, limit
+    return ws, task_ids, tasks, flow_steps, limit
 
 
 def _rollout_setup(ws, task_ids, episodes_per_task, seed):
@@ -160,7 +176,8 @@ def _rollout_setup(ws, task_ids, episodes_per_task, seed):
     t, e, w = len(task_ids), episodes_per_task, len(ws)
     env_seeds = np.array([[episode_seed(seed, task, ep) for ep in range(e)] for task in task_ids], np.int64)
     base = jax.random.PRNGKey(seed)
-    pair_keys = jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.arange(t * e))  # [T*E] one per (task, ep)
+    pairs = jnp.array([(task, ep) for task in task_ids for ep in range(e)], jnp.uint32)  # [T*E]
+    pair_keys = jax.vmap(lambda p: jax.random.fold_in(jax.random.fold_in(base, p[0]), p[1]))(pairs)
     keys = jnp.repeat(pair_keys, w, axis=0)  # [N], shared across w
     row_ws = np.tile(ws, t * e)
     return env_seeds, keys, row_ws
@@ -173,14 +190,16 @@ def evaluate_lockstep(
     ws,
     *,
     task_ids=DEFAULT_TASK_IDS,
+    task_infos=None,
     episodes_per_task: int = 1,
     seed: int = 0,
     flow_steps: int = 16,
     max_steps: int | None = None,
+    record_trajectories: bool = False,
 ) -> EvalResult:
     """All T x E x W rollouts stepped together, ONE `sample_rows` call per env step. See the module docstring."""
-    ws, task_ids, flow_steps, limit = _check_args(
-        env_name, config, ws, task_ids, episodes_per_task, flow_steps, max_steps, seed
+    ws, task_ids, tasks, flow_steps, limit = _check_args(
+        env_name, config, ws, task_ids, task_infos, episodes_per_task, flow_steps, max_steps, seed
     )
     t, e, w = len(task_ids), episodes_per_task, len(ws)
     env_seeds, keys, row_ws = _rollout_setup(ws, task_ids, e, seed)
@@ -191,12 +210,13 @@ def evaluate_lockstep(
     goals = np.zeros((n, config.cond_dim), np.float32)
     for r, env in enumerate(envs):
         i, ep = divmod(r // w, e)
-        obs[r], info = reset_env(env, task_ids[i], int(env_seeds[i, ep]))
+        obs[r], info = reset_env(env, tasks[i], int(env_seeds[i, ep]))
         goals[r] = info["goal"]
     active = np.ones(n, bool)
     success = np.zeros(n, bool)
     lengths = np.zeros(n, np.int64)
     goals_d, ws_d = jnp.asarray(goals), jnp.asarray(row_ws)
+    path = [obs.copy()] if record_trajectories else None
     for step in range(limit):
         if not active.any():
             break
@@ -213,6 +233,8 @@ def evaluate_lockstep(
             success[r] |= bool(info["success"])
             if terminated or truncated:
                 active[r] = False
+        if record_trajectories:
+            path.append(obs.copy())
     seconds = time.perf_counter() - start
     for env in envs:
         env.close()
@@ -224,6 +246,8 @@ def evaluate_lockstep(
         final_observations=obs.reshape(t, e, w, -1),
         env_seeds=env_seeds,
         seconds=seconds,
+        task_infos=task_infos if task_infos is None else tuple(task_infos),
+        trajectories=None if path is None else np.stack(path, axis=1).reshape(t, e, w, len(path), -1),
     )
 
 
@@ -234,6 +258,7 @@ def evaluate_one_at_a_time(
     ws,
     *,
     task_ids=DEFAULT_TASK_IDS,
+    task_infos=None,
     episodes_per_task: int = 1,
     seed: int = 0,
     flow_steps: int = 16,
@@ -243,8 +268,8 @@ def evaluate_one_at_a_time(
 
     Same seeds, keys and success rule as `evaluate_lockstep`, so the two agree rollout by rollout.
     """
-    ws, task_ids, flow_steps, limit = _check_args(
-        env_name, config, ws, task_ids, episodes_per_task, flow_steps, max_steps, seed
+    ws, task_ids, tasks, flow_steps, limit = _check_args(
+        env_name, config, ws, task_ids, task_infos, episodes_per_task, flow_steps, max_steps, seed
     )
     t, e, w = len(task_ids), episodes_per_task, len(ws)
     env_seeds, keys, row_ws = _rollout_setup(ws, task_ids, e, seed)
@@ -256,7 +281,7 @@ def evaluate_one_at_a_time(
     lengths = np.zeros(n, np.int64)
     for r in range(n):
         i, ep = divmod(r // w, e)
-        ob, info = reset_env(env, task_ids[i], int(env_seeds[i, ep]))
+        ob, info = reset_env(env, tasks[i], int(env_seeds[i, ep]))
         goal = jnp.asarray(info["goal"], jnp.float32)[None]
         w_r = jnp.asarray(row_ws[r : r + 1])
         for step in range(limit):
@@ -279,4 +304,5 @@ def evaluate_one_at_a_time(
         final_observations=final_obs.reshape(t, e, w, -1),
         env_seeds=env_seeds,
         seconds=seconds,
+        task_infos=task_infos if task_infos is None else tuple(task_infos),
     )

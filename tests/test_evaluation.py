@@ -100,3 +100,31 @@ def test_bad_inputs(params, kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         ev.evaluate_lockstep(**args)
+
+
+def test_a_rollout_does_not_depend_on_what_is_evaluated_beside_it(params, lockstep):
+    # More tasks, more episodes and more w in the batch: the (task 2, episode 0, w = 3) rollout is the same.
+    bigger = ev.evaluate_lockstep(
+        NAME, params, CONFIG, (0.0, 1.0, 3.0), seed=3, task_ids=(2, 3), episodes_per_task=2, max_steps=30,
+        flow_steps=4, record_trajectories=True,
+    )  # fmt: skip
+    np.testing.assert_array_equal(bigger.final_observations[0, 0, 2], lockstep.final_observations[1, 0, 1])
+    np.testing.assert_array_equal(bigger.lengths[0, 0, 2], lockstep.lengths[1, 0, 1])
+    # trajectories: [T, E, W, steps + 1, O], starting at the reset state and ending at the final observation
+    assert bigger.trajectories.shape == (2, 2, 3, 31, 2)
+    np.testing.assert_array_equal(bigger.trajectories[..., -1, :], bigger.final_observations)
+    np.testing.assert_array_equal(bigger.trajectories[:, :, 0, 0], bigger.trajectories[:, :, 2, 0])  # same start
+
+
+def test_task_infos_reset_to_the_given_start_and_goal(params):
+    env = ev.make_env(NAME)
+    maze = env.unwrapped
+    info = dict(init_ij=(1, 1), goal_ij=(3, 4))
+    result = ev.evaluate_lockstep(
+        NAME, params, CONFIG, (1.0,), seed=0, task_infos=[info], max_steps=2, flow_steps=2, record_trajectories=True
+    )
+    start = result.trajectories[0, 0, 0, 0]
+    assert np.linalg.norm(start - np.asarray(maze.ij_to_xy((1, 1)))) < 1.0  # reset noise is small
+    assert result.task_ids == (1,) and result.task_infos == (info,)
+    with pytest.raises(ValueError, match="task_infos"):
+        ev.evaluate_lockstep(NAME, params, CONFIG, (1.0,), task_infos=[], max_steps=2)
