@@ -1,6 +1,7 @@
 """Speed of cfgrl_core's training step and guided sampler, printed as JSON (not a test).
 
     python benchmarks/bench_core.py [--quick] [--out FILE] [--anchor benchmarks/results/authors_anchor.jsonl]
+                                    [--sections matmul train seeds sample eval] [--eval-max-steps 200]
 
 Measures, on whatever jax.devices()[0] is:
   matmul     1024x1024 float32 (and bfloat16) matmul FLOP/s: the machine's ceiling, measured in the same run
@@ -8,6 +9,12 @@ Measures, on whatever jax.devices()[0] is:
              2/2/2, as the anchor), with achieved FLOP/s ~ 6 * params * batch * steps/s
   seeds      steps/s per seed when 1, 4 and 8 seeds are vmapped into one program
   sample     guided actions/s for 1000 states x 7 values of w, 16 flow steps, float32 and bfloat16 matmuls
+  eval       pointmaze-medium-navigate-v0 rollouts of an untrained goal-conditioned policy (4x512 float32 and
+             bfloat16, 3x256 float32; 16 flow steps): evaluation.evaluate_lockstep (5 tasks x 2 episodes x 7 ws
+             = 70 rollouts in one batch) vs evaluation.evaluate_one_at_a_time (1 task x 1 episode x 2 ws), both
+             capped at --eval-max-steps env steps, as seconds per 1000 env steps (= per 1000-step episode) counted
+             from the rollouts' actual lengths; compile and env creation excluded. Also printed (stderr) next to
+             the authors' 2.67 s per 1000-step episode from shared/reference/perf_anchor.md, a cross-machine ratio.
 If an anchor file (JSON lines from timing the authors' agent on the same machine) is given, ratios to it
 are printed for the matching configurations. Each measurement is the median of 3 timed windows after a
 compile-and-warm-up call; run it on an otherwise idle machine.
@@ -27,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from cfgrl_core.evaluation import evaluate_lockstep, evaluate_one_at_a_time
 from cfgrl_core.figures import atomic_write_bytes, git_commit
 from cfgrl_core.guidance import sample_guided
 from cfgrl_core.networks import ModelConfig, count_params, init_params
@@ -41,6 +49,12 @@ from cfgrl_core.train import (
 
 DEFAULT_ANCHOR = Path(__file__).parent / "results" / "authors_anchor.jsonl"
 W_VALUES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0)
+SECTIONS = ("matmul", "train", "seeds", "sample", "eval")
+EVAL_ENV = "pointmaze-medium-navigate-v0"
+# The authors' evaluate(), one untrained default-config (4x512) agent, 1000-step pointmaze-medium episodes:
+# median of 3 (2.63 / 2.67 / 2.83 s). shared/reference/perf_anchor.md section 3.4, measured on ANOTHER machine
+# (2-core AMD EPYC, ~145 GFLOP/s float32 matmul), so a ratio to it is cross-machine.
+AUTHORS_EVAL_S_PER_1000_STEPS = 2.67
 
 
 def timed(fn, windows: int = 3) -> list[float]:
@@ -147,6 +161,95 @@ def bench_single_action_latency(hidden: int = 512, calls: int = 200) -> dict:
     return {"hidden": [hidden] * 4, "ms_per_action": 1e3 * (time.perf_counter() - start) / calls}
 
 
+def _eval_speed(run, repeats: int) -> dict:
+    """Call run() -> EvalResult `repeats` times; seconds per 1000 env steps from each call's actual lengths.
+
+    Throughput over all rollouts of a call: wall seconds / (sum of lengths / 1000), i.e. the amortised cost of one
+    1000-step episode (not the latency of one lockstep episode); episodes/s is its inverse. Median of the calls.
+    """
+    windows = []
+    for _ in range(repeats):
+        res = run()
+        env_steps = int(res.lengths.sum())
+        windows.append(
+            {
+                "seconds": res.seconds,
+                "env_steps": env_steps,
+                "rollouts": int(res.lengths.size),
+                "successes": int(res.success.sum()),
+                "s_per_1000_steps": 1e3 * res.seconds / env_steps,
+            }
+        )
+    med = float(np.median([w["s_per_1000_steps"] for w in windows]))
+    return {
+        "rollouts": windows[0]["rollouts"],
+        "s_per_1000_step_episode": med,
+        "episodes_1000_steps_per_s": 1.0 / med,
+        "windows": windows,
+    }
+
+
+def bench_eval(
+    hidden_dims: tuple,
+    dtype: str,
+    max_steps: int,
+    flow_steps: int = 16,
+    lockstep_shape: tuple = (5, 2),
+    one_shape: tuple = (1, 1, 2),
+    repeats: int = 3,
+) -> dict:
+    """Lockstep vs one-at-a-time evaluation of an untrained policy on EVAL_ENV, same max_steps for both.
+
+    lockstep_shape (tasks, episodes) x all 7 W_VALUES; one_shape (tasks, episodes, ws). A 2-step rollout of each
+    loop first compiles `sample_rows` for both batch sizes (and imports/creates the env), outside the timing;
+    EvalResult.seconds itself excludes env creation (resets and env steps are included).
+    """
+    mc = ModelConfig(action_dim=2, hidden_dims=hidden_dims, obs_dim=2, cond_dim=2, compute_dtype=dtype)
+    params = init_params(mc, jax.random.key(0))
+    lock_tasks, lock_eps = tuple(range(1, lockstep_shape[0] + 1)), lockstep_shape[1]
+    one_tasks, one_eps, one_ws = tuple(range(1, one_shape[0] + 1)), one_shape[1], W_VALUES[-one_shape[2] :]
+
+    def lockstep(steps):
+        return evaluate_lockstep(
+            EVAL_ENV,
+            params,
+            mc,
+            W_VALUES,
+            task_ids=lock_tasks,
+            episodes_per_task=lock_eps,
+            max_steps=steps,
+            flow_steps=flow_steps,
+        )
+
+    def one_at_a_time(steps):
+        return evaluate_one_at_a_time(
+            EVAL_ENV,
+            params,
+            mc,
+            one_ws,
+            task_ids=one_tasks,
+            episodes_per_task=one_eps,
+            max_steps=steps,
+            flow_steps=flow_steps,
+        )
+
+    lockstep(2)  # compile + warm-up, untimed
+    one_at_a_time(2)
+    lock = _eval_speed(lambda: lockstep(max_steps), repeats)
+    one = _eval_speed(lambda: one_at_a_time(max_steps), repeats)
+    return {
+        "env": EVAL_ENV,
+        "hidden": list(hidden_dims),
+        "compute_dtype": dtype,
+        "params": count_params(params),
+        "flow_steps": flow_steps,
+        "max_steps": max_steps,
+        "lockstep": {"tasks": len(lock_tasks), "episodes_per_task": lock_eps, "ws": list(W_VALUES), **lock},
+        "one_at_a_time": {"tasks": len(one_tasks), "episodes_per_task": one_eps, "ws": list(one_ws), **one},
+        "speedup_lockstep_vs_one_at_a_time": one["s_per_1000_step_episode"] / lock["s_per_1000_step_episode"],
+    }
+
+
 def load_anchor(path: Path) -> dict:
     """Medians of the authors' agent timed on this machine (see benchmarks/results/README.md)."""
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -166,6 +269,15 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer steps (a smoke run, noisy numbers)")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here (atomically)")
     parser.add_argument("--anchor", type=Path, default=DEFAULT_ANCHOR)
+    parser.add_argument(
+        "--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="run only these (default: all)"
+    )
+    parser.add_argument(
+        "--eval-max-steps",
+        type=int,
+        default=None,
+        help="env-step cap of each eval rollout (default 200, 20 if --quick)",
+    )
     args = parser.parse_args(argv)
     scale = 0.1 if args.quick else 1.0
     n = lambda k: max(2, int(k * scale))  # noqa: E731
@@ -178,32 +290,69 @@ def main(argv=None) -> int:
         "commit": git_commit(),
         "loadavg_before": os.getloadavg(),
         "quick": args.quick,
+        "sections": [s for s in SECTIONS if s in args.sections],
     }
-    print("matmul ...", file=sys.stderr)
-    result["matmul_gflops"] = {
-        "float32": matmul_flops(jnp.float32) / 1e9,
-        "bfloat16_f32acc": matmul_flops(jnp.bfloat16) / 1e9,
-    }
-    print("train ...", file=sys.stderr)
-    result["train"] = [
-        bench_train(h, b, n(s)) for h, b, s in ((256, 256, 1000), (256, 1024, 300), (512, 256, 300), (512, 1024, 100))
-    ]
-    for r in result["train"]:
-        r["fraction_of_matmul"] = r["gflops"] / result["matmul_gflops"]["float32"]
-    print("seeds ...", file=sys.stderr)
-    result["seeds"] = [
-        bench_seeds(128, 2, 256, n(1000)),
-        bench_seeds(256, 3, 256, n(300)),
-        bench_seeds(256, 4, 256, n(200)),
-    ]
-    print("sample ...", file=sys.stderr)
-    result["sample"] = [bench_sample(h, d) for h in (512, 256) for d in ("float32", "bfloat16")]
-    result["sample_one_at_a_time"] = bench_single_action_latency(calls=n(200))
+    if "matmul" in args.sections:
+        print("matmul ...", file=sys.stderr)
+        result["matmul_gflops"] = {
+            "float32": matmul_flops(jnp.float32) / 1e9,
+            "bfloat16_f32acc": matmul_flops(jnp.bfloat16) / 1e9,
+        }
+    if "train" in args.sections:
+        print("train ...", file=sys.stderr)
+        result["train"] = [
+            bench_train(h, b, n(s))
+            for h, b, s in ((256, 256, 1000), (256, 1024, 300), (512, 256, 300), (512, 1024, 100))
+        ]
+        if "matmul_gflops" in result:
+            for r in result["train"]:
+                r["fraction_of_matmul"] = r["gflops"] / result["matmul_gflops"]["float32"]
+    if "seeds" in args.sections:
+        print("seeds ...", file=sys.stderr)
+        result["seeds"] = [
+            bench_seeds(128, 2, 256, n(1000)),
+            bench_seeds(256, 3, 256, n(300)),
+            bench_seeds(256, 4, 256, n(200)),
+        ]
+    if "sample" in args.sections:
+        print("sample ...", file=sys.stderr)
+        result["sample"] = [bench_sample(h, d) for h in (512, 256) for d in ("float32", "bfloat16")]
+        result["sample_one_at_a_time"] = bench_single_action_latency(calls=n(200))
+    if "eval" in args.sections:
+        max_steps = args.eval_max_steps if args.eval_max_steps is not None else (20 if args.quick else 200)
+        print(f"eval ({EVAL_ENV}, max_steps={max_steps}) ...", file=sys.stderr)
+        loadavg = os.getloadavg()
+        runs = [bench_eval(h, d, max_steps) for h, d in (((512,) * 4, "float32"), ((512,) * 4, "bfloat16"))]
+        runs.append(bench_eval((256,) * 3, "float32", max_steps))
+        for r in runs:
+            lock, one = r["lockstep"], r["one_at_a_time"]
+            r["cross_machine_vs_authors"] = {
+                "authors_s_per_1000_step_episode": AUTHORS_EVAL_S_PER_1000_STEPS,
+                "source": "shared/reference/perf_anchor.md section 3.4 (2-core AMD EPYC; another machine)",
+                "ratio_authors_over_lockstep": AUTHORS_EVAL_S_PER_1000_STEPS / lock["s_per_1000_step_episode"],
+                "ratio_authors_over_one_at_a_time": AUTHORS_EVAL_S_PER_1000_STEPS / one["s_per_1000_step_episode"],
+            }
+            name, ratio = f"{len(r['hidden'])}x{r['hidden'][0]} {r['compute_dtype']}", r["cross_machine_vs_authors"]
+            print(
+                f"  eval {name:14s} lockstep ({lock['rollouts']} rollouts): {lock['s_per_1000_step_episode']:.3f} s "
+                f"per 1000-step episode, {lock['episodes_1000_steps_per_s']:.2f} episodes/s | one-at-a-time "
+                f"({one['rollouts']} rollouts): {one['s_per_1000_step_episode']:.3f} s, "
+                f"{one['episodes_1000_steps_per_s']:.2f} episodes/s | "
+                f"speed-up x{r['speedup_lockstep_vs_one_at_a_time']:.1f}",
+                file=sys.stderr,
+            )
+            print(
+                f"  eval {name:14s} authors' evaluate() {AUTHORS_EVAL_S_PER_1000_STEPS} s per 1000-step episode "
+                f"(perf_anchor.md, CROSS-MACHINE: AMD EPYC): authors/ours x{ratio['ratio_authors_over_lockstep']:.1f}"
+                f" lockstep, x{ratio['ratio_authors_over_one_at_a_time']:.1f} one-at-a-time",
+                file=sys.stderr,
+            )
+        result["eval"] = {"loadavg_before": loadavg, "max_steps": max_steps, "runs": runs}
 
     if args.anchor and args.anchor.exists():
         anchor = load_anchor(args.anchor)
         ratios = {}
-        for r in result["train"]:
+        for r in result.get("train", []):
             ref = anchor.get(("update", r["hidden"][0], r["batch"]))
             if ref:
                 ratios[f"train {r['hidden'][0]}x4 b{r['batch']}"] = {
@@ -213,7 +362,7 @@ def main(argv=None) -> int:
                 }
         ref = anchor.get(("sample_vmap1000",))
         if ref:
-            for r in result["sample"]:
+            for r in result.get("sample", []):
                 if r["hidden"][0] == 512:
                     ratios[f"sample 512x4 {r['compute_dtype']} per action"] = {
                         "ours_ms": r["ms_per_action"],
