@@ -7,8 +7,10 @@ jitted call that integrates the guided flow (paper Eq. 11, `flow_steps` Euler st
 
     v_w(x, t) = v_uncond(x, t) + w_n (v_cond(x, t) - v_uncond(x, t))       (w_n = the row's own w)
 
-Finished rollouts are frozen (their env is no longer stepped; their rows stay in the batch so the shapes, and
-the compiled program, never change).
+Finished rollouts are frozen: their env is no longer stepped, and the policy call takes only the rows still
+running, gathered and padded to a bucket size (8, 16, 32, ... capped at N; see `bucket_size`), so a trained policy
+whose episodes end early costs fewer network evaluations, while the jitted program compiles at most
+log2(N) times. A row's action depends only on its own key, goal, w and observation, not on the batch it is in.
 
 Success (as OGBench's `impls/utils/evaluation.py`): an episode runs until `terminated or truncated`, and counts
 the `info['success']` of its last step. Evaluation envs terminate at the goal (`terminate_at_goal=True`), so
@@ -133,6 +135,15 @@ def sample_rows(params, keys, goals, ws, observations, *, config: ModelConfig, f
 _fold_keys = jax.jit(jax.vmap(jax.random.fold_in, in_axes=(0, None)))  # keys [N], step -> [N]
 
 
+def bucket_size(active: int, total: int, smallest: int = 8) -> int:
+    """Rows the policy call takes when `active` of `total` rollouts are running: the smallest power of two
+    (at least `smallest`) that holds them, capped at `total`. Few distinct sizes -> few compilations."""
+    size = smallest
+    while size < active:
+        size *= 2
+    return min(size, total)
+
+
 def _check_args(env_name, config, ws, task_ids, task_infos, episodes_per_task, flow_steps, max_steps, seed):
     if not isinstance(config, ModelConfig) or config.cond_dim <= 0 or config.obs_dim <= 0:
         raise ValueError("config must be a ModelConfig with obs_dim > 0 and cond_dim > 0 (a goal-conditioned policy)")
@@ -218,16 +229,20 @@ def evaluate_lockstep(
     goals_d, ws_d = jnp.asarray(goals), jnp.asarray(row_ws)
     path = [obs.copy()] if record_trajectories else None
     for step in range(limit):
-        if not active.any():
+        running = np.flatnonzero(active)
+        if running.size == 0:
             break
+        rows = np.resize(running, bucket_size(running.size, n))  # pads by repeating running rows
+        rows_d = jnp.asarray(rows)
         actions = np.asarray(
             sample_rows(
-                params, _fold_keys(keys, step), goals_d, ws_d, jnp.asarray(obs), config=config, flow_steps=flow_steps
+                params, _fold_keys(keys, step)[rows_d], goals_d[rows_d], ws_d[rows_d], jnp.asarray(obs[rows]),
+                config=config, flow_steps=flow_steps,
             ),
             np.float64,
-        )
-        for r in np.flatnonzero(active):
-            ob, _, terminated, truncated, info = envs[r].step(actions[r])
+        )  # fmt: skip
+        for a, r in enumerate(running):
+            ob, _, terminated, truncated, info = envs[r].step(actions[a])
             obs[r] = ob
             lengths[r] += 1
             success[r] |= bool(info["success"])

@@ -128,3 +128,27 @@ def test_task_infos_reset_to_the_given_start_and_goal(params):
     assert result.task_ids == (1,) and result.task_infos == (info,)
     with pytest.raises(ValueError, match="task_infos"):
         ev.evaluate_lockstep(NAME, params, CONFIG, (1.0,), task_infos=[], max_steps=2)
+
+
+def test_bucket_sizes():
+    assert [ev.bucket_size(k, 70) for k in (1, 8, 9, 16, 17, 33, 64, 65, 70)] == [8, 8, 16, 16, 32, 64, 64, 70, 70]
+    assert ev.bucket_size(3, 4) == 4
+
+
+def test_finished_rollouts_leave_the_batch_without_changing_the_others(params):
+    # Tasks 1 and 2 start on their goal cell (success at the first step); task 3 runs to max_steps. With 3 x 4 = 12
+    # rows, after step 1 only 4 run and the policy call shrinks to a bucket of 8 rows: the long rollouts must be the
+    # same as when they are evaluated one at a time.
+    tasks = [
+        dict(init_ij=(1, 1), goal_ij=(1, 1)),
+        dict(init_ij=(6, 6), goal_ij=(6, 6)),
+        dict(init_ij=(1, 1), goal_ij=(6, 6)),
+    ]
+    ws = (0.0, 1.0, 3.0, 5.0)
+    args = dict(task_infos=tasks, seed=5, max_steps=25, flow_steps=4)
+    lock = ev.evaluate_lockstep(NAME, params, CONFIG, ws, **args)
+    single = ev.evaluate_one_at_a_time(NAME, params, CONFIG, ws, **args)
+    np.testing.assert_array_equal(lock.lengths[:2], 1)
+    assert lock.success[:2].all() and not lock.success[2].any() and np.all(lock.lengths[2] == 25)
+    np.testing.assert_array_equal(lock.lengths, single.lengths)
+    np.testing.assert_allclose(lock.final_observations, single.final_observations, atol=1e-4)
