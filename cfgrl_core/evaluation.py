@@ -96,6 +96,27 @@ def make_env(env_name: str):
         raise ValueError(f"unknown OGBench env {env_name!r}: {e}") from e
 
 
+_ENV_POOL: dict[str, list] = {}  # env_name -> envs kept for reuse by evaluate_lockstep (see env_pool)
+
+
+def env_pool(env_name: str, n: int) -> list:
+    """`n` envs of `env_name`, created once per process and reused by later calls (every rollout starts with a
+    seeded `reset_env`, so reuse changes no result). Building a cube env compiles its MJCF (about 1 s), which
+    would otherwise dominate evaluating hundreds of short rollouts. `close_env_pool()` releases them."""
+    pool = _ENV_POOL.setdefault(env_name, [])
+    while len(pool) < n:
+        pool.append(make_env(env_name))
+    return pool[:n]
+
+
+def close_env_pool() -> None:
+    """Close and forget every pooled env."""
+    for envs in _ENV_POOL.values():
+        for env in envs:
+            env.close()
+    _ENV_POOL.clear()
+
+
 def reset_env(env, task, seed: int):
     """Reset deterministically (env, action space and numpy's global RNG seeded with `seed`) to `task`: an OGBench
     task id (int) or a task_info dict (for a maze: init_ij and goal_ij)."""
@@ -166,7 +187,7 @@ def _check_args(env_name, config, ws, task_ids, task_infos, episodes_per_task, f
     flow_steps = check_flow_steps(flow_steps)
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    env = make_env(env_name)
+    (env,) = env_pool(env_name, 1)
     num_tasks = env.unwrapped.num_tasks
     if task_infos is None and any(not 1 <= t <= num_tasks for t in task_ids):
         raise ValueError(f"task_ids must lie in [1, {num_tasks}] for {env_name}, got {task_ids}")
@@ -178,7 +199,6 @@ def _check_args(env_name, config, ws, task_ids, task_infos, episodes_per_task, f
             f"({config.obs_dim},) and ({config.cond_dim},)"
         )
     limit = env.spec.max_episode_steps if max_steps is None else int(max_steps)
-    env.close()
     return ws, task_ids, tasks, flow_steps, limit
 
 
@@ -215,7 +235,7 @@ def evaluate_lockstep(
     t, e, w = len(task_ids), episodes_per_task, len(ws)
     env_seeds, keys, row_ws = _rollout_setup(ws, task_ids, e, seed)
     n = t * e * w
-    envs = [make_env(env_name) for _ in range(n)]
+    envs = env_pool(env_name, n)
     start = time.perf_counter()
     obs = np.zeros((n, config.obs_dim), np.float32)
     goals = np.zeros((n, config.cond_dim), np.float32)
@@ -251,8 +271,6 @@ def evaluate_lockstep(
         if record_trajectories:
             path.append(obs.copy())
     seconds = time.perf_counter() - start
-    for env in envs:
-        env.close()
     return EvalResult(
         task_ids=task_ids,
         ws=ws,

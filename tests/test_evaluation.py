@@ -152,3 +152,21 @@ def test_finished_rollouts_leave_the_batch_without_changing_the_others(params):
     assert lock.success[:2].all() and not lock.success[2].any() and np.all(lock.lengths[2] == 25)
     np.testing.assert_array_equal(lock.lengths, single.lengths)
     np.testing.assert_allclose(lock.final_observations, single.final_observations, atol=1e-4)
+
+
+def test_cube_envs_are_pooled_and_reuse_changes_nothing():
+    name = "cube-single-play-oraclerep-v0"
+    config = ModelConfig(action_dim=5, obs_dim=28, cond_dim=3, hidden_dims=(16,))
+    params = init_params(config, jax.random.PRNGKey(1))
+    args = dict(task_ids=(1, 4), max_steps=6, flow_steps=2, seed=2)
+    ev.close_env_pool()  # start from an empty pool, whatever ran before
+    first = ev.evaluate_lockstep(name, params, config, (0.0, 3.0), **args)
+    pooled = list(ev._ENV_POOL[name])
+    again = ev.evaluate_lockstep(name, params, config, (0.0, 3.0), **args)
+    assert ev._ENV_POOL[name] == pooled and len(pooled) == 4  # the same env objects, not new ones
+    np.testing.assert_array_equal(again.final_observations, first.final_observations)
+    single = ev.evaluate_one_at_a_time(name, params, config, (0.0, 3.0), **args)  # a fresh env of its own
+    np.testing.assert_allclose(single.final_observations, first.final_observations, atol=1e-4)
+    assert not np.allclose(first.final_observations[0, 0, 0], first.final_observations[0, 0, 1])
+    ev.close_env_pool()
+    assert not ev._ENV_POOL
