@@ -11,10 +11,11 @@ Measures, on whatever jax.devices()[0] is:
   sample     guided actions/s for 1000 states x 7 values of w, 16 flow steps, float32 and bfloat16 matmuls
   eval       pointmaze-medium-navigate-v0 rollouts of an untrained goal-conditioned policy (4x512 float32 and
              bfloat16, 3x256 float32; 16 flow steps): evaluation.evaluate_lockstep (5 tasks x 2 episodes x 7 ws
-             = 70 rollouts in one batch) vs evaluation.evaluate_one_at_a_time (1 task x 1 episode x 2 ws), both
-             capped at --eval-max-steps env steps, as seconds per 1000 env steps (= per 1000-step episode) counted
-             from the rollouts' actual lengths; compile and env creation excluded. Also printed (stderr) next to
-             the authors' 2.67 s per 1000-step episode from shared/reference/perf_anchor.md, a cross-machine ratio.
+             = 70 rollouts, and 5 x 15 x 7 = 525 as in the authors' 15 episodes per task, in one batch; envs
+             stepped by min(cpu count, 8) threads) vs evaluation.evaluate_one_at_a_time (1 task x 1 episode
+             x 2 ws), both capped at --eval-max-steps env steps, as seconds per 1000 env steps (= per 1000-step
+             episode) counted from the rollouts' actual lengths; compile and env creation excluded. Also printed
+             (stderr) next to the authors' 2.67 s per 1000-step episode from shared/reference/perf_anchor.md.
 If an anchor file (JSON lines from timing the authors' agent on the same machine) is given, ratios to it
 are printed for the matching configurations. Each measurement is the median of 3 timed windows after a
 compile-and-warm-up call; run it on an otherwise idle machine.
@@ -322,8 +323,12 @@ def main(argv=None) -> int:
         max_steps = args.eval_max_steps if args.eval_max_steps is not None else (20 if args.quick else 200)
         print(f"eval ({EVAL_ENV}, max_steps={max_steps}) ...", file=sys.stderr)
         loadavg = os.getloadavg()
-        runs = [bench_eval(h, d, max_steps) for h, d in (((512,) * 4, "float32"), ((512,) * 4, "bfloat16"))]
-        runs.append(bench_eval((256,) * 3, "float32", max_steps))
+        # (5 tasks x 2 episodes) and the authors' evaluation size (5 tasks x 15 episodes), each x 7 w
+        runs = [
+            bench_eval(h, d, max_steps, lockstep_shape=shape)
+            for shape in ((5, 2), (5, 15))
+            for h, d in (((512,) * 4, "float32"), ((512,) * 4, "bfloat16"), ((256,) * 3, "float32"))
+        ]
         for r in runs:
             lock, one = r["lockstep"], r["one_at_a_time"]
             r["cross_machine_vs_authors"] = {
@@ -332,7 +337,8 @@ def main(argv=None) -> int:
                 "ratio_authors_over_lockstep": AUTHORS_EVAL_S_PER_1000_STEPS / lock["s_per_1000_step_episode"],
                 "ratio_authors_over_one_at_a_time": AUTHORS_EVAL_S_PER_1000_STEPS / one["s_per_1000_step_episode"],
             }
-            name, ratio = f"{len(r['hidden'])}x{r['hidden'][0]} {r['compute_dtype']}", r["cross_machine_vs_authors"]
+            name = f"{len(r['hidden'])}x{r['hidden'][0]} {r['compute_dtype']}"
+            ratio = r["cross_machine_vs_authors"]
             print(
                 f"  eval {name:14s} lockstep ({lock['rollouts']} rollouts): {lock['s_per_1000_step_episode']:.3f} s "
                 f"per 1000-step episode, {lock['episodes_1000_steps_per_s']:.2f} episodes/s | one-at-a-time "

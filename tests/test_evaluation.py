@@ -170,3 +170,15 @@ def test_cube_envs_are_pooled_and_reuse_changes_nothing():
     assert not np.allclose(first.final_observations[0, 0, 0], first.final_observations[0, 0, 1])
     ev.close_env_pool()
     assert not ev._ENV_POOL
+
+
+def test_env_threads_change_nothing(params):
+    args = dict(ws=(0.0, 1.0, 3.0, 5.0), episodes_per_task=1, seed=7, max_steps=20, flow_steps=2)  # 20 rows
+    one = ev.evaluate_lockstep(NAME, params, CONFIG, env_threads=1, record_trajectories=True, **args)
+    two = ev.evaluate_lockstep(NAME, params, CONFIG, env_threads=2, record_trajectories=True, **args)
+    many = ev.evaluate_lockstep(NAME, params, CONFIG, env_threads=7, record_trajectories=True, **args)
+    for other in (two, many):
+        np.testing.assert_array_equal(other.trajectories, one.trajectories)
+        np.testing.assert_array_equal(other.lengths, one.lengths)
+    with pytest.raises(ValueError, match="env_threads"):
+        ev.evaluate_lockstep(NAME, params, CONFIG, env_threads=0, **args)
