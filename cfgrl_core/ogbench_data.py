@@ -148,6 +148,30 @@ def episode_seed(seed: int, episode: int) -> int:
     return int(np.random.SeedSequence([seed, episode]).generate_state(1)[0])
 
 
+def empty_episode(episode_length: int, ob_dim: int, action_dim: int, model) -> dict:
+    """The DATA_KEYS arrays of one episode, to be filled row by row (qpos / qvel sized by the MuJoCo model)."""
+    return {
+        "observations": np.empty((episode_length, ob_dim), np.float32),
+        "actions": np.empty((episode_length, action_dim), np.float32),
+        "terminals": np.zeros(episode_length, bool),
+        "qpos": np.empty((episode_length, model.nq), np.float32),
+        "qvel": np.empty((episode_length, model.nv), np.float32),
+    }
+
+
+def record_step(out: dict, t: int, ob, action, done: bool, info: dict) -> None:
+    """Row t: the observation s_t the action was taken in, a_t, the episode's end flag and the simulator state
+    before the step. An env that ends before the last row, or not at it, is an error (rows must be fixed-length)."""
+    last = len(out["terminals"]) - 1
+    if done != (t == last):
+        raise RuntimeError(f"episode ended at step {t}, expected exactly {last + 1} steps")
+    out["observations"][t] = ob
+    out["actions"][t] = action
+    out["terminals"][t] = done
+    out["qpos"][t] = info["prev_qpos"]
+    out["qvel"][t] = info["prev_qvel"]
+
+
 def rollout_episode(env, cells: tuple[list, list], ep_seed: int, episode_length: int, noise: float) -> dict:
     """One 'navigate' episode of the noisy BFS oracle; returns the rows and how many goals were reached.
 
@@ -166,13 +190,7 @@ def rollout_episode(env, cells: tuple[list, list], ep_seed: int, episode_length:
         init_ij = all_cells[rng.integers(len(all_cells))]
         goal_ij = vertex_cells[rng.integers(len(vertex_cells))]
         ob, _ = env.reset(seed=ep_seed, options=dict(task_info=dict(init_ij=init_ij, goal_ij=goal_ij)))
-        out = {
-            "observations": np.empty((episode_length, ob.shape[-1]), np.float32),
-            "actions": np.empty((episode_length, 2), np.float32),
-            "terminals": np.zeros(episode_length, bool),
-            "qpos": np.empty((episode_length, maze.model.nq), np.float32),
-            "qvel": np.empty((episode_length, maze.model.nv), np.float32),
-        }
+        out = empty_episode(episode_length, ob.shape[-1], 2, maze.model)
         goals_reached = 0
         for t in range(episode_length):
             xy = maze.get_xy()
@@ -181,18 +199,11 @@ def rollout_episode(env, cells: tuple[list, list], ep_seed: int, episode_length:
             direction = direction / (np.linalg.norm(direction) + 1e-6)
             action = np.clip(direction + rng.normal(0.0, noise, size=2), -1.0, 1.0)
             next_ob, _, terminated, truncated, info = env.step(action)
-            done = terminated or truncated
-            if done != (t == episode_length - 1):
-                raise RuntimeError(f"episode ended at step {t}, expected exactly {episode_length} steps")
+            record_step(out, t, ob, action, terminated or truncated, info)
             if info["success"]:
                 goals_reached += 1
                 goal_ij = vertex_cells[rng.integers(len(vertex_cells))]
                 maze.set_goal(goal_ij)
-            out["observations"][t] = ob
-            out["actions"][t] = action
-            out["terminals"][t] = done
-            out["qpos"][t] = info["prev_qpos"]
-            out["qvel"][t] = info["prev_qvel"]
             ob = next_ob
     finally:
         np.random.set_state(global_state)

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from cfgrl_core.ogbench_data import empty_episode, record_step
+
 # Probability that a new target stacks the cube on another cube; OGBench uses 0 for cube-single (one cube only).
 P_STACK_SINGLE = 0.0
 
@@ -49,29 +51,16 @@ def rollout_play_episode(env, ep_seed: int, episode_length: int, noise: float, n
         oracle = CubePlanOracle(env=env, noise=noise, noise_smoothing=noise_smoothing)
         ob, info = env.reset(seed=ep_seed)
         oracle.reset(ob, info)
-        out = {
-            "observations": np.empty((episode_length, ob.shape[-1]), np.float32),
-            "actions": np.empty((episode_length, 5), np.float32),
-            "terminals": np.zeros(episode_length, bool),
-            "qpos": np.empty((episode_length, manip.model.nq), np.float32),
-            "qvel": np.empty((episode_length, manip.model.nv), np.float32),
-        }
+        out = empty_episode(episode_length, ob.shape[-1], 5, manip.model)
         tasks_completed = goals_reached = 0
         for t in range(episode_length):
             action = np.clip(np.asarray(oracle.select_action(ob, info)), -1.0, 1.0)
             next_ob, _, terminated, truncated, info = env.step(action)
-            done = terminated or truncated
-            if done != (t == episode_length - 1):
-                raise RuntimeError(f"episode ended at step {t}, expected exactly {episode_length} steps")
+            record_step(out, t, ob, action, terminated or truncated, info)  # info: this step's, before a new target
             if oracle.done:  # plan finished: new target, new plan (the recorded row is unaffected)
                 tasks_completed += 1
                 goals_reached += bool(info["success"])
                 oracle.reset(*manip.set_new_target(p_stack=P_STACK_SINGLE))
-            out["observations"][t] = ob
-            out["actions"][t] = action
-            out["terminals"][t] = done
-            out["qpos"][t] = info["prev_qpos"]
-            out["qvel"][t] = info["prev_qvel"]
             ob = next_ob
     finally:
         np.random.set_state(global_state)
