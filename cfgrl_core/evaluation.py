@@ -179,7 +179,7 @@ def _step_rows(envs, running, actions, obs, lengths, success, active, part) -> N
             active[r] = False
 
 
-def check_env_threads(env_threads, n: int) -> int:
+def check_env_threads(env_threads) -> int:
     """The number of env-stepping threads: env_threads if given (a positive int), else min(cpu count, 8)."""
     if env_threads is None:
         return max(1, min(os.cpu_count() or 1, 8))
@@ -264,7 +264,7 @@ def evaluate_lockstep(
     env_seeds, keys, row_ws = _rollout_setup(ws, task_ids, e, seed)
     n = t * e * w
     envs = env_pool(env_name, n)
-    threads = check_env_threads(env_threads, n)
+    threads = check_env_threads(env_threads)
     start = time.perf_counter()
     obs = np.zeros((n, config.obs_dim), np.float32)
     goals = np.zeros((n, config.cond_dim), np.float32)
@@ -309,7 +309,7 @@ def evaluate_lockstep(
         final_observations=obs.reshape(t, e, w, -1),
         env_seeds=env_seeds,
         seconds=seconds,
-        task_infos=task_infos if task_infos is None else tuple(task_infos),
+        task_infos=None if task_infos is None else tasks,
         trajectories=None if path is None else np.stack(path, axis=1).reshape(t, e, w, len(path), -1),
     )
 
@@ -367,5 +367,5 @@ def evaluate_one_at_a_time(
         final_observations=final_obs.reshape(t, e, w, -1),
         env_seeds=env_seeds,
         seconds=seconds,
-        task_infos=task_infos if task_infos is None else tuple(task_infos),
+        task_infos=None if task_infos is None else tasks,
     )

@@ -158,11 +158,10 @@ def load_training_data(env_name: str, preset: Preset, *, data_dir=None, seed: in
 
 
 def checkpoint_steps(preset: Preset) -> list[int]:
-    """Training steps at which parameters are kept, e.g. [7500, 15000, 30000]. The last one is num_steps."""
-    steps = sorted({max(1, round(f * preset.num_steps)) for f in preset.checkpoint_fractions} | {preset.num_steps})
+    """Training steps at which parameters are kept, e.g. [25000, 50000, 100000]. The last one is num_steps."""
     if any(not 0 < f <= 1 for f in preset.checkpoint_fractions):
         raise ValueError(f"checkpoint_fractions must lie in (0, 1], got {preset.checkpoint_fractions}")
-    return steps
+    return sorted({max(1, round(f * preset.num_steps)) for f in preset.checkpoint_fractions} | {preset.num_steps})
 
 
 def train_with_checkpoints(key, data, sample_fn, model_config: ModelConfig, preset: Preset, progress: bool = True):
