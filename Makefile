@@ -1,6 +1,7 @@
 # These commands do all set-up on a fresh machine (Python 3.11 + pip):
 #   make figures   regenerate every figure of every notebook into figures/ (full settings, CPU by default)
 #   make test      the test suite (notebooks in FAST mode; sliders in a real browser); .ci/run calls this
+#   make test-quick   the unit tests only (no browser, kernel, notebook or subprocess runs), about 2 minutes
 #   make app       the notebooks as an app in the browser (Voila: text, figures and sliders, no code)
 PYTHON ?= python3
 VENV   ?= .venv
@@ -8,21 +9,34 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 EXTRAS ?= dev
 
-.PHONY: install figures test browser-deps app check-wiring lab bench sync lint format clean
+.PHONY: install lock figures test test-quick browser-deps app check-wiring lab bench sync lint format clean
 
-$(STAMP): pyproject.toml
+# Installs exactly requirements.lock's versions (constraints), whatever the registry holds today.
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[$(EXTRAS)]"
 	touch $(STAMP)
+
+# Re-resolve pyproject.toml's pins in a clean venv and write every installed package to requirements.lock.
+lock:
+	rm -rf build/lock-venv && $(PYTHON) -m venv build/lock-venv
+	build/lock-venv/bin/python -m pip install --quiet --upgrade pip
+	build/lock-venv/bin/python -m pip install --quiet -e ".[dev]"
+	{ sed -n '1,3p' requirements.lock; build/lock-venv/bin/pip freeze --exclude-editable | grep -vi '^cfgrl'; } \
+	  > requirements.lock.new && mv requirements.lock.new requirements.lock
+	rm -rf build/lock-venv
 
 install: $(STAMP)
 
 figures: $(STAMP)
-	$(BIN)/python -m cfgrl_core.run_notebooks
+	$(BIN)/python -m cfgrl_core.io.run_notebooks
 
 test: $(STAMP) browser-deps
 	$(BIN)/python -m pytest
+
+test-quick: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
 
 # Debian's chromium, which tests/test_browser.py drives with Playwright (Playwright's own browser download
 # cannot work here). Installed only where it is missing and we are root (CI: a fresh Debian machine);
@@ -47,10 +61,11 @@ browser-deps:
 
 # The notebooks as an app (Voila: markdown, figures and sliders; code hidden) at http://localhost:8866.
 # Each notebook runs when opened: `make app FAST=1` for the small settings (notebook 01's slider then
-# appears after about 30 s). Figures go to build/app-figures/, never to figures/.
+# appears after about 30 s). Figures go to build/app-figures/, never to figures/. Notebook 04 loads the
+# committed results and trained weights (CFGRL_REUSE_RESULTS=1) instead of training for half an hour.
 APP_PORT ?= 8866
 app: $(STAMP)
-	env -u MPLBACKEND FAST=$(or $(FAST),0) CFGRL_FIGURES_DIR=$(CURDIR)/build/app-figures \
+	env -u MPLBACKEND FAST=$(or $(FAST),0) CFGRL_FIGURES_DIR=$(CURDIR)/build/app-figures CFGRL_REUSE_RESULTS=1 \
 	  $(BIN)/voila --port=$(APP_PORT) --no-browser \
 	  --VoilaConfiguration.extension_denylist=jupyterlab-jupytext \
 	  --VoilaConfiguration.extension_denylist=@jupyter-notebook/lab-extension \

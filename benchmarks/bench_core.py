@@ -35,10 +35,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cfgrl_core.evaluation import evaluate_lockstep, evaluate_one_at_a_time
-from cfgrl_core.figures import atomic_write_bytes, git_commit
 from cfgrl_core.guidance import sample_guided
+from cfgrl_core.io.atomic import atomic_write_bytes
+from cfgrl_core.io.provenance import git_commit
 from cfgrl_core.networks import ModelConfig, count_params, init_params
+from cfgrl_core.ogbench.evaluation import evaluate_lockstep, evaluate_one_at_a_time
 from cfgrl_core.train import (
     TrainConfig,
     create_train_state,
@@ -202,7 +203,7 @@ def bench_eval(
     """Lockstep vs one-at-a-time evaluation of an untrained policy on EVAL_ENV, same max_steps for both.
 
     lockstep_shape (tasks, episodes) x all 7 W_VALUES; one_shape (tasks, episodes, ws). A 2-step rollout of each
-    loop first compiles `sample_rows` for both batch sizes (and imports/creates the env), outside the timing;
+    loop first compiles `sample_actions` for both batch sizes (and imports/creates the env), outside the timing;
     EvalResult.seconds itself excludes env creation (resets and env steps are included).
     """
     mc = ModelConfig(action_dim=2, hidden_dims=hidden_dims, obs_dim=2, cond_dim=2, compute_dtype=dtype)

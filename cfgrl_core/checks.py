@@ -11,13 +11,31 @@ from collections.abc import Mapping
 import numpy as np
 
 
+def _check_int(name: str, value, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name} must be a {what} int, got {value!r} ({type(value).__name__})")
+    return int(value)
+
+
+def check_positive_int(name: str, value) -> int:
+    """`value` must be an int > 0 (not a bool, not a float): TypeError for the wrong type, ValueError if <= 0."""
+    value = _check_int(name, value, "positive")
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, got {value}")
+    return value
+
+
+def check_nonnegative_int(name: str, value) -> int:
+    """`value` must be an int >= 0 (e.g. a seed): TypeError for the wrong type, ValueError if negative."""
+    value = _check_int(name, value, "non-negative")
+    if value < 0:
+        raise ValueError(f"{name} must be a non-negative int, got {value}")
+    return value
+
+
 def check_flow_steps(flow_steps) -> int:
     """`flow_steps` must be a positive integer (the number of Euler steps from t=0 to t=1)."""
-    if isinstance(flow_steps, bool) or not isinstance(flow_steps, int | np.integer):
-        raise TypeError(f"flow_steps must be a positive int, got {flow_steps!r} ({type(flow_steps).__name__})")
-    if flow_steps <= 0:
-        raise ValueError(f"flow_steps must be positive, got {flow_steps}")
-    return int(flow_steps)
+    return check_positive_int("flow_steps", flow_steps)
 
 
 def check_probability(name: str, p) -> float:

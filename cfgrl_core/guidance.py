@@ -9,7 +9,8 @@ every t, which is not the velocity of the noised product (notebook 01 shows the 
 
 Integration: start at x_0 ~ N(0, I) at t = 0 and take `flow_steps` Euler steps with t_i = i / flow_steps:
 x <- x + v_w(x, t_i) / flow_steps. The conditional and unconditional velocities come from one network call
-on a doubled batch, and a whole vector of w values is sampled in that same call.
+on a doubled batch, and a whole vector of w values is sampled in that same call. One sampler, `sample_rows`,
+serves every caller: rows carry their own condition, observation and w.
 """
 
 from __future__ import annotations
@@ -44,30 +45,50 @@ def euler_integrate(velocity_fn: Callable, x_0: jax.Array, flow_steps: int) -> j
     return jax.lax.fori_loop(0, flow_steps, step, x_0)
 
 
+def cfg_velocity_fn(params, config: ModelConfig, conditions, observations=None, ws=None):
+    """v(x, t) over N rows, each with its own condition, observation and guidance weight.
+
+    conditions [N] int labels or [N, C] goals; observations [N, O] or None; ws [N] or None.
+    ws given: v_uncond + w_n (v_cond - v_uncond), cond and uncond in ONE network call on 2 N rows
+              (rows 0..N-1 conditional, N..2N-1 the null condition).
+    ws None:  the conditional velocity alone, one call on N rows (an unguided conditional flow).
+    Returns velocity(x [N, A], t scalar) -> [N, A].
+    """
+    net = VectorField(config)
+    n = conditions.shape[0]
+    if ws is None:
+        mask = jnp.zeros(n, bool)
+
+        def conditional(x, t):
+            return net.apply(params, x, jnp.full((n, 1), t, x.dtype), conditions, mask, observations)
+
+        return conditional
+
+    null_mask = jnp.concatenate([jnp.zeros(n, bool), jnp.ones(n, bool)])
+    cond2 = jnp.concatenate([conditions, conditions])
+    obs2 = None if observations is None else jnp.concatenate([observations, observations])
+
+    def guided(x, t):
+        x2 = jnp.concatenate([x, x])
+        v = net.apply(params, x2, jnp.full((2 * n, 1), t, x2.dtype), cond2, null_mask, obs2)
+        return guided_velocity(v[:n], v[n:], ws[:, None])
+
+    return guided
+
+
+def sample_rows(params, config: ModelConfig, x_0, conditions, observations=None, ws=None, *, flow_steps: int):
+    """THE sampler: Euler from x_0 [N, A] at t = 0 to t = 1 under `cfg_velocity_fn` (each row its own condition,
+    observation and w; ws=None integrates the conditional flow alone). Pure and traceable; returns x_1 [N, A].
+
+    Every sampler of the collection goes through here: `sample_guided` (a vector of w for a batch), the OGBench
+    evaluation (`cfgrl_core.ogbench.evaluation.sample_actions`, one w and key per rollout) and AWR's flow actor.
+    """
+    return euler_integrate(cfg_velocity_fn(params, config, conditions, observations, ws), x_0, flow_steps)
+
+
 def _tile(x, reps: int):
     """Repeat an array `reps` times along a new leading axis and flatten it into the batch axis."""
     return jnp.broadcast_to(x, (reps, *x.shape)).reshape(reps * x.shape[0], *x.shape[1:])
-
-
-def cfg_velocity_fn(params, config: ModelConfig, conditions, ws, observations=None):
-    """Build v_w(x, t) for x: [W, B, A] (one row of samples per guidance weight in ws: [W]).
-
-    Conditional and unconditional velocities are computed in ONE network call on a batch of 2 W B rows.
-    """
-    net = VectorField(config)
-    num_w, batch = ws.shape[0], conditions.shape[0]
-    null_mask = jnp.concatenate([jnp.zeros(batch, bool), jnp.ones(batch, bool)])
-    cond2 = _tile(jnp.concatenate([conditions, conditions]), num_w)
-    mask2 = _tile(null_mask, num_w)
-    obs2 = None if observations is None else _tile(jnp.concatenate([observations, observations]), num_w)
-
-    def velocity(x, t):
-        x2 = jnp.concatenate([x, x], axis=1).reshape(num_w * 2 * batch, -1)
-        t2 = jnp.full((x2.shape[0], 1), t, x2.dtype)
-        v = net.apply(params, x2, t2, cond2, mask2, obs2).reshape(num_w, 2, batch, -1)
-        return guided_velocity(v[:, 0], v[:, 1], ws[:, None, None])
-
-    return velocity
 
 
 ROWS_PER_CALL = 2048  # network rows per call; larger batches fall out of cache on CPU (measured in the benchmark)
@@ -86,11 +107,14 @@ def _sample_guided(params, key, conditions, ws, observations, *, config, flow_st
     pad = num_chunks * w_chunk - num_w
     ws_c = jnp.pad(ws, (0, pad)).reshape(num_chunks, w_chunk)
     x_0c = jnp.pad(x_0, ((0, pad), (0, 0), (0, 0))).reshape(num_chunks, w_chunk, batch, config.action_dim)
+    cond_rows = _tile(conditions, w_chunk)  # row r = (w index r // B, sample r % B)
+    obs_rows = None if observations is None else _tile(observations, w_chunk)
 
     def integrate(args):
         w_vec, x_start = args
-        velocity = cfg_velocity_fn(params, config, conditions, w_vec, observations)
-        return euler_integrate(velocity, x_start, flow_steps)
+        rows = x_start.reshape(w_chunk * batch, config.action_dim)
+        x_1 = sample_rows(params, config, rows, cond_rows, obs_rows, jnp.repeat(w_vec, batch), flow_steps=flow_steps)
+        return x_1.reshape(w_chunk, batch, config.action_dim)
 
     x_1 = jax.lax.map(integrate, (ws_c, x_0c)).reshape(num_chunks * w_chunk, batch, config.action_dim)[:num_w]
     if clip is not None:

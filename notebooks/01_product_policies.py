@@ -48,10 +48,11 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from cfgrl_core import gmm, toy
-from cfgrl_core.figures import save_figure
+from cfgrl_core.toys import gmm
+from cfgrl_core.toys import product_toy as toy
+from cfgrl_core.io.figures import save_figure
 from cfgrl_core.guidance import guided_velocity, sample_guided
-from cfgrl_core.metrics import mmd, sliced_wasserstein
+from cfgrl_core.toys.metrics import mmd, sliced_wasserstein
 from cfgrl_core.networks import ModelConfig, count_params
 from cfgrl_core.train import TrainConfig, fit
 
@@ -262,7 +263,7 @@ plt.show()
 # ## Experiment 3: CFG with *exact* velocities is still not the product
 # Is the gap at large $w$ a learning error? Take a Gaussian mixture $\hat\pi$ (4 components) whose optimality
 # depends on the component, $p(o{=}1\mid k) = q_k$. Then $\hat\pi(\cdot\mid o{=}1)$ is again a mixture and both flow
-# velocities are known in closed form (`cfgrl_core.gmm`). Guiding these exact velocities (200 Euler steps, so
+# velocities are known in closed form (`cfgrl_core.toys.gmm`). Guiding these exact velocities (200 Euler steps, so
 # discretisation is negligible) samples exactly $\hat\pi$ at $w=0$ and $\hat\pi(\cdot\mid o)$ at $w=1$, but at
 # $w>1$ it differs from $\hat\pi\,p(o{=}1\mid\cdot)^w$: the guided field at intermediate $t$ combines the velocities
 # of the two *noised* distributions, which is not the velocity of the noised product.

@@ -67,7 +67,7 @@ from IPython.display import display
 from tqdm.auto import tqdm
 
 from cfgrl_core import tabular, theory
-from cfgrl_core.figures import save_figure
+from cfgrl_core.io.figures import save_figure
 
 # %% [markdown]
 # ## Parameters

@@ -41,8 +41,9 @@
 
 # %% [markdown]
 # ## Setup
-# Imports only. `cfgrl_core.bandit` is the problem, `cfgrl_core.awr` the baseline, `cfgrl_core.per_example`
-# the gradient statistics; CFGRL itself is `cfgrl_core.train` + `cfgrl_core.guidance`, as in notebook 01.
+# Imports only. `cfgrl_core.toys.bandit` is the problem, `cfgrl_core.agents.awr` the baseline,
+# `cfgrl_core.toys.per_example` the gradient statistics; CFGRL itself is `cfgrl_core.train` +
+# `cfgrl_core.guidance`, as in notebook 01.
 
 # %%
 import os
@@ -56,11 +57,12 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from cfgrl_core import awr, bandit
-from cfgrl_core.figures import save_figure
+from cfgrl_core.agents import awr
+from cfgrl_core.toys import bandit
+from cfgrl_core.io.figures import save_figure
 from cfgrl_core.guidance import sample_guided
 from cfgrl_core.networks import ModelConfig
-from cfgrl_core.per_example import effective_sample_size, ess_fraction, per_example_grad_norms, top_share
+from cfgrl_core.toys.per_example import effective_sample_size, ess_fraction, per_example_grad_norms, top_share
 from cfgrl_core.train import TrainConfig, cfg_flow_loss, fit
 
 # %% [markdown]
@@ -293,7 +295,7 @@ cost.round(2)
 # ## Figure 2: how one batch's gradient is shared among its examples
 # One batch of `GRAD_BATCH` examples from the data. For each trained policy (seed 0) we compute every
 # example's gradient of its own loss term, $\|\nabla_\theta\, u_i\,\ell_i\|$, with `vmap` of `grad` over the
-# examples (`cfgrl_core.per_example`), for AWR at $1/\beta\in\{1,3,10,30\}$ and for CFGRL's unweighted loss
+# examples (`cfgrl_core.toys.per_example`), for AWR at $1/\beta\in\{1,3,10,30\}$ and for CFGRL's unweighted loss
 # (one draw of $t$, $x_0$ and the null mask per example).
 
 # %%

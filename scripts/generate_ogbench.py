@@ -1,4 +1,4 @@
-"""Generate OGBench datasets locally, in OGBench's format (see cfgrl_core/ogbench_data.py).
+"""Generate OGBench datasets locally, in OGBench's format (see cfgrl_core/ogbench/datasets.py).
 
 Supported: pointmaze-{medium,large,giant,teleport}-navigate-v0 and cube-single-play-v0.
 
@@ -15,7 +15,7 @@ import argparse
 import json
 import sys
 
-from cfgrl_core import ogbench_data
+from cfgrl_core.ogbench import datasets as ogbench_data
 
 
 def main(argv=None) -> int:

@@ -5,8 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from cfgrl_core import awr, bandit
-from cfgrl_core.per_example import (
+from cfgrl_core.agents import awr
+from cfgrl_core.toys import bandit
+from cfgrl_core.toys.per_example import (
     effective_sample_size,
     ess_fraction,
     per_example_grad_norms,

@@ -1,4 +1,4 @@
-"""Lockstep OGBench evaluation (cfgrl_core.evaluation): one batched policy call per env step gives the same
+"""Lockstep OGBench evaluation (cfgrl_core.ogbench.evaluation): one batched policy call per env step gives the same
 rollouts as the authors' one-episode-at-a-time loop on the same seeds, and the same seed gives the same results.
 
 Tiny: an untrained (16,) network, 2 tasks x 1 episode x 2 w, 30 steps.
@@ -11,8 +11,8 @@ import pytest
 
 pytest.importorskip("ogbench")
 
-from cfgrl_core import evaluation as ev  # noqa: E402
 from cfgrl_core.networks import ModelConfig, init_params  # noqa: E402
+from cfgrl_core.ogbench import evaluation as ev  # noqa: E402
 
 NAME = "pointmaze-medium-navigate-v0"
 CONFIG = ModelConfig(action_dim=2, obs_dim=2, cond_dim=2, hidden_dims=(16,))
@@ -64,15 +64,15 @@ def test_reset_is_seeded_and_leaves_numpy_global_rng_alone():
     np.testing.assert_array_equal(np.random.get_state()[1], state)
 
 
-def test_sample_rows_does_not_depend_on_the_other_rows(params):
+def test_sample_actions_does_not_depend_on_the_other_rows(params):
     keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.PRNGKey(0), i))(jnp.arange(5))
     goals = jax.random.normal(jax.random.PRNGKey(1), (5, 2))
     obs = jax.random.normal(jax.random.PRNGKey(2), (5, 2))
     ws = jnp.array([0.0, 1.0, 3.0, 3.0, 0.5])
-    batch = ev.sample_rows(params, keys, goals, ws, obs, config=CONFIG, flow_steps=4)
+    batch = ev.sample_actions(params, keys, goals, ws, obs, config=CONFIG, flow_steps=4)
     assert batch.shape == (5, 2) and np.all(np.abs(np.asarray(batch)) <= 1.0)
     for n in range(5):
-        one = ev.sample_rows(
+        one = ev.sample_actions(
             params, keys[n : n + 1], goals[n : n + 1], ws[n : n + 1], obs[n : n + 1], config=CONFIG, flow_steps=4
         )
         np.testing.assert_allclose(one[0], batch[n], atol=1e-5)
@@ -98,7 +98,8 @@ def test_sample_rows_does_not_depend_on_the_other_rows(params):
 def test_bad_inputs(params, kwargs, match):
     args = dict(env_name=NAME, params=params, config=CONFIG, ws=WS, seed=0, **SMALL)
     args.update(kwargs)
-    with pytest.raises(ValueError, match=match):
+    wrong_type = any(isinstance(v, float) for k, v in kwargs.items() if k in ("max_steps", "episodes_per_task"))
+    with pytest.raises(TypeError if wrong_type else ValueError, match=match):
         ev.evaluate_lockstep(**args)
 
 
@@ -159,17 +160,18 @@ def test_cube_envs_are_pooled_and_reuse_changes_nothing():
     config = ModelConfig(action_dim=5, obs_dim=28, cond_dim=3, hidden_dims=(16,))
     params = init_params(config, jax.random.PRNGKey(1))
     args = dict(task_ids=(1, 4), max_steps=6, flow_steps=2, seed=2)
-    ev.close_env_pool()  # start from an empty pool, whatever ran before
-    first = ev.evaluate_lockstep(name, params, config, (0.0, 3.0), **args)
-    pooled = list(ev._ENV_POOL[name])
-    again = ev.evaluate_lockstep(name, params, config, (0.0, 3.0), **args)
-    assert ev._ENV_POOL[name] == pooled and len(pooled) == 4  # the same env objects, not new ones
+    with ev.EnvPool() as pool:
+        first = ev.evaluate_lockstep(name, params, config, (0.0, 3.0), pool=pool, **args)
+        pooled = pool.get(name, 4)
+        again = ev.evaluate_lockstep(name, params, config, (0.0, 3.0), pool=pool, **args)
+        assert pool.get(name, 4) == pooled and pool.size(name) == 4  # the same env objects, not new ones
+    assert pool.size(name) == 0  # closed and forgotten when the block ends
     np.testing.assert_array_equal(again.final_observations, first.final_observations)
+    fresh = ev.evaluate_lockstep(name, params, config, (0.0, 3.0), **args)  # no pool: envs of its own, closed after
+    np.testing.assert_array_equal(fresh.final_observations, first.final_observations)
     single = ev.evaluate_one_at_a_time(name, params, config, (0.0, 3.0), **args)  # a fresh env of its own
     np.testing.assert_allclose(single.final_observations, first.final_observations, atol=1e-4)
     assert not np.allclose(first.final_observations[0, 0, 0], first.final_observations[0, 0, 1])
-    ev.close_env_pool()
-    assert not ev._ENV_POOL
 
 
 def test_env_threads_change_nothing(params):
@@ -182,3 +184,35 @@ def test_env_threads_change_nothing(params):
         np.testing.assert_array_equal(other.lengths, one.lengths)
     with pytest.raises(ValueError, match="env_threads"):
         ev.evaluate_lockstep(NAME, params, CONFIG, env_threads=0, **args)
+
+
+TELEPORT = "pointmaze-teleport-navigate-oraclerep-v0"
+
+
+def test_teleports_do_not_depend_on_threads_batch_or_the_global_rng():
+    # Every rollout starts on a teleport entrance, so its first step sends it to one of three exits, drawn from
+    # numpy's global RNG inside OGBench's step(): each rollout must draw from its own stream.
+    params = init_params(CONFIG, jax.random.PRNGKey(3))
+    tasks = [dict(init_ij=(4, 6), goal_ij=(7, 1)), dict(init_ij=(5, 1), goal_ij=(1, 10))] * 4
+    args = dict(task_infos=tasks, episodes_per_task=2, seed=5, max_steps=3, flow_steps=2, record_trajectories=True)
+    np.random.seed(123)
+    outer = np.random.get_state()[1].copy()
+    one = ev.evaluate_lockstep(TELEPORT, params, CONFIG, (0.0, 3.0), env_threads=1, **args)
+    assert np.array_equal(np.random.get_state()[1], outer)  # the caller's global RNG is untouched
+    np.random.seed(999)  # another global state changes nothing
+    two = ev.evaluate_lockstep(TELEPORT, params, CONFIG, (0.0, 3.0), env_threads=2, **args)
+    many = ev.evaluate_lockstep(TELEPORT, params, CONFIG, (0.0, 3.0), env_threads=7, **args)
+    wider = ev.evaluate_lockstep(TELEPORT, params, CONFIG, (0.0, 1.0, 3.0), env_threads=2, **args)  # other batch
+    for other in (two, many):
+        np.testing.assert_array_equal(other.trajectories, one.trajectories)
+    np.testing.assert_array_equal(wider.trajectories[:, :, [0, 2]], one.trajectories)
+    plain = {k: v for k, v in args.items() if k != "record_trajectories"}
+    single = ev.evaluate_one_at_a_time(TELEPORT, params, CONFIG, (0.0, 3.0), **plain)
+    np.testing.assert_allclose(single.final_observations, one.final_observations, atol=1e-4)
+    # The teleports happened, to more than one exit: the test exercises the random draw.
+    first_step = one.trajectories[..., 2, :].reshape(-1, 2)  # step() returns the pre-teleport observation
+    exits = np.array([(24.0, 0.0), (0.0, 20.0), (36.0, 20.0)])
+    distance = np.linalg.norm(first_step[:, None] - exits[None], axis=-1)  # [rollouts, exits]
+    teleported = distance.min(axis=1) < 1.0
+    assert teleported.mean() > 0.5, "most rollouts should be at a teleport exit after their first step"
+    assert len(set(np.argmin(distance[teleported], axis=1).tolist())) >= 2  # more than one exit was drawn

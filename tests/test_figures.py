@@ -5,7 +5,7 @@ import json
 import matplotlib.pyplot as plt
 import pytest
 
-from cfgrl_core import figures
+from cfgrl_core.io import figures
 
 
 def test_save_figure_writes_png_csv_and_provenance(tmp_path, monkeypatch):

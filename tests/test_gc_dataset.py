@@ -1,5 +1,5 @@
-"""Hindsight-relabelled goal sampling (cfgrl_core.gc_dataset): goals are future states of the same episode, drawn
-with the authors' law (uniform over t+1..T_e, half weight on the two end points), on device inside lax.scan.
+"""Hindsight-relabelled goal sampling (cfgrl_core.ogbench.gc_dataset): goals are future states of the same episode,
+drawn with the authors' law (uniform over t+1..T_e, half weight on the two end points), on device inside lax.scan.
 
 Synthetic episodes with known boundaries, plus one tiny generated pointmaze file read by OGBench's own loader.
 """
@@ -9,9 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from cfgrl_core import gc_dataset as gcd
 from cfgrl_core import train
 from cfgrl_core.networks import ModelConfig
+from cfgrl_core.ogbench import gc_dataset as gcd
 
 LENGTHS = (5, 1, 9, 3)  # episode lengths in rows, one of them a single row
 
@@ -118,7 +118,7 @@ def test_training_with_the_sampler_inside_lax_scan():
 def test_generated_pointmaze_file_through_ogbench_loader(tmp_path):
     """A tiny local pointmaze file, loaded by OGBench's loader (regular layout): goals are future x-y positions."""
     ogbench = pytest.importorskip("ogbench")
-    from cfgrl_core import ogbench_data as od
+    from cfgrl_core.ogbench import datasets as od
 
     name = "pointmaze-medium-navigate-v0"
     train_path, _ = od.generate_dataset(

@@ -1,4 +1,4 @@
-"""The GCBC-vs-CFGRL experiment (cfgrl_core.gc_experiment): presets, checkpoints, validation goals, w selection,
+"""The GCBC-vs-CFGRL experiment (cfgrl_core.ogbench.experiment): presets, checkpoints, validation goals, w selection,
 results files, and a tiny end-to-end run whose numbers are reproducible."""
 
 import dataclasses
@@ -9,8 +9,12 @@ import pytest
 
 pytest.importorskip("ogbench")
 
-from cfgrl_core import evaluation  # noqa: E402
-from cfgrl_core import gc_experiment as gx  # noqa: E402
+from cfgrl_core.ogbench import (
+    evaluation,  # noqa: E402
+    validation,  # noqa: E402
+)
+from cfgrl_core.ogbench import experiment as gx  # noqa: E402
+from cfgrl_core.ogbench import maze as maze_geometry  # noqa: E402
 
 MEDIUM = "pointmaze-medium-navigate-v0"
 
@@ -46,13 +50,13 @@ def test_validation_goals_are_not_evaluation_tasks_and_as_long(name):
     maze = evaluation.make_env(gx.oraclerep_name(name)).unwrapped
     grid = np.asarray(maze.maze_map)
     eval_pairs = [(tuple(t["init_ij"]), tuple(t["goal_ij"])) for t in maze.task_infos]
-    lengths = [gx._bfs_distances(grid, s)[g] for s, g in eval_pairs]
+    lengths = [maze_geometry.bfs_distances(grid, s)[g] for s, g in eval_pairs]
     pairs = [(t["init_ij"], t["goal_ij"]) for t in tasks]
     assert len(set(pairs)) == 12
     for s, g in pairs:
         assert (s, g) not in eval_pairs and (g, s) not in eval_pairs
         assert grid[s] == 0 and grid[g] == 0
-        assert min(lengths) <= gx._bfs_distances(grid, s)[g] <= max(lengths)
+        assert min(lengths) <= maze_geometry.bfs_distances(grid, s)[g] <= max(lengths)
     with pytest.raises(ValueError, match="num_tasks"):
         gx.maze_validation_tasks(name, 0, seed=0)
 
@@ -64,8 +68,8 @@ def test_cube_validation_tasks_reset_the_env_to_their_start_and_goal():
     assert json.loads(json.dumps(tasks)) == tasks  # stored in the results JSON as they are
     for t in tasks:
         start, goal = np.asarray(t["init_xyzs"])[0], np.asarray(t["goal_xyzs"])[0]
-        assert np.linalg.norm(goal[:2] - start[:2]) >= gx.CUBE_MIN_DISTANCE
-        assert np.all(gx.CUBE_XY_BOUNDS[0] <= start[:2]) and np.all(start[:2] <= gx.CUBE_XY_BOUNDS[1])
+        assert np.linalg.norm(goal[:2] - start[:2]) >= validation.CUBE_MIN_DISTANCE
+        assert np.all(validation.CUBE_XY_BOUNDS[0] <= start[:2]) and np.all(start[:2] <= validation.CUBE_XY_BOUNDS[1])
     # The env resets to the task: the oracle-rep goal is the goal cube position (normalised as cube_env does it).
     env = evaluation.make_env(gx.oraclerep_name(name))
     ob, info = evaluation.reset_env(env, gx.as_task_info(tasks[0]), seed=0)
@@ -78,7 +82,7 @@ def test_cube_validation_tasks_reset_the_env_to_their_start_and_goal():
 def test_bfs_distances_on_a_corridor():
     grid = np.ones((3, 6), int)
     grid[1, 1:5] = 0
-    assert gx._bfs_distances(grid, (1, 1)) == {(1, 1): 0, (1, 2): 1, (1, 3): 2, (1, 4): 3}
+    assert maze_geometry.bfs_distances(grid, (1, 1)) == {(1, 1): 0, (1, 2): 1, (1, 3): 2, (1, 4): 3}
 
 
 def test_choose_w_takes_the_best_validation_w_and_the_smallest_on_ties():
@@ -145,6 +149,7 @@ def jax_leading_axis(params):
     return {x.shape[0] for x in jax.tree_util.tree_leaves(params)}.pop()
 
 
+@pytest.mark.slow
 def test_tiny_cube_experiment_runs(tmp_path):
     cube = dataclasses.replace(TINY, name="tiny-cube", num_episodes=2, num_val_tasks=1, ws=(0.0, 3.0))
     r = gx.run_experiment("cube-single-play-v0", cube, seed=0, data_dir=tmp_path, progress=False, log=lambda _: None)

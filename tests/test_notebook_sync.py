@@ -5,7 +5,7 @@ import jupytext
 import nbformat
 import pytest
 
-from cfgrl_core.run_notebooks import all_notebooks
+from cfgrl_core.io.run_notebooks import all_notebooks
 
 NOTEBOOKS = all_notebooks()
 

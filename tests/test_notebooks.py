@@ -6,8 +6,8 @@ the failing cell's source and traceback.
 
 import pytest
 
-from cfgrl_core.figures import REPO_ROOT
-from cfgrl_core.run_notebooks import all_notebooks, execute_notebook
+from cfgrl_core.io.provenance import REPO_ROOT
+from cfgrl_core.io.run_notebooks import all_notebooks, execute_notebook
 
 NOTEBOOKS = all_notebooks()
 

@@ -13,7 +13,8 @@ import pytest
 
 ogbench = pytest.importorskip("ogbench")
 
-from cfgrl_core import ogbench_data as od  # noqa: E402
+from cfgrl_core.ogbench import datasets as od  # noqa: E402
+from cfgrl_core.ogbench import maze  # noqa: E402
 
 NAME = "pointmaze-medium-navigate-v0"
 EPISODES, LENGTH = 2, 60
@@ -157,14 +158,14 @@ def test_failed_write_leaves_no_file(tmp_path, monkeypatch):
 
 
 def test_nan_in_generated_data_is_an_error_naming_the_key(tmp_path, monkeypatch):
-    real = od.rollout_episode
+    real = maze.rollout_episode
 
     def nan_actions(*args, **kwargs):
         ep = real(*args, **kwargs)
         ep["actions"][3] = np.nan
         return ep
 
-    monkeypatch.setattr(od, "rollout_episode", nan_actions)
+    monkeypatch.setattr(maze, "rollout_episode", nan_actions)
     with pytest.raises(ValueError, match="'actions'"):
         od.generate_dataset(NAME, data_dir=tmp_path, **TINY)
     assert list(tmp_path.iterdir()) == []
@@ -197,10 +198,10 @@ def test_bad_input_is_a_clear_error(tmp_path, kwargs, error, match):
 
 
 def test_oracle_reaches_goals():
-    env = od.make_data_env(NAME, 300)
-    cells = od.maze_cells(env.unwrapped.maze_map)
-    noiseless = od.rollout_episode(env, cells, ep_seed=0, episode_length=300, noise=0.0)
-    noisy = od.rollout_episode(env, cells, ep_seed=1, episode_length=300, noise=0.5)
+    env = maze.make_data_env(NAME, 300)
+    cells = maze.maze_cells(env.unwrapped.maze_map)
+    noiseless = maze.rollout_episode(env, cells, ep_seed=0, episode_length=300, noise=0.0)
+    noisy = maze.rollout_episode(env, cells, ep_seed=1, episode_length=300, noise=0.5)
     env.close()
     assert noiseless["goals_reached"] >= 1 and noisy["goals_reached"] >= 1
     # The official datasets sample goals from vertex cells, and only free cells are ever start cells.
@@ -309,7 +310,7 @@ def test_cube_seeded_same_with_two_workers_and_global_rng_restored(cube_tiny, tm
 
 
 def test_cube_oracle_picks_and_places_the_cube():
-    from cfgrl_core import ogbench_manip
+    from cfgrl_core.ogbench import cube as ogbench_manip
 
     length = 250  # one pick-and-place plan takes ~90 steps
     env = ogbench_manip.make_play_env(CUBE, length)

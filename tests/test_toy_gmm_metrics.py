@@ -5,9 +5,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from cfgrl_core import gmm, toy
 from cfgrl_core.guidance import euler_integrate
-from cfgrl_core.metrics import mmd, sliced_wasserstein
+from cfgrl_core.toys import gmm
+from cfgrl_core.toys import product_toy as toy
+from cfgrl_core.toys.metrics import mmd, sliced_wasserstein
 
 TOY = toy.EllipseToy()
 

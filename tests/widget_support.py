@@ -167,7 +167,7 @@ def probe_guided_samples(fig) -> dict:
     """Notebook 01: the mean advantage A(a) = <a, u> of the guided samples drawn as dots."""
     import numpy as np
 
-    from cfgrl_core import toy
+    from cfgrl_core.toys import product_toy as toy
 
     offsets = np.asarray(fig.axes[0].collections[0].get_offsets())
     return {"mean_adv": float(toy.advantage(toy.EllipseToy(), offsets).mean()), "n_dots": len(offsets)}

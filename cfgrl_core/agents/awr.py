@@ -35,10 +35,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from cfgrl_core.checks import check_flow_steps, check_positive_int
 from cfgrl_core.flow import sample_path
-from cfgrl_core.guidance import euler_integrate
+from cfgrl_core.guidance import sample_rows
 from cfgrl_core.networks import ModelConfig, VectorField, init_params
-from cfgrl_core.train import TrainConfig, TrainState, make_optimizer, scan_updates
+from cfgrl_core.train import TrainConfig, TrainState, create_runs, make_optimizer, run_training
 
 POLICIES = ("gaussian", "flow")
 
@@ -157,38 +158,19 @@ def update(
     return TrainState(params=params, opt_state=opt_state, step=state.step + 1), info
 
 
-def train_steps(
-    state: TrainState,
-    dataset: dict,
-    key: jax.Array,
-    inv_beta,
-    *,
-    num_steps: int,
-    config: AWRConfig,
-    train_config: TrainConfig,
-) -> tuple[TrainState, dict]:
-    """`num_steps` AWR updates in one lax.scan (`cfgrl_core.train.scan_updates`: CFGRL's key schedule)."""
+@dataclass(frozen=True)
+class AWRLearner:
+    """AWR's actor as a learner of the core loop (`cfgrl_core.train.run_training`): 1/beta is a per-run argument."""
 
-    def step_fn(state, batch, key_loss):
-        return update(state, batch, key_loss, inv_beta, config=config, train_config=train_config)
+    config: AWRConfig
+    train_config: TrainConfig
+    loss_key: str = "actor_loss"
 
-    return scan_updates(step_fn, state, dataset, key, num_steps=num_steps, batch_size=train_config.batch_size)
+    def create(self, key: jax.Array) -> TrainState:
+        return create_train_state(key, self.config, self.train_config)
 
-
-@functools.partial(jax.jit, static_argnames=("num_steps", "config", "train_config"))
-def train_steps_runs(
-    states: TrainState,
-    dataset: dict,
-    keys: jax.Array,
-    inv_betas: jax.Array,
-    *,
-    num_steps: int,
-    config: AWRConfig,
-    train_config: TrainConfig,
-):
-    """`train_steps` vmapped over a leading run axis of states, keys and inv_betas [R] (data shared)."""
-    fn = functools.partial(train_steps, num_steps=num_steps, config=config, train_config=train_config)
-    return jax.vmap(fn, in_axes=(0, None, 0, 0))(states, dataset, keys, inv_betas)
+    def update(self, state: TrainState, batch: dict, key: jax.Array, inv_beta) -> tuple[TrainState, dict]:
+        return update(state, batch, key, inv_beta, config=self.config, train_config=self.train_config)
 
 
 def fit(
@@ -203,7 +185,7 @@ def fit(
     steps_per_call: int = 1000,
     progress: bool = True,
 ) -> tuple[TrainState, np.ndarray]:
-    """Train one AWR policy per (1/beta, seed) pair, all in one vmapped program.
+    """Train one AWR policy per (1/beta, seed) pair, all in one vmapped program (the core's `run_training`).
 
     dataset: observations [N, O], actions [N, A], advantages [N] (host arrays; other keys are ignored).
     Seed j uses the same initialisation and minibatch keys for every 1/beta (common random numbers), so
@@ -213,10 +195,8 @@ def fit(
     inv_betas = np.asarray(inv_betas, np.float32)
     if inv_betas.ndim != 1 or len(inv_betas) == 0 or (inv_betas < 0).any() or not np.isfinite(inv_betas).all():
         raise ValueError(f"inv_betas must be a non-empty vector of finite values >= 0, got {inv_betas}")
-    if num_steps <= 0 or num_seeds <= 0 or steps_per_call <= 0:
-        raise ValueError(
-            f"num_steps, num_seeds, steps_per_call must be positive: {num_steps, num_seeds, steps_per_call}"
-        )
+    for name, value in [("num_steps", num_steps), ("num_seeds", num_seeds), ("steps_per_call", steps_per_call)]:
+        check_positive_int(name, value)
     data = {k: jnp.asarray(dataset[k], jnp.float32) for k in ("observations", "actions", "advantages")}
     if data["actions"].shape[1:] != (config.action_dim,) or data["observations"].shape[1:] != (config.obs_dim,):
         raise ValueError(
@@ -228,24 +208,15 @@ def fit(
     seed_init = jax.random.split(key_init, num_seeds)
     seed_train = jax.random.split(key_train, num_seeds)
     tile = lambda k: jnp.tile(k, (num_betas,) + (1,) * (k.ndim - 1))  # run r = (beta r // S, seed r % S)
-    states = jax.vmap(lambda k: create_train_state(k, config, train_config))(tile(seed_init))
-    keys, betas = tile(seed_train), jnp.repeat(jnp.asarray(inv_betas), num_seeds)
-    chunks = [steps_per_call] * (num_steps // steps_per_call) + (
-        [num_steps % steps_per_call] if num_steps % steps_per_call else []
-    )
-    iterator = chunks
-    if progress:
-        from tqdm.auto import tqdm
-
-        iterator = tqdm(chunks, desc=f"AWR-{config.policy}: {num_betas * num_seeds} runs x {num_steps} steps")
-    losses = []
-    for n in iterator:
-        states, info = train_steps_runs(
-            states, data, keys, betas, num_steps=n, config=config, train_config=train_config
-        )
-        losses.append(np.asarray(info["actor_loss"]))
+    learner = AWRLearner(config, train_config)
+    states, losses = run_training(
+        learner, create_runs(learner, tile(seed_init)), data, tile(seed_train), num_steps=num_steps,
+        batch_size=train_config.batch_size, run_args=(jnp.repeat(jnp.asarray(inv_betas), num_seeds),),
+        steps_per_call=steps_per_call, progress=progress,
+        desc=f"AWR-{config.policy}: {num_betas * num_seeds} runs",
+    )  # fmt: skip
     unflatten = lambda x: x.reshape(num_betas, num_seeds, *x.shape[1:])
-    return jax.tree_util.tree_map(unflatten, states), unflatten(np.concatenate(losses, axis=-1))
+    return jax.tree_util.tree_map(unflatten, states), unflatten(losses)
 
 
 @functools.partial(jax.jit, static_argnames=("config",))
@@ -255,13 +226,16 @@ def gaussian_mean_action(params, observations: jax.Array, *, config: AWRConfig) 
 
 
 @functools.partial(jax.jit, static_argnames=("config", "flow_steps"))
+def _sample_flow_policy(params, key, observations, *, config: AWRConfig, flow_steps: int):
+    batch = observations.shape[0]
+    x_0 = jax.random.normal(key, (batch, config.action_dim))
+    labels = jnp.zeros(batch, jnp.int32)  # the constant label; never the null embedding
+    return sample_rows(params, config.flow_config, x_0, labels, observations, flow_steps=flow_steps)
+
+
 def sample_flow_policy(
     params, key: jax.Array, observations: jax.Array, *, config: AWRConfig, flow_steps: int = 16
 ) -> jax.Array:
-    """Actions of the "flow" AWR policy: Euler from x_0 ~ N(0, I) at t = 0 to t = 1. [B, O] -> [B, A]."""
-    x_0 = jax.random.normal(key, (observations.shape[0], config.action_dim))
-
-    def velocity(x, t):
-        return _flow_velocity(params, config, x, jnp.full((x.shape[0], 1), t, x.dtype), observations)
-
-    return euler_integrate(velocity, x_0, flow_steps)
+    """Actions of the "flow" AWR policy: Euler from x_0 ~ N(0, I) at t = 0 to t = 1 (the core's `sample_rows`,
+    conditional flow only). [B, O] -> [B, A]."""
+    return _sample_flow_policy(params, key, observations, config=config, flow_steps=check_flow_steps(flow_steps))

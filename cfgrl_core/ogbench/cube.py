@@ -1,6 +1,6 @@
 """OGBench 'play' episodes of the cube manipulation env, driven by OGBench's scripted plan oracle.
 
-This is the cube half of `cfgrl_core.ogbench_data` (which owns the recipes, seeding and the file writer); it follows
+The cube rollouts of `cfgrl_core.ogbench.datasets` (which owns the recipes, seeding and the file writer); it follows
 OGBench's `data_gen_scripts/generate_manipspace.py --dataset_type=play`:
 
     env = cube-single-v0 in mode='data_collection' (random arm pose, cube pose and target; no goal termination)
@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cfgrl_core.ogbench_data import empty_episode, record_step
+from cfgrl_core.ogbench.env_rng import IsolatedRNG
+from cfgrl_core.ogbench.episodes import empty_episode, record_step
 
 # Probability that a new target stacks the cube on another cube; OGBench uses 0 for cube-single (one cube only).
 P_STACK_SINGLE = 0.0
@@ -40,14 +41,12 @@ def rollout_play_episode(env, ep_seed: int, episode_length: int, noise: float, n
     T = episode_length (cube-single: nq = 21, nv = 20), plus `tasks_completed` (plans the oracle finished) and
     `goals_reached` (those that ended with the cube within 4 cm of its target). Randomness: the env's gymnasium
     np_random (arm, cube and target poses) is seeded by `reset(seed=ep_seed)`, and numpy's global RNG, which the
-    oracle uses for its keyframes and plan noise, is seeded with `ep_seed` and restored afterwards.
+    oracle uses for its keyframes and plan noise, is an `IsolatedRNG` seeded with `ep_seed`.
     """
     from ogbench.manipspace.oracles.plan.cube_plan import CubePlanOracle
 
     manip = env.unwrapped
-    global_state = np.random.get_state()
-    np.random.seed(ep_seed)
-    try:
+    with IsolatedRNG(ep_seed).active():
         oracle = CubePlanOracle(env=env, noise=noise, noise_smoothing=noise_smoothing)
         ob, info = env.reset(seed=ep_seed)
         oracle.reset(ob, info)
@@ -62,8 +61,16 @@ def rollout_play_episode(env, ep_seed: int, episode_length: int, noise: float, n
                 goals_reached += bool(info["success"])
                 oracle.reset(*manip.set_new_target(p_stack=P_STACK_SINGLE))
             ob = next_ob
-    finally:
-        np.random.set_state(global_state)
     out["tasks_completed"] = tasks_completed
     out["goals_reached"] = goals_reached
     return out
+
+
+def make_play_sampler(env_name: str, episode_length: int, noise: float, noise_smoothing: float | None):
+    """(sample, close): sample(ep_seed) -> one 'play' episode of `env_name`; one env serves every episode."""
+    env = make_play_env(env_name, episode_length)
+
+    def sample(ep_seed: int) -> dict:
+        return rollout_play_episode(env, ep_seed, episode_length, noise, noise_smoothing)
+
+    return sample, env.close

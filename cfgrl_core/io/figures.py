@@ -6,54 +6,29 @@
       -> $CFGRL_FIGURES_DIR/fig01_tilts.json  provenance: seeds, steps, FAST, device, jax version, commit
 
 CFGRL_FIGURES_DIR defaults to the repository's figures/ folder; the test suite points it at a temporary
-folder so tests never touch committed figures. All writes are atomic (temporary file + rename), so an
+folder so tests never touch committed figures. All writes are atomic (`cfgrl_core.io.atomic`), so an
 interrupted run leaves either the old file or the new one, never half of one.
 """
 
 from __future__ import annotations
 
 import csv
-import datetime
 import io
 import json
 import os
-import platform
-import subprocess
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from cfgrl_core.io.atomic import atomic_write_bytes
+from cfgrl_core.io.provenance import REPO_ROOT, fast_mode, provenance
+
+__all__ = ["figures_dir", "fast_mode", "save_figure", "table_to_csv"]
 
 
 def figures_dir() -> Path:
     path = Path(os.environ.get("CFGRL_FIGURES_DIR", REPO_ROOT / "figures"))
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def fast_mode() -> bool:
-    """FAST=1 in the environment selects the small settings every notebook defines."""
-    return os.environ.get("FAST", "0").strip().lower() not in ("", "0", "false", "no")
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via a temporary file in the same folder and os.replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file ordinary permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def table_to_csv(table: Mapping[str, Sequence] | Sequence[Mapping]) -> str:
@@ -82,43 +57,6 @@ def _plain(v):
     if isinstance(v, float):
         return float(f"{v:.6g}")
     return v
-
-
-def git_commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10
-        )
-        commit = out.stdout.strip() or "unknown"
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-        return commit + ("+dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def provenance(**fields) -> dict:
-    """Standard provenance record: what produced a figure and on what."""
-    import jax
-
-    devices = jax.devices()
-    return {
-        "fast": fast_mode(),
-        "device": f"{devices[0].platform}:{devices[0].device_kind}",
-        "num_devices": len(devices),
-        "jax": jax.__version__,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "commit": git_commit(),
-        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        **fields,
-    }
 
 
 def save_figure(fig, name: str, table=None, meta: Mapping | None = None, *, dpi: int = 130) -> Path:

@@ -23,8 +23,10 @@ validation goals that are not the evaluation tasks; those are numbered 1..K in t
 
 Randomness, identical in both loops (so lockstep == one-at-a-time, a unit test):
   * the env of (task i, episode e) is reset with seed s = episode_seed(seed, task_id, e): `env.reset(seed=s)`,
-    `action_space.seed(s)`, and numpy's global RNG seeded with s during the reset (OGBench's maze reset draws the
-    start / goal noise from `np.random`), restored afterwards;
+    `action_space.seed(s)`, and a private numpy stream `IsolatedRNG(s)` that stands in for numpy's global RNG
+    during the reset and, for pointmaze-teleport, during every step of that rollout (OGBench's maze draws the
+    start noise and the teleport exit from `np.random`); so teleports do not depend on thread scheduling or on the
+    other rollouts, and the caller's global RNG is never touched;
   * the policy key of that rollout at step k is fold_in(fold_in(fold_in(PRNGKey(seed), task_id), e), k), so a
     rollout does not depend on how many tasks, episodes or w are evaluated alongside it.
   Rollouts of the same (task, episode) with different w share both: common random numbers across w, so a
@@ -43,9 +45,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cfgrl_core.checks import check_finite, check_flow_steps
-from cfgrl_core.guidance import euler_integrate, guided_velocity
-from cfgrl_core.networks import ModelConfig, VectorField
+from cfgrl_core.checks import check_finite, check_flow_steps, check_nonnegative_int, check_positive_int
+from cfgrl_core.guidance import sample_rows
+from cfgrl_core.networks import ModelConfig
+from cfgrl_core.ogbench.env_rng import IsolatedRNG
+from cfgrl_core.progress import progress_bar
 
 DEFAULT_TASK_IDS = (1, 2, 3, 4, 5)
 
@@ -98,61 +102,76 @@ def make_env(env_name: str):
         raise ValueError(f"unknown OGBench env {env_name!r}: {e}") from e
 
 
-_ENV_POOL: dict[str, list] = {}  # env_name -> envs kept for reuse by evaluate_lockstep (see env_pool)
+class EnvPool:
+    """Envs kept for reuse across evaluations, per env name: `pool.get(name, n)` returns n envs, building only the
+    missing ones. Every rollout starts with a seeded `reset_env`, so reuse changes no result; building a cube env
+    compiles its MJCF (about 1 s), which would otherwise dominate evaluating hundreds of short rollouts.
+
+        with EnvPool() as pool:
+            evaluate_lockstep(..., pool=pool); evaluate_lockstep(..., pool=pool)   # the same envs
+    """
+
+    def __init__(self):
+        self._envs: dict[str, list] = {}
+
+    def get(self, env_name: str, n: int) -> list:
+        envs = self._envs.setdefault(env_name, [])
+        while len(envs) < n:
+            envs.append(make_env(env_name))
+        return envs[:n]
+
+    def size(self, env_name: str) -> int:
+        return len(self._envs.get(env_name, ()))
+
+    def close(self) -> None:
+        """Close and forget every env."""
+        for envs in self._envs.values():
+            for env in envs:
+                env.close()
+        self._envs.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
-def env_pool(env_name: str, n: int) -> list:
-    """`n` envs of `env_name`, created once per process and reused by later calls (every rollout starts with a
-    seeded `reset_env`, so reuse changes no result). Building a cube env compiles its MJCF (about 1 s), which
-    would otherwise dominate evaluating hundreds of short rollouts. `close_env_pool()` releases them."""
-    pool = _ENV_POOL.setdefault(env_name, [])
-    while len(pool) < n:
-        pool.append(make_env(env_name))
-    return pool[:n]
+def steps_use_global_rng(env) -> bool:
+    """Whether the env's step() draws from numpy's global RNG: OGBench's maze does for teleports."""
+    return getattr(env.unwrapped, "_teleport_info", None) is not None
 
 
-def close_env_pool() -> None:
-    """Close and forget every pooled env."""
-    for envs in _ENV_POOL.values():
-        for env in envs:
-            env.close()
-    _ENV_POOL.clear()
-
-
-def reset_env(env, task, seed: int):
-    """Reset deterministically (env, action space and numpy's global RNG seeded with `seed`) to `task`: an OGBench
-    task id (int) or a task_info dict (for a maze: init_ij and goal_ij)."""
+def reset_env(env, task, seed: int, rng: IsolatedRNG | None = None):
+    """Reset deterministically to `task` (an OGBench task id, or a task_info dict such as {init_ij, goal_ij}): the env
+    and its action space seeded with `seed`, numpy's global RNG replaced by `rng` (default IsolatedRNG(seed)) during
+    the reset. Pass the rollout's own `rng` to keep drawing from it in later steps (`step_env`)."""
     options = dict(task_info=task) if isinstance(task, dict) else dict(task_id=int(task))
-    state = np.random.get_state()
-    np.random.seed(seed)
-    try:
+    rng = IsolatedRNG(seed) if rng is None else rng
+    with rng.active():
         env.action_space.seed(seed)
         obs, info = env.reset(seed=seed, options=dict(options, render_goal=False))
-    finally:
-        np.random.set_state(state)
     return obs, info
 
 
+def step_env(env, action, rng: IsolatedRNG):
+    """env.step(action), with `rng` as numpy's global RNG when the env draws from it (teleports)."""
+    if steps_use_global_rng(env):
+        with rng.active():
+            return env.step(action)
+    return env.step(action)
+
+
 @functools.partial(jax.jit, static_argnames=("config", "flow_steps"))
-def sample_rows(params, keys, goals, ws, observations, *, config: ModelConfig, flow_steps: int):
+def sample_actions(params, keys, goals, ws, observations, *, config: ModelConfig, flow_steps: int):
     """One guided action per row, each row with its own key and w. Returns actions [N, A] clipped to [-1, 1].
 
     keys [N] (typed or raw PRNG keys), goals [N, G], ws [N], observations [N, O]. x_0 of row n is
     normal(keys[n], [A]), so a row's action does not depend on which other rows share the batch.
     """
-    net = VectorField(config)
-    n = goals.shape[0]
     x_0 = jax.vmap(lambda k: jax.random.normal(k, (config.action_dim,)))(keys)
-    mask2 = jnp.concatenate([jnp.zeros(n, bool), jnp.ones(n, bool)])
-    goals2 = jnp.concatenate([goals, goals])
-    obs2 = jnp.concatenate([observations, observations])
-
-    def velocity(x, t):
-        x2 = jnp.concatenate([x, x])
-        v = net.apply(params, x2, jnp.full((2 * n, 1), t, x2.dtype), goals2, mask2, obs2)
-        return guided_velocity(v[:n], v[n:], ws[:, None])
-
-    return jnp.clip(euler_integrate(velocity, x_0, flow_steps), -1.0, 1.0)
+    x_1 = sample_rows(params, config, x_0, goals, observations, ws, flow_steps=flow_steps)
+    return jnp.clip(x_1, -1.0, 1.0)
 
 
 _fold_keys = jax.jit(jax.vmap(jax.random.fold_in, in_axes=(0, None)))  # keys [N], step -> [N]
@@ -167,11 +186,11 @@ def bucket_size(active: int, total: int, smallest: int = 8) -> int:
     return min(size, total)
 
 
-def _step_rows(envs, running, actions, obs, lengths, success, active, part) -> None:
+def _step_rows(envs, rngs, running, actions, obs, lengths, success, active, part) -> None:
     """Step the envs of rows running[part] with actions[part], writing each row's obs, length, success, active."""
     for a in part:
         r = running[a]
-        ob, _, terminated, truncated, info = envs[r].step(actions[a])
+        ob, _, terminated, truncated, info = step_env(envs[r], actions[a], rngs[r])
         obs[r] = ob
         lengths[r] += 1
         success[r] |= bool(info["success"])
@@ -183,12 +202,10 @@ def check_env_threads(env_threads) -> int:
     """The number of env-stepping threads: env_threads if given (a positive int), else min(cpu count, 8)."""
     if env_threads is None:
         return max(1, min(os.cpu_count() or 1, 8))
-    if isinstance(env_threads, bool) or not isinstance(env_threads, int) or env_threads <= 0:
-        raise ValueError(f"env_threads must be a positive int, got {env_threads!r}")
-    return env_threads
+    return check_positive_int("env_threads", env_threads)
 
 
-def _check_args(env_name, config, ws, task_ids, task_infos, episodes_per_task, flow_steps, max_steps, seed):
+def _check_args(env_name, config, ws, task_ids, task_infos, episodes_per_task, flow_steps, max_steps, seed, pool):
     if not isinstance(config, ModelConfig) or config.cond_dim <= 0 or config.obs_dim <= 0:
         raise ValueError("config must be a ModelConfig with obs_dim > 0 and cond_dim > 0 (a goal-conditioned policy)")
     ws = check_finite("ws", np.atleast_1d(np.asarray(ws, np.float32)))
@@ -202,15 +219,12 @@ def _check_args(env_name, config, ws, task_ids, task_infos, episodes_per_task, f
     task_ids = tuple(int(t) for t in task_ids)
     if not task_ids:
         raise ValueError("task_ids is empty")
-    for name, v in [("episodes_per_task", episodes_per_task), ("max_steps", max_steps)]:
-        if v is None and name == "max_steps":
-            continue
-        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v <= 0:
-            raise ValueError(f"{name} must be a positive int, got {v!r}")
+    check_positive_int("episodes_per_task", episodes_per_task)
+    if max_steps is not None:
+        check_positive_int("max_steps", max_steps)
     flow_steps = check_flow_steps(flow_steps)
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    (env,) = env_pool(env_name, 1)
+    check_nonnegative_int("seed", seed)
+    (env,) = pool.get(env_name, 1)
     num_tasks = env.unwrapped.num_tasks
     if task_infos is None and any(not 1 <= t <= num_tasks for t in task_ids):
         raise ValueError(f"task_ids must lie in [1, {num_tasks}] for {env_name}, got {task_ids}")
@@ -251,33 +265,56 @@ def evaluate_lockstep(
     max_steps: int | None = None,
     record_trajectories: bool = False,
     env_threads: int | None = None,
+    pool: EnvPool | None = None,
+    progress: bool = False,
 ) -> EvalResult:
-    """All T x E x W rollouts stepped together, ONE `sample_rows` call per env step. See the module docstring.
+    """All T x E x W rollouts stepped together, ONE `sample_actions` call per env step. See the module docstring.
 
     env_threads: threads that step the envs (MuJoCo's mj_step releases the GIL, so 2 threads on 2 cores nearly
     halve the env time); default min(cpu count, 8), 1 for fewer than 16 rollouts. Results do not depend on it:
-    each env is stepped by exactly one thread and env steps draw no shared random numbers."""
+    each env is stepped by exactly one thread, and a rollout's random draws come from its own streams.
+    pool: an EnvPool whose envs are reused (and kept) across calls; None builds envs for this call and closes them.
+    progress: a bar over env steps (`cfgrl_core.progress`; rollouts still running in its postfix)."""
+    owned = pool is None
+    pool = EnvPool() if owned else pool
+    try:
+        return _evaluate_lockstep(
+            env_name, params, config, ws, task_ids, task_infos, episodes_per_task, seed, flow_steps, max_steps,
+            record_trajectories, env_threads, pool, progress,
+        )  # fmt: skip
+    finally:
+        if owned:
+            pool.close()
+
+
+def _evaluate_lockstep(
+    env_name, params, config, ws, task_ids, task_infos, episodes_per_task, seed, flow_steps, max_steps,
+    record_trajectories, env_threads, pool, progress,
+) -> EvalResult:  # fmt: skip
     ws, task_ids, tasks, flow_steps, limit = _check_args(
-        env_name, config, ws, task_ids, task_infos, episodes_per_task, flow_steps, max_steps, seed
+        env_name, config, ws, task_ids, task_infos, episodes_per_task, flow_steps, max_steps, seed, pool
     )
     t, e, w = len(task_ids), episodes_per_task, len(ws)
     env_seeds, keys, row_ws = _rollout_setup(ws, task_ids, e, seed)
     n = t * e * w
-    envs = env_pool(env_name, n)
+    envs = pool.get(env_name, n)
     threads = check_env_threads(env_threads)
     start = time.perf_counter()
     obs = np.zeros((n, config.obs_dim), np.float32)
     goals = np.zeros((n, config.cond_dim), np.float32)
+    rngs = []
     for r, env in enumerate(envs):
         i, ep = divmod(r // w, e)
-        obs[r], info = reset_env(env, tasks[i], int(env_seeds[i, ep]))
+        rngs.append(IsolatedRNG(int(env_seeds[i, ep])))  # the rollout's own stream, reset and steps
+        obs[r], info = reset_env(env, tasks[i], int(env_seeds[i, ep]), rngs[r])
         goals[r] = info["goal"]
     active = np.ones(n, bool)
     success = np.zeros(n, bool)
     lengths = np.zeros(n, np.int64)
     goals_d, ws_d = jnp.asarray(goals), jnp.asarray(row_ws)
     path = [obs.copy()] if record_trajectories else None
-    with ThreadPoolExecutor(threads) as pool:  # idle (never used) when threads == 1
+    bar = progress_bar(total=limit, desc=f"{env_name}: {n} rollouts", unit="step", disable=not progress, leave=False)
+    with ThreadPoolExecutor(threads) as executor:  # idle (never used) when threads == 1
         for step in range(limit):
             running = np.flatnonzero(active)
             if running.size == 0:
@@ -285,7 +322,7 @@ def evaluate_lockstep(
             rows = np.resize(running, bucket_size(running.size, n))  # pads by repeating running rows
             rows_d = jnp.asarray(rows)
             actions = np.asarray(
-                sample_rows(
+                sample_actions(
                     params, _fold_keys(keys, step)[rows_d], goals_d[rows_d], ws_d[rows_d], jnp.asarray(obs[rows]),
                     config=config, flow_steps=flow_steps,
                 ),
@@ -293,13 +330,16 @@ def evaluate_lockstep(
             )  # fmt: skip
 
             parts = np.array_split(np.arange(running.size), threads if running.size >= 16 else 1)
-            advance = functools.partial(_step_rows, envs, running, actions, obs, lengths, success, active)
+            advance = functools.partial(_step_rows, envs, rngs, running, actions, obs, lengths, success, active)
             if len(parts) == 1:
                 advance(parts[0])
             else:
-                list(pool.map(advance, parts))  # list(): wait for every part, re-raise a part's exception
+                list(executor.map(advance, parts))  # list(): wait for every part, re-raise a part's exception
             if record_trajectories:
                 path.append(obs.copy())
+            bar.update(1)
+            bar.set_postfix(running=int(active.sum()), refresh=False)
+    bar.close()
     seconds = time.perf_counter() - start
     return EvalResult(
         task_ids=task_ids,
@@ -331,9 +371,10 @@ def evaluate_one_at_a_time(
 
     Same seeds, keys and success rule as `evaluate_lockstep`, so the two agree rollout by rollout.
     """
-    ws, task_ids, tasks, flow_steps, limit = _check_args(
-        env_name, config, ws, task_ids, task_infos, episodes_per_task, flow_steps, max_steps, seed
-    )
+    with EnvPool() as pool:
+        ws, task_ids, tasks, flow_steps, limit = _check_args(
+            env_name, config, ws, task_ids, task_infos, episodes_per_task, flow_steps, max_steps, seed, pool
+        )
     t, e, w = len(task_ids), episodes_per_task, len(ws)
     env_seeds, keys, row_ws = _rollout_setup(ws, task_ids, e, seed)
     n = t * e * w
@@ -344,14 +385,15 @@ def evaluate_one_at_a_time(
     lengths = np.zeros(n, np.int64)
     for r in range(n):
         i, ep = divmod(r // w, e)
-        ob, info = reset_env(env, tasks[i], int(env_seeds[i, ep]))
+        rng = IsolatedRNG(int(env_seeds[i, ep]))
+        ob, info = reset_env(env, tasks[i], int(env_seeds[i, ep]), rng)
         goal = jnp.asarray(info["goal"], jnp.float32)[None]
         w_r = jnp.asarray(row_ws[r : r + 1])
         for step in range(limit):
             key = jax.random.fold_in(keys[r], step)[None]
             obs_in = jnp.asarray(np.asarray(ob, np.float32)[None])
-            action = np.asarray(sample_rows(params, key, goal, w_r, obs_in, config=config, flow_steps=flow_steps))
-            ob, _, terminated, truncated, info = env.step(action[0].astype(np.float64))
+            action = np.asarray(sample_actions(params, key, goal, w_r, obs_in, config=config, flow_steps=flow_steps))
+            ob, _, terminated, truncated, info = step_env(env, action[0].astype(np.float64), rng)
             lengths[r] += 1
             success[r] |= bool(info["success"])
             if terminated or truncated:

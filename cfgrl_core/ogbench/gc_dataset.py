@@ -20,7 +20,7 @@ Layouts (OGBench's `load_dataset`):
   compact (`compact_dataset=True`): every stored state is a row, `valids` is 0 on the last row of each episode and
       `terminals` is 1 on its last two rows. Rows t are drawn only where `valids` is 1, and T_e is the first
       terminal at or after t, i.e. the last valid row, exactly as the authors' code does.
-  a raw NAME.npz file (as written by `cfgrl_core.ogbench_data`) has `terminals` 1 on each episode's last row and
+  a raw NAME.npz file (as written by `cfgrl_core.ogbench.datasets`) has `terminals` 1 on each episode's last row and
       is treated as the regular layout (every row, including the last one, is a transition start).
 Goal representation: `oracle_reps` [N, G] if the dataset has it (`-oraclerep` variants), else
 `observations[:, :goal_dim]` (for pointmaze, observations are the x-y position, which IS the oracle rep).

@@ -4,17 +4,15 @@ The official datasets cannot be downloaded on our machines, so we regenerate the
 OGBench itself used (`data_gen_scripts/generate_locomaze.py` and `generate_manipspace.py`, recipes in
 `data_gen_scripts/commands.sh`, sizes in OFFICIAL_RECIPES).
 
-pointmaze-{medium,large,giant,teleport}-navigate-v0 (this module, `rollout_episode`):
+One table of recipes (OFFICIAL_RECIPES) covers both domains; a recipe's `dataset_type` picks the episode sampler
+(ROLLOUTS), and this module owns the seeding, the workers and the file writer:
 
-    subgoal_xy = env.get_oracle_subgoal(xy, goal_xy)           BFS over maze cells, one cell ahead
-    a_t = clip(d / (|d| + 1e-6) + eps,  -1, 1),  d = subgoal_xy - xy,  eps ~ N(0, noise^2 I_2)
-
-  Each episode starts in a uniformly drawn free cell with a goal drawn uniformly from the "vertex" cells (free cells
-  that are not straight corridor cells); whenever the goal is reached a new vertex goal is drawn ('navigate').
-
-cube-single-play-v0 (`cfgrl_core.ogbench_manip.rollout_play_episode`): OGBench's CubePlanOracle picks the cube up
-and places it at a random target along a noisy, time-smoothed keyframe plan; when a plan ends a new target is drawn
-('play').
+  'navigate'  pointmaze-{medium,large,giant,teleport}-navigate-v0 (`cfgrl_core.ogbench.maze`): the maze's BFS
+              oracle subgoal one cell ahead, unit direction plus Gaussian noise; a new vertex goal whenever the goal
+              is reached.
+  'play'      cube-single-play-v0 (`cfgrl_core.ogbench.cube`): OGBench's CubePlanOracle picks the cube up and
+              places it at a random target along a noisy, time-smoothed keyframe plan; when a plan ends a new target
+              is drawn.
 
     generate_dataset("pointmaze-medium-navigate-v0", data_dir=d)
       -> d/pointmaze-medium-navigate-v0.npz       num_episodes train episodes
@@ -44,8 +42,11 @@ from pathlib import Path
 
 import numpy as np
 
-from cfgrl_core.checks import check_finite
-from cfgrl_core.figures import atomic_write_bytes
+from cfgrl_core.checks import check_finite, check_nonnegative_int, check_positive_int
+from cfgrl_core.io.atomic import atomic_write_bytes
+from cfgrl_core.ogbench import cube, maze
+from cfgrl_core.ogbench.episodes import DATA_KEYS
+from cfgrl_core.progress import progress_bar
 
 GENERATOR_VERSION = 1  # bump whenever a change would alter the generated arrays
 
@@ -73,7 +74,8 @@ OFFICIAL_RECIPES = {
     ),
 }
 
-DATA_KEYS = ("observations", "actions", "terminals", "qpos", "qvel")
+# dataset_type -> make_sampler(env_name, episode_length, noise, noise_smoothing) -> (sample(ep_seed), close)
+ROLLOUTS = {"navigate": maze.make_navigate_sampler, "play": cube.make_play_sampler}
 RECIPE_KEY = "generator_recipe"
 
 
@@ -101,14 +103,6 @@ def _check_env_name(env_name) -> str:
     return env_name
 
 
-def _check_positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name} must be a positive int, got {value!r} ({type(value).__name__})")
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, got {value}")
-    return int(value)
-
-
 def _check_noise(noise) -> float:
     if isinstance(noise, bool) or not isinstance(noise, int | float | np.integer | np.floating):
         raise TypeError(f"noise must be a non-negative number, got {noise!r}")
@@ -118,123 +112,20 @@ def _check_noise(noise) -> float:
     return noise
 
 
-def make_data_env(env_name: str, episode_length: int):
-    """The env OGBench collects data in: no termination at the goal, truncation after `episode_length` rows."""
-    import gymnasium
-    import ogbench.locomaze  # noqa: F401  (registers the pointmaze-*-v0 env ids)
-
-    maze_env_id = env_name.replace("-navigate", "")  # pointmaze-medium-navigate-v0 -> pointmaze-medium-v0
-    return gymnasium.make(maze_env_id, terminate_at_goal=False, max_episode_steps=episode_length)
-
-
-def maze_cells(maze_map: np.ndarray) -> tuple[list, list]:
-    """(all free cells, vertex cells): free cells (i, j), and those that are not straight corridor cells."""
-    all_cells, vertex_cells = [], []
-    for i in range(maze_map.shape[0]):
-        for j in range(maze_map.shape[1]):
-            if maze_map[i, j] != 0:
-                continue
-            all_cells.append((i, j))
-            up, down, left, right = maze_map[i - 1, j], maze_map[i + 1, j], maze_map[i, j - 1], maze_map[i, j + 1]
-            vertical_corridor = up == 0 and down == 0 and left == 1 and right == 1
-            horizontal_corridor = left == 0 and right == 0 and up == 1 and down == 1
-            if not (vertical_corridor or horizontal_corridor):
-                vertex_cells.append((i, j))
-    return all_cells, vertex_cells
-
-
 def episode_seed(seed: int, episode: int) -> int:
     """The 32-bit seed of episode `episode`, derived from (seed, episode) so episodes are independent."""
     return int(np.random.SeedSequence([seed, episode]).generate_state(1)[0])
-
-
-def empty_episode(episode_length: int, ob_dim: int, action_dim: int, model) -> dict:
-    """The DATA_KEYS arrays of one episode, to be filled row by row (qpos / qvel sized by the MuJoCo model)."""
-    return {
-        "observations": np.empty((episode_length, ob_dim), np.float32),
-        "actions": np.empty((episode_length, action_dim), np.float32),
-        "terminals": np.zeros(episode_length, bool),
-        "qpos": np.empty((episode_length, model.nq), np.float32),
-        "qvel": np.empty((episode_length, model.nv), np.float32),
-    }
-
-
-def record_step(out: dict, t: int, ob, action, done: bool, info: dict) -> None:
-    """Row t: the observation s_t the action was taken in, a_t, the episode's end flag and the simulator state
-    before the step. An env that ends before the last row, or not at it, is an error (rows must be fixed-length)."""
-    last = len(out["terminals"]) - 1
-    if done != (t == last):
-        raise RuntimeError(f"episode ended at step {t}, expected exactly {last + 1} steps")
-    out["observations"][t] = ob
-    out["actions"][t] = action
-    out["terminals"][t] = done
-    out["qpos"][t] = info["prev_qpos"]
-    out["qvel"][t] = info["prev_qvel"]
-
-
-def rollout_episode(env, cells: tuple[list, list], ep_seed: int, episode_length: int, noise: float) -> dict:
-    """One 'navigate' episode of the noisy BFS oracle; returns the rows and how many goals were reached.
-
-    Returns arrays observations [T, 2], actions [T, 2], terminals [T] (bool), qpos [T, 2], qvel [T, 2] with
-    T = episode_length, and `goals_reached` (int). Randomness: `rng` (start, goals, action noise), plus the env's
-    own RNGs (gymnasium np_random, the action space, and numpy's global RNG, which ogbench's maze uses for start
-    noise and teleports) all seeded from `ep_seed`; the global RNG state is restored afterwards.
-    """
-    all_cells, vertex_cells = cells
-    maze = env.unwrapped
-    rng = np.random.default_rng(ep_seed)
-    global_state = np.random.get_state()
-    np.random.seed(ep_seed)
-    try:
-        maze.action_space.seed(ep_seed)
-        init_ij = all_cells[rng.integers(len(all_cells))]
-        goal_ij = vertex_cells[rng.integers(len(vertex_cells))]
-        ob, _ = env.reset(seed=ep_seed, options=dict(task_info=dict(init_ij=init_ij, goal_ij=goal_ij)))
-        out = empty_episode(episode_length, ob.shape[-1], 2, maze.model)
-        goals_reached = 0
-        for t in range(episode_length):
-            xy = maze.get_xy()
-            subgoal_xy, _ = maze.get_oracle_subgoal(xy, maze.cur_goal_xy)
-            direction = subgoal_xy - xy
-            direction = direction / (np.linalg.norm(direction) + 1e-6)
-            action = np.clip(direction + rng.normal(0.0, noise, size=2), -1.0, 1.0)
-            next_ob, _, terminated, truncated, info = env.step(action)
-            record_step(out, t, ob, action, terminated or truncated, info)
-            if info["success"]:
-                goals_reached += 1
-                goal_ij = vertex_cells[rng.integers(len(vertex_cells))]
-                maze.set_goal(goal_ij)
-            ob = next_ob
-    finally:
-        np.random.set_state(global_state)
-    out["goals_reached"] = goals_reached
-    return out
 
 
 def make_sampler(env_name: str, episode_length: int, noise: float):
     """(sample, close) for `env_name`: sample(ep_seed) -> one episode, close() releases its env.
 
     An episode is a dict of the DATA_KEYS rows plus int statistics (e.g. `goals_reached`) that the writer sums.
-    Pointmaze uses `rollout_episode` below, cube 'play' `ogbench_manip.rollout_play_episode`; one env serves every
-    episode, since each episode reseeds it.
+    The recipe's dataset_type picks the sampler (ROLLOUTS); one env serves every episode, since each episode
+    reseeds it.
     """
     recipe = OFFICIAL_RECIPES[env_name]
-    if recipe.dataset_type == "play":
-        from cfgrl_core import ogbench_manip
-
-        env = ogbench_manip.make_play_env(env_name, episode_length)
-
-        def sample(ep_seed: int) -> dict:
-            return ogbench_manip.rollout_play_episode(env, ep_seed, episode_length, noise, recipe.noise_smoothing)
-
-    else:
-        env = make_data_env(env_name, episode_length)
-        cells = maze_cells(env.unwrapped.maze_map)
-
-        def sample(ep_seed: int) -> dict:
-            return rollout_episode(env, cells, ep_seed, episode_length, noise)
-
-    return sample, env.close
+    return ROLLOUTS[recipe.dataset_type](env_name, episode_length, noise, recipe.noise_smoothing)
 
 
 def _concat(episodes: list[dict]) -> dict:
@@ -246,7 +137,9 @@ def _concat(episodes: list[dict]) -> dict:
     return out
 
 
-_worker_sample = None  # a worker process's episode sampler, built once by _init_worker (env builds take seconds)
+# A worker process's episode sampler, built once per spawned worker by _init_worker (env builds take seconds). It
+# exists only inside the pool's worker processes, never in the process that calls generate_dataset.
+_worker_sample = None
 
 
 def _init_worker(env_name: str, episode_length: int, noise: float) -> None:
@@ -266,9 +159,7 @@ def _chunks(start: int, stop: int, size: int) -> list[tuple[int, int]]:
 
 def _collect(env_name, seed, start, stop, episode_length, noise, num_workers, progress, desc) -> dict:
     """Episodes [start, stop) concatenated in episode order (statistics summed), with tqdm progress over episodes."""
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=stop - start, desc=desc, unit="ep", disable=not progress)
+    bar = progress_bar(total=stop - start, desc=desc, unit="ep", disable=not progress)
     results = []
     if num_workers == 1:
         sample, close = make_sampler(env_name, episode_length, noise)
@@ -333,8 +224,8 @@ def generate_dataset(
     """
     env_name = _check_env_name(env_name)
     recipe = OFFICIAL_RECIPES[env_name]
-    num_episodes = _check_positive_int("num_episodes", recipe.num_episodes if num_episodes is None else num_episodes)
-    episode_length = _check_positive_int(
+    num_episodes = check_positive_int("num_episodes", recipe.num_episodes if num_episodes is None else num_episodes)
+    episode_length = check_positive_int(
         "episode_length", recipe.episode_length if episode_length is None else episode_length
     )
     if episode_length < 2:
@@ -342,11 +233,9 @@ def generate_dataset(
     noise = _check_noise(recipe.noise if noise is None else noise)
     if num_val_episodes is None:
         num_val_episodes = max(1, num_episodes // 10)
-    num_val_episodes = _check_positive_int("num_val_episodes", num_val_episodes)
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    seed = int(seed)
-    num_workers = _check_positive_int("num_workers", num_workers)
+    num_val_episodes = check_positive_int("num_val_episodes", num_val_episodes)
+    seed = check_nonnegative_int("seed", seed)
+    num_workers = check_positive_int("num_workers", num_workers)
 
     train_path, val_path = dataset_paths(env_name, data_dir)
     if train_path.exists() and val_path.exists() and not overwrite:

@@ -1,0 +1,84 @@
+"""What produced a result and on what: the commit of the tree, the device, the data files' hashes.
+
+git_commit()        'abc1234' for a clean tree, 'abc1234+dirty' otherwise; fixed for the whole process
+                    (and for every notebook of one `make figures` run, through $CFGRL_COMMIT)
+device_description  'cpu (2 cores)' or 'gpu: NVIDIA H200'
+file_sha256(path)   hex digest of a file's bytes (datasets a result was trained on)
+provenance(**kw)    the standard record of a figure (FAST, device, versions, commit, time, + kw)
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import hashlib
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+COMMIT_ENV = "CFGRL_COMMIT"  # set by run_notebooks so every kernel of one run stamps the same commit
+
+
+def fast_mode() -> bool:
+    """FAST=1 in the environment selects the small settings every notebook defines."""
+    return os.environ.get("FAST", "0").strip().lower() not in ("", "0", "false", "no")
+
+
+def _git(*args) -> str:
+    out = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
+    return out.stdout.strip()
+
+
+@functools.cache
+def git_commit() -> str:
+    """The short commit of HEAD, with '+dirty' when tracked files differ from it; 'unknown' outside git.
+
+    Read once per process (a run that lasts an hour stamps the commit it started from, however the tree changes
+    while it runs), or taken from $CFGRL_COMMIT when a parent process (`make figures`) already read it.
+    """
+    if os.environ.get(COMMIT_ENV):
+        return os.environ[COMMIT_ENV]
+    try:
+        commit = _git("rev-parse", "--short", "HEAD") or "unknown"
+        dirty = _git("status", "--porcelain", "--untracked-files=no")
+        return commit + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def device_description() -> str:
+    """e.g. 'cpu (2 cores)' or 'gpu: NVIDIA H200' (the first JAX device)."""
+    import jax
+
+    d = jax.devices()[0]
+    return f"cpu ({os.cpu_count()} cores)" if d.platform == "cpu" else f"{d.platform}: {d.device_kind}"
+
+
+def file_sha256(path) -> str:
+    """sha256 hex digest of the file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def provenance(**fields) -> dict:
+    """Standard provenance record: what produced a figure and on what."""
+    import jax
+
+    devices = jax.devices()
+    return {
+        "fast": fast_mode(),
+        "device": f"{devices[0].platform}:{devices[0].device_kind}",
+        "num_devices": len(devices),
+        "jax": jax.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "commit": git_commit(),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        **fields,
+    }

@@ -1,0 +1,558 @@
+"""GCBC vs CFGRL on OGBench (pointmaze, cube-single): one goal-conditioned flow per seed gives the whole w-curve
+(paper Fig. 4/6, Table 3).
+
+One experiment on one environment, end to end:
+
+    dataset    NAME.npz generated locally (`ogbench_data`), loaded by OGBench's own loader as NAME-oraclerep
+    training   S seeds vmapped, hindsight-relabelled goal batches (`gc_dataset`), goal dropped to the learned null
+               embedding with probability p_uncond; parameters kept at several checkpoints (e.g. 25/50/100 %)
+    evaluation OGBench's 5 evaluation tasks x E episodes x every w, all rollouts in lockstep (`evaluation`);
+               w = 0 is flow BC, w = 1 flow GCBC, w > 1 CFGRL
+    selection  w chosen per seed on VALIDATION goals: random start/goal pairs that are not the 5 evaluation tasks
+               (mazes: cell pairs with shortest paths as long as the evaluation tasks', `maze_validation_tasks`;
+               cube-single: random cube start and target positions, `cube_validation_tasks`)
+
+    run = run_and_save("pointmaze-medium-navigate-v0", "cpu", result_path("cpu", name))   # resumable
+    run = load_run(result_path("cpu", name))            # the committed result and weights, no training
+    success_by_w(run.result)  ->  ws, per-seed success [S, W]
+    run.params (final, seed-stacked), run.model_config: to sample or roll out the trained policies
+
+Files of one run (`RunFolder`): <preset dir>/<env>.json (the result) and <preset dir>/<env>/ with config.json,
+weights/ (final parameters, orbax, + config.json; small enough to commit for the cpu preset) and, while it runs,
+train/step_*/ (orbax checkpoints: parameters, Adam state, step, loss curve) and evals/*.json (finished evaluations).
+A killed run started again resumes from them and writes the same result; they are deleted when it completes.
+
+A result is a plain JSON-able dict that records the preset, seeds, timings and device, so a figure made from it
+says what produced it. Presets: "fast" (tests, seconds), "cpu" (what `make figures` runs on 2 cores), "paper"
+(4x512 GELU, batch 1024, 1M steps, 16 flow steps, 8 seeds, 15 episodes per task, the three mazes, teleport and
+cube-single: a GPU run).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from cfgrl_core import train
+from cfgrl_core.checks import check_nonnegative_int
+from cfgrl_core.io.atomic import atomic_write_json
+from cfgrl_core.io.checkpoints import CheckpointDir, load_json, restore_pytree, save_json, save_pytree
+from cfgrl_core.io.provenance import REPO_ROOT, device_description, file_sha256, git_commit
+from cfgrl_core.networks import ModelConfig
+from cfgrl_core.ogbench import datasets as ogbench_data
+from cfgrl_core.ogbench import evaluation, gc_dataset, maze
+from cfgrl_core.ogbench.validation import (  # noqa: F401  (re-exported: the notebook and tests use them from here)
+    as_task_info,
+    cube_validation_tasks,
+    maze_validation_tasks,
+    oraclerep_name,
+    validation_tasks,
+)
+
+DEFAULT_WS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0)
+
+# Flow GCBC (w = 1) and CFGRL (w = 3) success in %, paper Table 3 (8 seeds, 1M steps, official datasets), as
+# transcribed in shared/reference/cfgrl.md section 4.3 from third-party notes (the PDF table was not available).
+PAPER_TABLE3 = {
+    "pointmaze-large-navigate-v0": (74.0, 77.0),
+    "pointmaze-giant-navigate-v0": (4.0, 30.0),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """Everything that sets the cost and the statistics of one experiment."""
+
+    name: str
+    env_names: tuple  # datasets the preset runs (pointmaze-*-navigate-v0)
+    num_episodes: int | None  # dataset episodes; None = the official recipe (1000, giant 500)
+    hidden_dims: tuple  # MLP widths (GELU)
+    batch_size: int
+    num_steps: int  # optimisation steps per seed
+    num_seeds: int  # trained together, vmapped
+    episodes_per_task: int  # evaluation episodes per OGBench task at the final checkpoint
+    checkpoint_fractions: tuple = (0.25, 0.5, 1.0)  # where the w-curve is also evaluated
+    checkpoint_episodes_per_task: int = 1  # episodes per task at the earlier checkpoints
+    num_val_tasks: int = 10  # validation (start, goal) pairs for choosing w
+    ws: tuple = DEFAULT_WS
+    flow_steps: int = 16
+    max_steps: int | None = None  # evaluation episode cap; None = the env's own (1000 for pointmaze)
+    learning_rate: float = 3e-4
+    p_uncond: float = 0.1
+    compute_dtype: str = "float32"
+    steps_per_call: int = 1000  # scanned steps per jitted training call
+    checkpoint_every: int = 10_000  # steps between resumable training checkpoints (orbax, in the run folder)
+
+
+MAZES = ("pointmaze-medium-navigate-v0", "pointmaze-large-navigate-v0", "pointmaze-giant-navigate-v0")
+TELEPORT = "pointmaze-teleport-navigate-v0"
+
+PRESETS = {
+    # Seconds: the notebook and the tests run it; the numbers mean nothing beyond "the pipeline works".
+    "fast": Preset(
+        name="fast",
+        env_names=("pointmaze-medium-navigate-v0",),
+        num_episodes=20,
+        hidden_dims=(64, 64),
+        batch_size=64,
+        num_steps=400,
+        num_seeds=2,
+        episodes_per_task=1,
+        num_val_tasks=3,
+        flow_steps=4,
+        max_steps=60,
+        steps_per_call=100,
+        checkpoint_every=100,
+    ),
+    # `make figures` on a 2-core CPU: about 8 min per maze (5.5 of them training 4 seeds x 100k steps); see
+    # notebook 04 for the measured cost. 100k steps x batch 256 is 1/40 of the paper's 1M x 1024 samples seen.
+    "cpu": Preset(
+        name="cpu",
+        env_names=MAZES + (TELEPORT,),
+        num_episodes=None,
+        hidden_dims=(256, 256, 256),
+        batch_size=256,
+        num_steps=100_000,
+        num_seeds=4,
+        episodes_per_task=4,
+        checkpoint_episodes_per_task=2,
+        num_val_tasks=20,
+    ),
+    # The paper's setting (Table 4 of the paper / the authors' GCBC script): a GPU job, 8 seeds vmapped.
+    "paper": Preset(
+        name="paper",
+        env_names=MAZES + (TELEPORT, "cube-single-play-v0"),
+        num_episodes=None,
+        hidden_dims=(512, 512, 512, 512),
+        batch_size=1024,
+        num_steps=1_000_000,
+        num_seeds=8,
+        episodes_per_task=15,
+        checkpoint_episodes_per_task=5,
+        num_val_tasks=20,
+        steps_per_call=5000,
+        checkpoint_every=50_000,
+    ),
+}
+
+
+def get_preset(name_or_preset) -> Preset:
+    """A Preset by name ("fast", "cpu", "paper") or a Preset itself."""
+    if isinstance(name_or_preset, Preset):
+        return name_or_preset
+    if name_or_preset not in PRESETS:
+        raise ValueError(f"unknown preset {name_or_preset!r}; choose one of {sorted(PRESETS)}")
+    return PRESETS[name_or_preset]
+
+
+def data_dir_for(preset: Preset, data_dir=None) -> Path:
+    """Where the preset's dataset files live. Official-size data use OGBench's folder (or `data_dir`); a preset with
+    fewer episodes uses a subfolder, so its small file is never mistaken for (or reused as) an official one."""
+    root = ogbench_data.default_data_dir() if data_dir is None else Path(data_dir).expanduser()
+    return root if preset.num_episodes is None else root / f"cfgrl-{preset.num_episodes}-episodes"
+
+
+def load_training_data(env_name: str, preset: Preset, *, data_dir=None, seed: int = 0, progress: bool = True):
+    """Generate the dataset if it is missing, then load it with OGBench's loader (-oraclerep).
+
+    Returns the train dataset dict (observations, actions, terminals, oracle_reps, ...), the recipe it was generated
+    with, and the path of the train file."""
+    import ogbench
+
+    folder = data_dir_for(preset, data_dir)
+    kwargs = {} if preset.num_episodes is None else dict(num_episodes=preset.num_episodes)
+    train_path, _ = ogbench_data.generate_dataset(
+        env_name, data_dir=folder, seed=seed, num_workers=min(2, os.cpu_count() or 1), progress=progress, **kwargs
+    )
+    _, train_ds, _ = ogbench.make_env_and_datasets(oraclerep_name(env_name), dataset_path=str(train_path))
+    return dict(train_ds), ogbench_data.read_recipe(train_path), train_path
+
+
+def checkpoint_steps(preset: Preset) -> list[int]:
+    """Training steps at which parameters are kept, e.g. [25000, 50000, 100000]. The last one is num_steps."""
+    if any(not 0 < f <= 1 for f in preset.checkpoint_fractions):
+        raise ValueError(f"checkpoint_fractions must lie in (0, 1], got {preset.checkpoint_fractions}")
+    return sorted({max(1, round(f * preset.num_steps)) for f in preset.checkpoint_fractions} | {preset.num_steps})
+
+
+def seed_params(params, s: int):
+    """The parameters of seed s from a seed-stacked pytree."""
+    return jax.tree_util.tree_map(lambda x: x[s], params)
+
+
+def maze_geometry(env_name: str) -> dict:
+    """Wall cell centres, cell size and the evaluation tasks' start / goal x-y of a maze (`maze.maze_geometry`)."""
+    env = evaluation.make_env(oraclerep_name(env_name))
+    try:
+        return maze.maze_geometry(env)
+    finally:
+        env.close()
+
+
+def results_dir(preset_name: str) -> Path:
+    """Where results of a preset are kept in the repository: results/gcbc_cfgrl/<preset> (or $CFGRL_RESULTS_DIR)."""
+    root = os.environ.get("CFGRL_RESULTS_DIR") or REPO_ROOT / "results" / "gcbc_cfgrl"
+    return Path(root) / preset_name
+
+
+def result_path(preset_name: str, env_name: str, root=None) -> Path:
+    """<results_dir(preset)>/<env>.json (or <root>/<env>.json)."""
+    return (results_dir(preset_name) if root is None else Path(root)) / f"{env_name}.json"
+
+
+def run_dir_for(result_file) -> Path:
+    """The run folder beside a result file: <env>.json -> <env>/ (checkpoints while it runs, then the weights)."""
+    result_file = Path(result_file)
+    return result_file.with_suffix("")
+
+
+@dataclasses.dataclass
+class ExperimentRun:
+    """What `run_experiment` returns: the JSON-able result and the trained policies (final checkpoint)."""
+
+    result: dict
+    params: dict  # seed-stacked parameters (leading axis = seed), host arrays
+    model_config: ModelConfig
+
+
+def train_config_of(preset: Preset) -> train.TrainConfig:
+    return train.TrainConfig(batch_size=preset.batch_size, learning_rate=preset.learning_rate, p_uncond=preset.p_uncond)
+
+
+def model_config_for(raw: dict, preset: Preset) -> ModelConfig:
+    """The goal-conditioned vector field of a dataset: obs, oracle goal and action sizes from its arrays."""
+    return ModelConfig(
+        action_dim=raw["actions"].shape[1], hidden_dims=tuple(preset.hidden_dims), obs_dim=raw["observations"].shape[1],
+        cond_dim=raw["oracle_reps"].shape[1], compute_dtype=preset.compute_dtype,
+    )  # fmt: skip
+
+
+def run_config(env_name: str, preset: Preset, seed: int, model_config: ModelConfig, dataset_sha256: str) -> dict:
+    """What identifies a run: a run folder holding another config is never resumed (an error says so)."""
+    return dict(
+        env_name=env_name, preset=dataclasses.asdict(preset), seed=seed, model_config=dataclasses.asdict(model_config),
+        dataset_sha256=dataset_sha256,
+    )  # fmt: skip
+
+
+class RunFolder:
+    """A run's folder: config.json, train/step_*/ (orbax: seed-stacked TrainState + loss curve), evals/*.json (each
+    finished evaluation), and at the end weights/ (final parameters, orbax) + weights/config.json.
+
+    Everything is written atomically, so a run killed at any point resumes from what is there: training from its
+    latest checkpoint, evaluation from the evaluations not yet written.
+    """
+
+    def __init__(self, path, config: dict):
+        self.path = Path(path)
+        self.config = config
+        self.train = CheckpointDir(self.path / "train")
+        config_file = self.path / "config.json"
+        if config_file.is_file():
+            found = load_json(config_file)
+            if found != json.loads(json.dumps(config)):
+                diff = sorted(k for k in config if found.get(k) != json.loads(json.dumps(config[k])))
+                raise ValueError(
+                    f"{self.path} holds a run with another configuration (differs in {diff}); delete that folder "
+                    "(or pass --fresh) to start this one"
+                )
+        else:
+            save_json(config_file, config)
+
+    def eval_file(self, name: str) -> Path:
+        return self.path / "evals" / f"{name}.json"
+
+    def cached(self, name: str, compute):
+        """The JSON saved under `name`, or compute() saved there first."""
+        path = self.eval_file(name)
+        if path.is_file():
+            return load_json(path)
+        value = compute()
+        save_json(path, value)
+        return value
+
+    def clear_work(self) -> None:
+        """Delete the training checkpoints and evaluations (once the result and the weights are written)."""
+        self.train.delete_all()
+        shutil.rmtree(self.path / "evals", ignore_errors=True)
+
+
+def save_weights(folder, params, model_config: ModelConfig, meta: dict) -> Path:
+    """Final parameters (seed-stacked) as an orbax checkpoint in `folder`, with model config + meta as JSON."""
+    folder = Path(folder)
+    if folder.exists():
+        shutil.rmtree(folder)
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    save_pytree(tmp / "params", params)
+    save_json(tmp / "config.json", dict(model_config=dataclasses.asdict(model_config), **meta))
+    tmp.rename(folder)  # the folder appears whole or not at all
+    return folder
+
+
+def load_weights(folder) -> tuple[dict, ModelConfig]:
+    """(seed-stacked params, model config) saved by `save_weights`."""
+    folder = Path(folder)
+    meta = load_json(folder / "config.json")
+    model_config = ModelConfig(**meta["model_config"])
+    num_seeds = int(meta["num_seeds"])
+    like = train.create_train_states(
+        jax.random.split(jax.random.PRNGKey(0), num_seeds), model_config, train.TrainConfig()
+    ).params
+    return restore_pytree(folder / "params", jax.device_get(like)), model_config
+
+
+def train_resumable(key, data, sample_fn, model_config, preset, folder: RunFolder | None, progress, desc):
+    """Train preset.num_seeds seeds to preset.num_steps, saving a checkpoint at every checkpoint step and every
+    `checkpoint_every` steps (keeping the checkpoint steps and the latest other one); resume from the latest.
+
+    Returns (seed-stacked TrainState at the end, loss curve [S, num_steps], {checkpoint step: params (host)}).
+    Without a folder, nothing is saved (the same numbers: the key schedule does not depend on it).
+    """
+    train_config = train_config_of(preset)
+    learner = train.CFGLearner(model_config, train_config)
+    key_init, key_train = jax.random.split(key)
+    s = preset.num_seeds
+    states = train.create_runs(learner, jax.random.split(key_init, s))
+    keys = jax.random.split(key_train, s)
+    keep = checkpoint_steps(preset)
+    periodic = range(preset.checkpoint_every, preset.num_steps, preset.checkpoint_every)
+    losses_before = np.zeros((s, 0), np.float32)
+    kept = {}
+    if folder is not None and folder.train.latest() is not None:
+        start = folder.train.latest()
+        like = {"state": jax.device_get(states), "losses": np.zeros((s, start), np.float32)}
+        restored = folder.train.restore(start, like)
+        states, losses_before = jax.tree_util.tree_map(jax.numpy.asarray, restored["state"]), restored["losses"]
+        kept = {k: None for k in folder.train.steps() if k in keep}  # restored lazily by `params_at`
+
+    def on_stop(step, states, losses):
+        if step in keep:
+            kept[step] = jax.device_get(states.params)
+        if folder is None:
+            return
+        previous = [k for k in folder.train.steps() if k not in keep]
+        folder.train.save(step, {"state": states, "losses": np.concatenate([losses_before, losses], axis=-1)})
+        for k in previous:
+            folder.train.delete(k)
+
+    states, losses = train.run_training(
+        learner, states, data, keys, num_steps=preset.num_steps, batch_size=preset.batch_size, sample_fn=sample_fn,
+        steps_per_call=preset.steps_per_call, stops=sorted(set(keep) | set(periodic)), on_stop=on_stop,
+        progress=progress, desc=desc,
+    )  # fmt: skip
+    losses = np.concatenate([losses_before, losses], axis=-1)
+
+    def params_at(step):
+        if kept.get(step) is None:
+            like = {"state": jax.device_get(states), "losses": np.zeros((s, step), np.float32)}
+            kept[step] = folder.train.restore(step, like)["state"].params
+        return kept[step]
+
+    return states, losses, params_at
+
+
+def run_experiment(
+    env_name: str,
+    preset,
+    *,
+    seed: int = 0,
+    data_dir=None,
+    run_dir=None,
+    progress: bool = True,
+    log=print,
+) -> ExperimentRun:
+    """Dataset -> S seeds trained with checkpoints -> w-curves at every checkpoint -> w chosen on validation goals.
+
+    `result` is a JSON-able dict (see the module docstring); its `success` arrays are nested lists indexed
+    [seed][task][episode][w] (evaluation tasks) and `val_success` [seed][validation task][w] at the last step.
+    Evaluation env seeds are the same for every model seed (common random numbers: the spread over seeds is the
+    spread of the trained models, not of start states).
+    run_dir: a folder (`RunFolder`) for resumable checkpoints and finished evaluations; a run killed at any point
+    and started again with the same arguments continues where it stopped and returns the same result (timings
+    aside). None keeps everything in memory.
+    """
+    preset = get_preset(preset)
+    check_nonnegative_int("seed", seed)
+    timings = {}
+    t0 = time.perf_counter()
+    raw, recipe, train_path = load_training_data(env_name, preset, data_dir=data_dir, seed=seed, progress=progress)
+    dataset_sha256 = file_sha256(train_path)
+    data, sample_fn = gc_dataset.make_gc_sampler(raw)
+    timings["data_s"] = time.perf_counter() - t0
+    model_config = model_config_for(raw, preset)
+    config = run_config(env_name, preset, seed, model_config, dataset_sha256)
+    folder = None if run_dir is None else RunFolder(run_dir, config)
+    resumed_from = None if folder is None else folder.train.latest()
+
+    t0 = time.perf_counter()
+    desc = f"{env_name.removesuffix('-navigate-v0')}: training {preset.num_seeds} seeds"
+    states, losses, params_at = train_resumable(
+        jax.random.PRNGKey(seed), data, sample_fn, model_config, preset, folder, progress, desc
+    )
+    timings["train_s"] = time.perf_counter() - t0
+    log(f"{env_name}: trained {preset.num_seeds} seeds x {preset.num_steps} steps in {timings['train_s']:.0f} s")
+
+    eval_name = oraclerep_name(env_name)
+    common = dict(seed=seed, flow_steps=preset.flow_steps, max_steps=preset.max_steps)
+    steps = checkpoint_steps(preset)
+    success, lengths = {}, {}
+    t0 = time.perf_counter()
+    with evaluation.EnvPool() as pool:
+
+        def evaluate_step(step):
+            episodes = preset.episodes_per_task if step == steps[-1] else preset.checkpoint_episodes_per_task
+            runs = [
+                evaluation.evaluate_lockstep(
+                    eval_name, seed_params(params_at(step), s), model_config, preset.ws, episodes_per_task=episodes,
+                    pool=pool, progress=progress, **common,
+                )
+                for s in range(preset.num_seeds)
+            ]  # fmt: skip
+            return dict(
+                success=np.stack([r.success for r in runs]).astype(int).tolist(),
+                lengths=np.stack([r.lengths for r in runs]).tolist(),
+            )
+
+        for step in steps:
+            done = (
+                evaluate_step(step)
+                if folder is None
+                else folder.cached(f"step_{step:08d}", lambda s=step: evaluate_step(s))
+            )
+            success[step], lengths[step] = done["success"], done["lengths"]
+            curve = np.asarray(done["success"], float).mean(axis=(0, 1, 2))
+            log(
+                f"  step {step}: success by w "
+                + " ".join(f"{w:g}:{c:.2f}" for w, c in zip(preset.ws, curve, strict=True))
+            )
+        timings["eval_s"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        val_tasks = validation_tasks(env_name, preset.num_val_tasks, seed)
+
+        def evaluate_validation():
+            runs = [
+                evaluation.evaluate_lockstep(
+                    eval_name, seed_params(params_at(steps[-1]), s), model_config, preset.ws,
+                    task_infos=[as_task_info(t) for t in val_tasks], episodes_per_task=1, pool=pool, progress=progress,
+                    **dict(common, seed=seed + 10_000),
+                )
+                for s in range(preset.num_seeds)
+            ]  # fmt: skip
+            return np.stack([r.success[:, 0, :] for r in runs]).astype(int).tolist()  # [S, K, W]
+
+        val_success = np.asarray(
+            evaluate_validation() if folder is None else folder.cached("validation", evaluate_validation)
+        )
+        timings["val_s"] = time.perf_counter() - t0
+    result = dict(
+        env_name=env_name,
+        preset=dataclasses.asdict(preset),
+        seed=seed,
+        ws=list(preset.ws),
+        checkpoint_steps=steps,
+        success={str(k): v for k, v in success.items()},
+        lengths={str(k): v for k, v in lengths.items()},
+        val_tasks=json.loads(json.dumps(val_tasks)),
+        val_success=val_success.tolist(),
+        chosen_w=[float(w) for w in choose_w(val_success, preset.ws)],
+        loss_every_100=losses[:, ::100].round(5).tolist(),
+        dataset_recipe=recipe,
+        dataset_sha256=dataset_sha256,
+        model_config=dataclasses.asdict(model_config),
+        timings={k: round(v, 2) for k, v in timings.items()},
+        resumed_from_step=resumed_from,
+        device=device_description(),
+        jax_version=jax.__version__,
+        commit=git_commit(),
+    )
+    log(f"  validation: chosen w per seed {result['chosen_w']}; times {result['timings']}")
+    return ExperimentRun(result=result, params=jax.device_get(states.params), model_config=model_config)
+
+
+def run_and_save(env_name: str, preset, result_file, *, seed: int = 0, data_dir=None, progress=True, log=print):
+    """`run_experiment` in the run folder beside `result_file` (resumable), then the result JSON, the final weights
+    (<run folder>/weights/) and the cleanup of checkpoints and cached evaluations. Returns the ExperimentRun."""
+    preset = get_preset(preset)
+    folder = run_dir_for(result_file)
+    run = run_experiment(env_name, preset, seed=seed, data_dir=data_dir, run_dir=folder, progress=progress, log=log)
+    meta = dict(env_name=env_name, preset=preset.name, seed=seed, num_seeds=preset.num_seeds,
+                step=preset.num_steps, dataset_sha256=run.result["dataset_sha256"], commit=run.result["commit"],
+                device=run.result["device"])  # fmt: skip
+    save_weights(folder / "weights", run.params, run.model_config, meta)
+    save_results(run.result, result_file)
+    RunFolder(folder, load_json(folder / "config.json")).clear_work()
+    return run
+
+
+def obtain_run(env_name: str, preset, result_file, *, reuse: bool = False, seed: int = 0, data_dir=None,
+               progress=True, log=print) -> ExperimentRun:  # fmt: skip
+    """The run a notebook needs: with reuse=True a finished run is loaded (`load_run`: no training); otherwise a
+    finished run is done again from scratch, and an unfinished one (checkpoints in its folder) is resumed."""
+    result_file = Path(result_file)
+    weights = run_dir_for(result_file) / "weights"
+    if reuse and result_file.is_file() and weights.is_dir():
+        log(f"{env_name}: loaded {result_file} and its weights (no training)")
+        return load_run(result_file)
+    if result_file.is_file():  # a finished run: start again, keep nothing of it
+        shutil.rmtree(run_dir_for(result_file), ignore_errors=True)
+    return run_and_save(env_name, preset, result_file, seed=seed, data_dir=data_dir, progress=progress, log=log)
+
+
+def load_run(result_file) -> ExperimentRun:
+    """A finished run from its result JSON and the weights beside it (no training, no evaluation)."""
+    result = load_results(result_file)
+    params, model_config = load_weights(run_dir_for(result_file) / "weights")
+    return ExperimentRun(result=result, params=params, model_config=model_config)
+
+
+def choose_w(val_success, ws) -> np.ndarray:
+    """Per seed, the w with the highest mean validation success; ties go to the smallest such w.
+
+    val_success [S, K, W] (0/1) -> chosen w [S]."""
+    rates = np.asarray(val_success, float).mean(axis=1)  # [S, W]
+    return np.asarray(ws, float)[np.argmax(rates, axis=1)]  # argmax returns the first (smallest w) maximum
+
+
+def success_by_w(result: dict, step: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(ws [W], per-seed success rate [S, W]) averaged over the 5 tasks and their episodes, at `step` (last)."""
+    step = result["checkpoint_steps"][-1] if step is None else step
+    success = np.asarray(result["success"][str(step)], float)  # [S, T, E, W]
+    return np.asarray(result["ws"], float), success.mean(axis=(1, 2))
+
+
+def summary_row(result: dict) -> dict:
+    """One table row: success (%) mean and std over seeds at w = 0, 1, 3 and at the validation-chosen w."""
+    ws, per_seed = success_by_w(result)
+    row = dict(env=result["env_name"], preset=result["preset"]["name"], seeds=per_seed.shape[0])
+    for label, w in [("flow BC (w=0)", 0.0), ("flow GCBC (w=1)", 1.0), ("CFGRL (w=3)", 3.0)]:
+        col = per_seed[:, int(np.flatnonzero(np.isclose(ws, w))[0])] * 100
+        row[f"{label} mean"], row[f"{label} std"] = float(col.mean()), float(col.std())
+    chosen = np.asarray(result["chosen_w"], float)
+    picked = per_seed[np.arange(len(chosen)), [int(np.flatnonzero(np.isclose(ws, w))[0]) for w in chosen]] * 100
+    row["CFGRL (validated w) mean"], row["CFGRL (validated w) std"] = float(picked.mean()), float(picked.std())
+    row["validated w per seed"] = " ".join(f"{w:g}" for w in chosen)
+    paper = PAPER_TABLE3.get(result["env_name"])
+    row["paper flow GCBC"], row["paper CFGRL (w=3)"] = paper if paper else (None, None)
+    return row
+
+
+def save_results(result: dict, path) -> Path:
+    """Write one experiment's result as JSON, atomically."""
+    return atomic_write_json(path, result)
+
+
+def load_results(path) -> dict:
+    """Read a result written by `save_results`; a missing file is a clear FileNotFoundError."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no experiment result at {path} (run scripts/run_gcbc_cfgrl.py to make one)")
+    return json.loads(path.read_text())
