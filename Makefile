@@ -88,8 +88,8 @@ sync: $(STAMP)
 	$(BIN)/jupytext --update --to ipynb notebooks/[0-9][0-9]_*.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check cfgrl_core tests benchmarks notebooks
-	$(BIN)/ruff format --check cfgrl_core tests benchmarks
+	$(BIN)/ruff check cfgrl_core tests benchmarks notebooks scripts
+	$(BIN)/ruff format --check cfgrl_core tests benchmarks scripts
 
 format: $(STAMP)
 	$(BIN)/ruff format cfgrl_core tests benchmarks

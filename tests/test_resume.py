@@ -17,12 +17,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-pytest.importorskip("ogbench")
-
-from cfgrl_core import train  # noqa: E402
-from cfgrl_core.io.checkpoints import CheckpointDir  # noqa: E402
-from cfgrl_core.networks import ModelConfig  # noqa: E402
-from cfgrl_core.ogbench import experiment as gx  # noqa: E402
+from cfgrl_core import train
+from cfgrl_core.io.checkpoints import CheckpointDir
+from cfgrl_core.networks import ModelConfig
+from cfgrl_core.ogbench import experiment as gx
 
 REPO = Path(__file__).resolve().parent.parent
 MEDIUM = "pointmaze-medium-navigate-v0"
@@ -112,6 +110,10 @@ def test_run_folder_resumes_training_and_evaluation_in_process(tmp_path, monkeyp
     assert loaded.result == json.loads(json.dumps(resumed.result))
     for a, b in zip(jax.tree_util.tree_leaves(loaded.params), jax.tree_util.tree_leaves(whole.params), strict=True):
         np.testing.assert_array_equal(a, b)
+    # reuse=True (what `make app` asks for) loads the finished run without training or evaluating.
+    monkeypatch.setattr(gx, "run_experiment", lambda *a, **k: pytest.fail("reuse must not train"))
+    reused = gx.obtain_run(MEDIUM, TINY, out, reuse=True, seed=1, data_dir=tmp_path / "data", log=lambda _: None)
+    assert reused.result == loaded.result
     # A run folder of another configuration is never resumed.
     other = dataclasses.replace(TINY, learning_rate=1e-3)
     gx.RunFolder(tmp_path / "c", gx.run_config(MEDIUM, TINY, 1, resumed.model_config, "x"))
