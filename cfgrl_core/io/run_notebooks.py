@@ -37,7 +37,7 @@ def execute_notebook(
     fast: bool,
     figures_dir: Path | None = None,
     executed_dir: Path | None = None,
-    timeout: int = 3600,
+    timeout: int | None = None,
     progress_to_terminal: bool = False,
 ) -> float:
     """Run every cell of `path` in a new kernel; raise nbclient's CellExecutionError on failure.
@@ -45,6 +45,8 @@ def execute_notebook(
     Returns the wall time in seconds. FAST and CFGRL_FIGURES_DIR are passed through the environment,
     which the kernel inherits (no parameter injection, so the parameters cell stays the single source).
     progress_to_terminal: the kernel's progress bars and stage lines go to this process's terminal.
+    timeout: seconds one cell may run (None: no limit; notebook 04's experiment cell runs for an hour or more on
+    a slow 2-core machine, and its progress is on the terminal).
     """
     import nbformat
     from nbclient import NotebookClient

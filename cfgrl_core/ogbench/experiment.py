@@ -495,13 +495,19 @@ def run_and_save(env_name: str, preset, result_file, *, seed: int = 0, data_dir=
 
 def obtain_run(env_name: str, preset, result_file, *, reuse: bool = False, seed: int = 0, data_dir=None,
                progress=True, log=print) -> ExperimentRun:  # fmt: skip
-    """The run a notebook needs: with reuse=True a finished run is loaded (`load_run`: no training); otherwise a
-    finished run is done again from scratch, and an unfinished one (checkpoints in its folder) is resumed."""
+    """The run a notebook needs. A finished run is loaded (`load_run`: no training) when reuse=True, or when it was
+    made by this very commit of a clean tree (a `make figures` stopped half-way and started again does not redo
+    the envs it finished). Otherwise a finished run is done again from scratch, and an unfinished one (checkpoints
+    in its folder) is resumed."""
     result_file = Path(result_file)
     weights = run_dir_for(result_file) / "weights"
-    if reuse and result_file.is_file() and weights.is_dir():
-        log(f"{env_name}: loaded {result_file} and its weights (no training)")
-        return load_run(result_file)
+    if result_file.is_file() and weights.is_dir():
+        commit = git_commit()
+        same_commit = "+" not in commit and commit != "unknown" and load_results(result_file).get("commit") == commit
+        if reuse or same_commit:
+            made_by = "this commit" if same_commit else f"commit {load_results(result_file).get('commit', '?')}"
+            log(f"{env_name}: loaded {result_file} and its weights (no training; made by {made_by})")
+            return load_run(result_file)
     if result_file.is_file():  # a finished run: start again, keep nothing of it
         shutil.rmtree(run_dir_for(result_file), ignore_errors=True)
     return run_and_save(env_name, preset, result_file, seed=seed, data_dir=data_dir, progress=progress, log=log)
