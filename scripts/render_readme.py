@@ -47,11 +47,11 @@ BLOCKS = {"table04": table_04}
 
 def render(text: str, figures: Path) -> str:
     for name, make in BLOCKS.items():
-        pattern = re.compile(rf"(<!-- BEGIN {name} -->\n).*?(\n<!-- END {name} -->)", re.S)
+        pattern = re.compile(rf"(<!-- BEGIN {name} -->\n)(?:.*?\n)?(<!-- END {name} -->)", re.S)
         if not pattern.search(text):
             raise ValueError(f"README has no block {name!r} (<!-- BEGIN {name} --> ... <!-- END {name} -->)")
         body = make(figures)
-        text = pattern.sub(lambda m, body=body: m.group(1) + body + m.group(2), text)
+        text = pattern.sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(2), text)
     return text
 
 
