@@ -111,8 +111,8 @@ PRESETS = {
         steps_per_call=100,
         checkpoint_every=100,
     ),
-    # `make figures` on a 2-core CPU: about 8 min per maze (5.5 of them training 4 seeds x 100k steps); see
-    # notebook 04 for the measured cost. 100k steps x batch 256 is 1/40 of the paper's 1M x 1024 samples seen.
+    # `make figures` on a 2-core CPU: 8 to 20 min per maze depending on the CPU (each result's `timings` holds
+    # the measured cost). 100k steps x batch 256 is 1/40 of the paper's 1M x 1024 samples seen.
     "cpu": Preset(
         name="cpu",
         env_names=MAZES + (TELEPORT,),
@@ -278,10 +278,11 @@ class RunFolder:
         save_json(path, value)
         return value
 
-    def clear_work(self) -> None:
-        """Delete the training checkpoints and evaluations (once the result and the weights are written)."""
-        self.train.delete_all()
-        shutil.rmtree(self.path / "evals", ignore_errors=True)
+    @staticmethod
+    def clear_work(path) -> None:
+        """Delete a run folder's training checkpoints and evaluations (once its result and weights are written)."""
+        shutil.rmtree(Path(path) / "train", ignore_errors=True)
+        shutil.rmtree(Path(path) / "evals", ignore_errors=True)
 
 
 def save_weights(folder, params, model_config: ModelConfig, meta: dict) -> Path:
@@ -489,7 +490,7 @@ def run_and_save(env_name: str, preset, result_file, *, seed: int = 0, data_dir=
                 device=run.result["device"])  # fmt: skip
     save_weights(folder / "weights", run.params, run.model_config, meta)
     save_results(run.result, result_file)
-    RunFolder(folder, load_json(folder / "config.json")).clear_work()
+    RunFolder.clear_work(folder)
     return run
 
 
@@ -502,10 +503,10 @@ def obtain_run(env_name: str, preset, result_file, *, reuse: bool = False, seed:
     result_file = Path(result_file)
     weights = run_dir_for(result_file) / "weights"
     if result_file.is_file() and weights.is_dir():
-        commit = git_commit()
-        same_commit = "+" not in commit and commit != "unknown" and load_results(result_file).get("commit") == commit
+        commit, made_with = git_commit(), load_results(result_file).get("commit", "?")
+        same_commit = "+" not in commit and commit != "unknown" and made_with == commit
         if reuse or same_commit:
-            made_by = "this commit" if same_commit else f"commit {load_results(result_file).get('commit', '?')}"
+            made_by = "this commit" if same_commit else f"commit {made_with}"
             log(f"{env_name}: loaded {result_file} and its weights (no training; made by {made_by})")
             return load_run(result_file)
     if result_file.is_file():  # a finished run: start again, keep nothing of it
