@@ -5,8 +5,11 @@ unconditional one (c = null, the learned "unspecified" embedding, written as the
 During training the condition is replaced by the null embedding with probability p_uncond per example
 (`cfgrl_core.train`), so the two velocities share every weight but the condition input.
 
-Architecture (as in the authors' OGBench agents): an MLP with GELU on
-concat(observation, condition embedding, x_t, t), t fed raw as one scalar.
+Architecture: an MLP with GELU and no LayerNorm on concat(observation, condition embedding, x_t, t), t fed raw
+as one scalar, as in the authors' OGBench agents. One difference from them: every Dense layer keeps Flax's
+default initialisation (LeCun-normal kernels, zero biases), where the authors use Glorot-uniform
+(variance_scaling 1, fan_avg, uniform) on every Dense layer (`shared/reference/cfgrl.md` §2). All committed
+results were trained with Flax's default.
 """
 
 from __future__ import annotations

@@ -182,13 +182,16 @@ def product_policy(pi_hat, A, f: Tilt, w) -> np.ndarray:
 
 
 def chebyshev_gaps(seed, n_measures: int, n_atoms: int = 8):
-    """Lemma 1 on random discrete measures: gap = E_mu[g h] - E_mu[g] E_mu[h] for random monotone g, h.
+    """Lemma 1 on random discrete measures: gap = E_mu[g h] - E_mu[g] E_mu[h] for random functions g, h.
 
-    mu: Dirichlet(1) weights on n_atoms N(0, 1) atoms; g, h: random non-decreasing step functions (cumulative
+    mu: Dirichlet(1) weights on n_atoms N(0, 1) atoms; monotone functions are random step functions (cumulative
     sums of non-negative increments, half of them 0, over the sorted atoms). Returns [n_measures] arrays:
-      same     gap with g, h both non-decreasing (Lemma 1: >= 0)
-      opposite gap with g non-decreasing, -h (non-increasing) (Lemma 1 reversed: <= 0)
-      pairs    the proof's identity 1/2 sum_ij mu_i mu_j (g_i - g_j)(h_i - h_j), equal to `same`
+      same       gap with g, h both non-decreasing (Lemma 1: >= 0)
+      opposite   gap with g non-decreasing and k non-increasing, k drawn independently of h (Lemma 1
+                 reversed: <= 0; not the negative of `same`, so it checks the sign on its own)
+      unordered  gap with g, h i.i.d. N(0, 1) values on the atoms, not monotone (either sign: the lemma needs
+                 the common order)
+      pairs      the proof's identity 1/2 sum_ij mu_i mu_j (g_i - g_j)(h_i - h_j), equal to `same`
     """
     rng = np.random.default_rng(seed)
     x = np.sort(rng.normal(size=(n_measures, n_atoms)), -1)
@@ -199,9 +202,14 @@ def chebyshev_gaps(seed, n_measures: int, n_atoms: int = 8):
         return rng.normal(size=(n_measures, 1)) + np.cumsum(steps, -1)
 
     g, h = monotone(), monotone()
-    E = lambda v: (mu * v).sum(-1)
+    k = monotone()[:, ::-1]  # non-increasing along the sorted atoms
+    u, v = rng.normal(size=(2, n_measures, n_atoms))
+
+    def gap(a, b):
+        return (mu * a * b).sum(-1) - (mu * a).sum(-1) * (mu * b).sum(-1)
+
     pairs = 0.5 * np.einsum("ni,nj,nij->n", mu, mu, (g[:, :, None] - g[:, None]) * (h[:, :, None] - h[:, None]))
-    return dict(x=x, same=E(g * h) - E(g) * E(h), opposite=E(-g * h) - E(g) * E(-h), pairs=pairs)
+    return dict(x=x, same=gap(g, h), opposite=gap(g, k), unordered=gap(u, v), pairs=pairs)
 
 
 # ----------------------------------------------------------------------------------------------------------

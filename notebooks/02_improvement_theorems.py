@@ -68,6 +68,7 @@ from tqdm.auto import tqdm
 
 from cfgrl_core import tabular, theory
 from cfgrl_core.io.figures import save_figure
+from cfgrl_core.io.summary import save_summary
 
 # %% [markdown]
 # ## Parameters
@@ -147,14 +148,17 @@ for bad in (theory.custom_tilt(lambda A: np.exp(-A), "exp(-A)"), theory.custom_t
 # For a probability measure $\mu$ and non-decreasing $g, h$: $\int gh\,d\mu \ge \int g\,d\mu \int h\,d\mu$.
 # The proof integrates $(g(y) - g(z))(h(y) - h(z)) \ge 0$ over $\mu\otimes\mu$, i.e.
 # $\mathrm{gap} = \tfrac12\sum_{ij}\mu_i\mu_j(g_i - g_j)(h_i - h_j)$. We draw random discrete measures on 8
-# atoms and random monotone step functions, check the sign, the proof's identity, and that the inequality
-# flips when $h$ is reversed (so monotonicity is what matters).
+# atoms and random monotone step functions, check the sign and the proof's identity; the inequality flips for
+# a non-increasing function (drawn on its own, not $-h$), and for functions with no common order it takes both
+# signs (so the monotonicity is what matters).
 
 # %%
 lemma1 = theory.chebyshev_gaps(SEED, N_MEASURES)
 print(f"{N_MEASURES:,} measures: min E[gh] - E[g]E[h] = {lemma1['same'].min():.2e} (g, h non-decreasing); "
-      f"max with h reversed = {lemma1['opposite'].max():.2e}")
+      f"max with a non-increasing k = {lemma1['opposite'].max():.2e}; without order, "
+      f"{(lemma1['unordered'] < 0).mean():.0%} of the gaps are negative")
 assert lemma1["same"].min() >= -1e-12 and lemma1["opposite"].max() <= 1e-12
+assert 0.2 < (lemma1["unordered"] < 0).mean() < 0.8  # no order, no sign: Lemma 1 needs the monotonicity
 assert np.abs(lemma1["same"] - lemma1["pairs"]).max() <= 1e-12
 
 # %% [markdown]
@@ -631,7 +635,7 @@ GOAL_STATS = {"frac reach(w=3) > reach(w=1)": float((g_reach[j3] > g_reach[j1] +
               "mean reach w=0/1/3": g_reach[[0, j1, j3]].mean(1).round(4).tolist(),
               "frac occupancy(w=3) > occupancy(w=1)": float((g_occ[j3] > g_occ[j1] + 1e-12).mean()),
               "frac non-monotone reach in w": float(nonmonotone(g_reach).mean()),
-              "min occupancy(w) - occupancy(BC)": float((g_occ - g_occ[0]).min())}
+              "min over w > 0 of occupancy(w) - occupancy(BC)": float((g_occ[1:] - g_occ[0]).min())}
 GOAL_STATS
 
 # %% [markdown]
@@ -642,7 +646,7 @@ GOAL_STATS
 # %%
 assert np.all(np.diff(reach[20]) > 0) and np.all(np.diff(occupancy) > 0)
 assert reach[20][j3] > 2 * reach[20][j1]
-assert GOAL_STATS["min occupancy(w) - occupancy(BC)"] >= -1e-12
+assert GOAL_STATS["min over w > 0 of occupancy(w) - occupancy(BC)"] >= -1e-12
 assert GOAL_STATS["frac reach(w=3) > reach(w=1)"] > 0.5
 
 # %% [markdown]
@@ -832,52 +836,66 @@ plt.close("all")
 
 # %% [markdown]
 # ## Summary
-# The cell below prints the closing note from this run's numbers (FAST mode uses fewer MDPs; the committed
-# figures come from the full run).
+# Printed from this run's numbers (FAST mode uses fewer MDPs; the committed `figures/fig02_summary.json` comes
+# from the full run, and the README's Results block is rendered from it).
 
 # %%
-falls = {k: round(v, 3) for k, v in CX_DROPS.items()}
-sparse = dict(zip(VARIANTS, sensitivity["any f"].round(4), strict=True))
-print(f"Closing note ({'FAST' if FAST else 'full'} mode, seed {SEED}):")
-print(f"- Lemma 1: min E[gh] - E[g]E[h] = {lemma1['same'].min():.2e} over {N_MEASURES:,} random measures.")
-print(f"- Theorem 1: {N_VIOLATIONS} violations (J or any V(s), tolerance {TOL:g}) in {N_CASES:,} cases\n"
-      f"  ({N_MDPS:,} MDPs x {len(W_FINE) - 1} w > 0 x {len(F_FAMILY)} f); "
-      f"min J(pi_w) - J(pi_hat) = {MIN_GAP:.2e}.")
-print(f"- Theorem 2 (surrogate): 0 violations; min step of E_pi_w[A], any state: {SURROGATE_MIN_STEP:.1e}.")
-print(f"- True return non-monotone in w on W_REF = {W_REF.tolist()}, MDPs per f (of {N_MDPS:,}):\n"
-      f"  {NONMONO_REF};\n  any of the three graded f: {NONMONO_ANY_REF:.2%}; any f, w up to 32: "
-      f"{NONMONO_ANY_32:.2%}.\n"
-      f"  Other distributions ((Dirichlet c, reward scale) -> any f, W_REF): {sparse}.")
-print(f"- Counterexample (two-room, uniform pi_hat, gamma 0.9): J(pi_hat) = {cx_J_hat[0]:.3f}; exp(A): J\n"
-      f"  peaks at {CX_EXP.max():.3f} (w = {W_CX[CX_EXP.argmax()]:g}), falls to {CX_EXP[-1]:.3f} (w = 12); "
-      f"largest falls {falls}.")
-print(f"- Remark 3: max gain of a perturbation over pi_hat exp(A/beta) "
-      f"{remark3['max obj(perturbed) - obj(pi*)'].max():.1e};\n  scipy agrees to "
-      f"{remark3['scipy: max |value - closed form|'].max():.1e}; "
-      f"frontier excess {max(frontier_excess.values()):.1e}.")
-print(f"- GCBC gridworld, P(reach within 20): BC {reach[20][0]:.3f}, GCBC (w=1) {reach[20][j1]:.3f}, "
-      f"w=3 {reach[20][j3]:.3f}, w=8 {reach[20][-1]:.3f}.")
-print(f"- Deterministic labels: pi_w identical for all w > 0 (max diff {DEGENERATE_DIFF}); gain/headroom at\n"
-      f"  w = 32: {label_gain.iloc[-1].round(3).to_dict()}.")
+other = sensitivity[(sensitivity["Dirichlet c"] != 1.0) | (sensitivity["r ~ U[0, .]"] != 1.0)]["any f"]
+S02 = {
+    "mode": "FAST" if FAST else "full", "seed": SEED, "n_mdps": N_MDPS, "n_measures": N_MEASURES,
+    "n_states": sorted(set(np.asarray(mdp.n_states).tolist())),
+    "n_actions": sorted(set(np.asarray(mdp.n_actions).tolist())), "gamma": GAMMA,
+    "lemma1_min": lemma1["same"].min(), "lemma1_opposite_max": lemma1["opposite"].max(),
+    "lemma1_unordered_neg": (lemma1["unordered"] < 0).mean(),
+    "violations": N_VIOLATIONS, "tol": TOL, "n_cases": N_CASES, "n_w_pos": len(W_FINE) - 1, "n_f": len(F_FAMILY),
+    "min_gap": MIN_GAP, "surrogate_min_step": SURROGATE_MIN_STEP,
+    "w_ref": "{" + ", ".join(f"{w:g}" for w in W_REF) + "}",
+    "w_fine_max": W_FINE[-1], "nonmono_ref": NONMONO_REF, "nonmono_any_ref": NONMONO_ANY_REF,
+    "nonmono_any_max": NONMONO_ANY_32, "nonmono_other_min": other.min(), "nonmono_other_max": other.max(),
+    "cx_J_hat": cx_J_hat[0], "cx_peak": CX_EXP.max(), "cx_peak_w": W_CX[CX_EXP.argmax()], "cx_end": CX_EXP[-1],
+    "cx_end_w": W_CX[-1], "cx_drops": {k: round(v, 3) for k, v in CX_DROPS.items()},
+    "remark3_gain": remark3["max obj(perturbed) - obj(pi*)"].max(),
+    "remark3_scipy": remark3["scipy: max |value - closed form|"].max(),
+    "frontier_excess": max(frontier_excess.values()),
+    "grid": GRID, "reach_h": 20, "reach_bc": reach[20][0], "reach_gcbc": reach[20][j1], "reach_w3": reach[20][j3],
+    "reach_last": reach[20][-1], "w_goal_last": W_GOAL[-1], "reach_ratio": reach[20][j3] / reach[20][j1],
+    "w_cmp": W_GOAL[j3], "n_graded": len(graded),
+    "degenerate_diff": DEGENERATE_DIFF, "w_label_last": W_LABEL[-1],
+    "label_gain_last": label_gain.iloc[-1].round(3).to_dict(),
+}  # fmt: skip
+save_summary("fig02", r"""
+Numbers from this run ({mode} mode, seed {seed}).
+- **Lemma 1**: min $E[gh] - E[g]E[h]$ = {lemma1_min:.2e} over {n_measures:,} random measures; with a
+  non-increasing function the largest gap is {lemma1_opposite_max:.2e}; without a common order
+  {lemma1_unordered_neg:.0%} of the gaps are negative.
+- **Theorem 1 holds exactly**: every product policy $\hat\pi f(A_{{\hat\pi}})^w$ with an admissible $f$ improves
+  on $\hat\pi$, at every state: {violations} violations (of $J$ or any $V(s)$, tolerance {tol:g}) in
+  {n_cases:,} exact cases ({n_mdps:,} MDPs × {n_w_pos} values of $w > 0$ × {n_f} functions $f$); the smallest
+  $J(\pi_w) - J(\hat\pi)$ is {min_gap:.1e}.
+- **Theorem 2 holds for what its proof carries**: the surrogate $\mathbb E_{{\pi_w}}[A_{{\hat\pi}}]$ never
+  decreases with $w$ at any state (smallest step {surrogate_min_step:.1e}). The **true return need not**: on
+  the grid $w \in$ {w_ref} it falls somewhere in {nonmono_any_ref:.2%} of the MDPs for at least one of the
+  {n_graded} graded $f$ (per $f$: {nonmono_ref}), in {nonmono_any_max:.2%} when $w$ goes up to {w_fine_max:g}, and
+  in {nonmono_other_min:.0%} to {nonmono_other_max:.0%} under sparser transitions or larger rewards. The
+  two-room MDP shows why: $J(\hat\pi) = {cx_J_hat:.3f}$, the exp tilt's $J$ peaks at {cx_peak:.2f} near
+  $w = {cx_peak_w:g}$ and falls to {cx_end:.2f} at $w = {cx_end_w:g}$ (largest falls per $f$: {cx_drops}): the
+  state distribution moves, and $A_{{\hat\pi}}$ is stale for the new policy. Every $\pi_w$ still beats
+  $\hat\pi$. In practice: sweep $w$.
+- **Remark 3** is the per-state statement $\hat\pi e^{{A/\beta}} = \arg\max\,\mathbb E[A] - \beta\mathrm{{KL}}$
+  (no perturbation gains more than {remark3_gain:.1e}; a numerical optimiser agrees to {remark3_scipy:.1e}),
+  and it makes the exp tilt the frontier of surrogate improvement per unit of KL (largest excess of another
+  $f$: {frontier_excess:.1e}); choosing $w$ by a KL budget is well defined because KL rises monotonically
+  with $w$.
+- **GCBC is the $w=1$ member** of a product family with $f = p^\gamma(g\mid s,a)$; in the gridworld the exact
+  probability of reaching the goal within {reach_h} steps is {reach_bc:.3f} for BC, {reach_gcbc:.3f} for GCBC,
+  {reach_w3:.3f} at $w = {w_cmp:g}$ ({reach_ratio:.1f} times GCBC's) and {reach_last:.3f} at $w = {w_goal_last:g}$.
+- **Binary labels**: exact deterministic labels make every $w > 0$ the same policy (largest difference
+  {degenerate_diff}); label noise lets $w$ only undo the noise; graded smoothing (noisy advantages, a
+  regularised classifier) is what lets $w>1$ go past filtered BC (gain over the headroom at
+  $w = {w_label_last:g}$: {label_gain_last}).
+""", S02, META)
 
 # %% [markdown]
-# - **Theorem 1 holds exactly**: every product policy $\hat\pi f(A_{\hat\pi})^w$ with an admissible $f$
-#   improves on $\hat\pi$, at every state, for every $w \ge 0$ — no exceptions in hundreds of thousands of
-#   exact cases.
-# - **Theorem 2 holds for what its proof carries**: the surrogate $\mathbb E_{\pi_w}[A_{\hat\pi}]$ rises with
-#   $w$ at every state. The **true return need not**: a small fraction of random MDPs (more with sparser
-#   transitions, and more the further $w$ goes) have $J(\pi_w)$ falling with $w$ — the two-room MDP shows why:
-#   the state distribution moves, and $A_{\hat\pi}$ is stale for the new policy. Every $\pi_w$ still beats
-#   $\hat\pi$. In practice: sweep $w$.
-# - **Remark 3** is the per-state statement $\hat\pi e^{A/\beta} = \arg\max\,\mathbb E[A] - \beta\mathrm{KL}$,
-#   and it makes the exp tilt the frontier of surrogate improvement per unit of KL; choosing $w$ by a KL
-#   budget is well defined because KL rises monotonically with $w$.
-# - **GCBC is the $w=1$ member** of a product family with $f = p^\gamma(g\mid s,a)$; in the gridworld, $w = 3$
-#   reaches the goal about four times as often as GCBC.
-# - **Binary labels**: exact deterministic labels make $w$ irrelevant beyond $w>0$; label noise lets $w$ only
-#   undo the noise; graded smoothing (noisy advantages, a regularised classifier) is what lets $w>1$ go past
-#   filtered BC.
-#
 # ## Exercises
 # 1. Change `GAMMA` to 0.99: does the non-monotone fraction rise or fall? Why might longer horizons matter?
 # 2. Find the smallest floor $\epsilon$ in `indicator_tilt(eps)` for which the two-room MDP is still

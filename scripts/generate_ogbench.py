@@ -6,44 +6,173 @@ Supported: pointmaze-{medium,large,giant,teleport}-navigate-v0 and cube-single-p
     python scripts/generate_ogbench.py pointmaze-large-navigate-v0 --num-episodes 200 --workers 2 --data-dir data/
     python scripts/generate_ogbench.py cube-single-play-v0 --workers 2             # 1100 x 1001 steps, ~15-30 min
 
-Existing files are kept unless --overwrite. Prints the two paths and the recipe stored in the train file.
+The default folder is $CFGRL_OGBENCH_DATA when set, else ~/.ogbench/data. Every argument is checked before any
+work starts (a bad one exits with status 2 and a message naming it). Nothing on disk is overwritten without
+--overwrite: a dataset whose two files both exist (and are valid) is kept as it is, with a note; one file of the
+pair alone, or a file that is not a valid dataset, is refused. Prints the two paths and the recipe stored in the
+train file.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import shlex
 import sys
+from pathlib import Path
 
 from cfgrl_core.ogbench import datasets as ogbench_data
 
 
-def main(argv=None) -> int:
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def episode_length(text: str) -> int:
+    """Rows per episode: at least 2 (an episode of n rows holds n - 1 transitions)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 2, got {text!r}") from None
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 2 (rows per episode), got {value}")
+    return value
+
+
+def nonnegative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {value}")
+    return value
+
+
+def overwrite_command(name: str, args: argparse.Namespace) -> str:
+    """This script's command for `name` with the given options, plus --overwrite."""
+    parts = ["python", "scripts/generate_ogbench.py", name]
+    for flag, value in [
+        ("--num-episodes", args.num_episodes),
+        ("--num-val-episodes", args.num_val_episodes),
+        ("--episode-length", args.episode_length),
+        ("--noise", args.noise),
+        ("--seed", args.seed or None),
+        ("--data-dir", args.data_dir),
+    ]:
+        if value is not None:
+            parts += [flag, str(value)]
+    return shlex.join([*parts, "--overwrite"])
+
+
+def existing_problem(name: str, args: argparse.Namespace) -> str | None:
+    """Why generating `name` would write over something on disk without --overwrite, or None.
+
+    Both files there and valid: None (they are kept; `main` says so). One file of the pair alone, or a file that is
+    not a valid dataset: the message refusing it."""
+    if args.overwrite:
+        return None
+    paths = ogbench_data.dataset_paths(name, args.data_dir)
+    present = [p for p in paths if p.exists()]
+    if not present:
+        return None
+    if len(present) == 1:
+        (there,) = present
+        (absent,) = [p for p in paths if p not in present]
+        return (
+            f"{there} exists but {absent} does not (a generation stopped part-way?); not overwriting it: "
+            f"`{overwrite_command(name, args)}` regenerates both"
+        )
+    for path in paths:
+        try:
+            ogbench_data.check_dataset_file(path, regenerate=overwrite_command(name, args))
+        except (ValueError, OSError) as e:
+            return str(e)
+    return None
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """The arguments, every one checked: a bad value or an unwritable target is `parser.error` (exit status 2)."""
+    supported = sorted(ogbench_data.OFFICIAL_RECIPES)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("names", nargs="+", choices=sorted(ogbench_data.OFFICIAL_RECIPES), metavar="NAME")
-    parser.add_argument("--num-episodes", type=int, default=None, help="train episodes (default: official)")
-    parser.add_argument("--num-val-episodes", type=int, default=None, help="val episodes (default: train // 10)")
-    parser.add_argument("--episode-length", type=int, default=None, help="rows per episode (default: official)")
-    parser.add_argument("--noise", type=float, default=None, help="oracle noise (default: navigate 0.5, play 0.1)")
-    parser.add_argument("--seed", type=int, default=0, help="dataset seed; episode e uses a seed derived from it")
-    parser.add_argument("--data-dir", default=None, help="output folder (default: ~/.ogbench/data)")
-    parser.add_argument("--workers", type=int, default=1, help="processes; the arrays do not depend on it")
+    parser.add_argument("names", nargs="+", metavar="NAME", help=f"dataset(s) to generate: {', '.join(supported)}")
+    parser.add_argument("--num-episodes", type=positive_int, default=None, help="train episodes (default: official)")
+    parser.add_argument(
+        "--num-val-episodes", type=positive_int, default=None, help="val episodes (default: train // 10, at least 1)"
+    )
+    parser.add_argument(
+        "--episode-length", type=episode_length, default=None, help="rows per episode (default: official)"
+    )
+    parser.add_argument(
+        "--noise", type=nonnegative_float, default=None, help="oracle noise (default: navigate 0.5, play 0.1)"
+    )
+    parser.add_argument(
+        "--seed", type=nonnegative_int, default=0, help="dataset seed; episode e uses one derived from it"
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="output folder (default: $CFGRL_OGBENCH_DATA or ~/.ogbench/data)"
+    )
+    parser.add_argument("--workers", type=positive_int, default=1, help="processes; the arrays do not depend on it")
     parser.add_argument("--overwrite", action="store_true", help="regenerate files that already exist")
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     args = parser.parse_args(argv)
+    args.names = list(dict.fromkeys(args.names))  # a name given twice is generated once
     for name in args.names:
-        train_path, val_path = ogbench_data.generate_dataset(
-            name,
-            num_episodes=args.num_episodes,
-            num_val_episodes=args.num_val_episodes,
-            episode_length=args.episode_length,
-            noise=args.noise,
-            seed=args.seed,
-            data_dir=args.data_dir,
-            num_workers=args.workers,
-            overwrite=args.overwrite,
-            progress=not args.no_progress,
-        )
+        try:
+            ogbench_data.check_env_name(name)
+        except ValueError as e:
+            parser.error(f"argument NAME: {e}")
+    folder = ogbench_data.default_data_dir() if args.data_dir is None else args.data_dir.expanduser()
+    if folder.exists() and not folder.is_dir():
+        parser.error(f"argument --data-dir: {folder} exists and is not a folder")
+    for name in args.names:
+        problem = existing_problem(name, args)
+        if problem:
+            parser.error(problem)
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    for name in args.names:
+        train_path, val_path = ogbench_data.dataset_paths(name, args.data_dir)
+        if not args.overwrite and train_path.exists() and val_path.exists():
+            print(
+                f"{name}: {train_path} and {val_path} exist: kept as they are (recipe below); --overwrite "
+                "regenerates them with these arguments",
+                file=sys.stderr,
+                flush=True,
+            )
+        else:
+            train_path, val_path = ogbench_data.generate_dataset(
+                name,
+                num_episodes=args.num_episodes,
+                num_val_episodes=args.num_val_episodes,
+                episode_length=args.episode_length,
+                noise=args.noise,
+                seed=args.seed,
+                data_dir=args.data_dir,
+                num_workers=args.workers,
+                overwrite=args.overwrite,
+                progress=not args.no_progress,
+            )
         print(train_path)
         print(val_path)
         print(json.dumps(ogbench_data.read_recipe(train_path)))

@@ -50,7 +50,9 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=nonnegative_int, default=0)
     parser.add_argument("--num-steps", type=positive_int, default=None, help="override the preset's training steps")
     parser.add_argument("--num-seeds", type=positive_int, default=None, help="override the preset's number of seeds")
-    parser.add_argument("--data-dir", default=None, help="dataset folder (default: ~/.ogbench/data)")
+    parser.add_argument(
+        "--data-dir", default=None, help="dataset folder (default: $CFGRL_OGBENCH_DATA, else ~/.ogbench/data)"
+    )
     parser.add_argument("--out", type=Path, default=None, help="results folder (default: results/gcbc_cfgrl/<preset>)")
     parser.add_argument("--overwrite", action="store_true", help="rerun envs whose result exists already")
     parser.add_argument("--fresh", action="store_true", help="discard an unfinished run's checkpoints, start again")

@@ -9,10 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-pytest.importorskip("ogbench")
-
-from cfgrl_core.networks import ModelConfig, init_params  # noqa: E402
-from cfgrl_core.ogbench import evaluation as ev  # noqa: E402
+from cfgrl_core.networks import ModelConfig, init_params
+from cfgrl_core.ogbench import evaluation as ev
 
 NAME = "pointmaze-medium-navigate-v0"
 CONFIG = ModelConfig(action_dim=2, obs_dim=2, cond_dim=2, hidden_dims=(16,))

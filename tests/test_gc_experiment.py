@@ -3,18 +3,15 @@ results files, and a tiny end-to-end run whose numbers are reproducible."""
 
 import dataclasses
 import json
+import re
 
 import numpy as np
 import pytest
 
-pytest.importorskip("ogbench")
-
-from cfgrl_core.ogbench import (
-    evaluation,  # noqa: E402
-    validation,  # noqa: E402
-)
-from cfgrl_core.ogbench import experiment as gx  # noqa: E402
-from cfgrl_core.ogbench import maze as maze_geometry  # noqa: E402
+from cfgrl_core.ogbench import datasets as od
+from cfgrl_core.ogbench import evaluation, validation
+from cfgrl_core.ogbench import experiment as gx
+from cfgrl_core.ogbench import maze as maze_geometry
 
 MEDIUM = "pointmaze-medium-navigate-v0"
 
@@ -107,10 +104,75 @@ def test_summary_row_reports_mean_std_and_the_validated_w_per_seed():
     np.testing.assert_allclose(gx.success_by_w(result, 5)[1], 0)
     row = gx.summary_row(result)
     assert row["flow GCBC (w=1) mean"] == 50.0 and row["flow GCBC (w=1) std"] == 0.0
-    assert row["CFGRL (w=3) mean"] == 75.0 and row["CFGRL (w=3) std"] == 25.0
+    # std over seeds is the sample std (ddof = 1): seeds at 100 and 50 give 35.36, not numpy's default 25.
+    assert row["CFGRL (w=3) mean"] == 75.0 and row["CFGRL (w=3) std"] == pytest.approx(25 * np.sqrt(2))
     assert row["CFGRL (validated w) mean"] == 75.0  # seed 0 at w=3 (100), seed 1 at w=1 (50)
+    assert row["CFGRL (validated w) std"] == pytest.approx(25 * np.sqrt(2))
     assert (row["paper flow GCBC"], row["paper CFGRL (w=3)"]) == (4.0, 30.0)
     assert row["validated w per seed"] == "3 1"
+
+
+def test_summary_row_of_a_single_seed_has_nan_std_and_no_warning():
+    import warnings
+
+    result = _fake_result([[[1, 0, 1], [0, 1, 1]]], chosen_w=[3.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "degrees of freedom <= 0" would be one
+        row = gx.summary_row(result)
+    assert row["seeds"] == 1 and row["CFGRL (w=3) mean"] == 100.0 and row["flow GCBC (w=1) mean"] == 50.0
+    for label in ("flow BC (w=0)", "flow GCBC (w=1)", "CFGRL (w=3)", "CFGRL (validated w)"):
+        assert np.isnan(row[f"{label} std"]), label
+    assert gx.mean_std([40.0]) == (40.0, pytest.approx(np.nan, nan_ok=True))
+    assert gx.mean_std([0.0, 100.0, 50.0]) == (50.0, 50.0)
+
+
+def test_a_nan_std_survives_the_table_csv():
+    """fig04_table.csv is written by save_figure's table_to_csv; a NaN std is written as 'nan' and reads back."""
+    import csv
+    import io
+
+    from cfgrl_core.io.figures import table_to_csv
+
+    row = gx.summary_row(_fake_result([[[1, 0, 1], [0, 1, 1]]], chosen_w=[3.0]))
+    (back,) = csv.DictReader(io.StringIO(table_to_csv([row])))
+    assert back["CFGRL (w=3) std"] == "nan" and np.isnan(float(back["CFGRL (w=3) std"]))
+    assert float(back["CFGRL (w=3) mean"]) == 100.0
+
+
+@pytest.mark.parametrize("ws, missing", [([0.0, 1.0], "w = 3"), ([0.5, 3.0], "w = 0, 1"), ([0.0, 3.0, 5.0], "w = 1")])
+def test_summary_row_without_w_0_1_or_3_is_a_clear_error(ws, missing):
+    result = _fake_result(np.ones((2, 2, len(ws)), int), chosen_w=[ws[-1]] * 2)
+    result["ws"] = ws
+    with pytest.raises(ValueError, match=rf"needs w = 0, 1 and 3 .*ws {re.escape(str(ws))}\) lacks {missing}:"):
+        gx.summary_row(result)
+
+
+def test_summary_row_with_a_chosen_w_that_was_not_evaluated_is_a_clear_error():
+    result = _fake_result(np.ones((2, 1, 3), int), chosen_w=[3.0, 2.0])
+    with pytest.raises(ValueError, match=r"chosen_w \[3.0, 2.0\] .* not one evaluated w per seed"):
+        gx.summary_row(result)
+    with pytest.raises(ValueError, match="not one evaluated w per seed"):
+        gx.summary_row(_fake_result(np.ones((2, 1, 3), int), chosen_w=[3.0]))
+
+
+def test_a_corrupt_dataset_file_is_a_clear_error_with_the_command_that_regenerates_it(tmp_path):
+    folder = gx.data_dir_for(TINY, tmp_path)
+    train_path, val_path = od.generate_dataset(MEDIUM, data_dir=folder, seed=2, num_episodes=TINY.num_episodes,
+                                               progress=False)  # fmt: skip
+    size = train_path.stat().st_size
+    train_path.write_bytes(train_path.read_bytes()[: size // 3])  # truncated, as by a full disk
+    before = (train_path.read_bytes(), val_path.read_bytes())
+    with pytest.raises(od.DatasetFileError) as info:
+        gx.load_training_data(MEDIUM, TINY, data_dir=tmp_path, seed=2, progress=False)
+    message = str(info.value)
+    assert message.startswith(f"{train_path} is not a valid dataset file"), message
+    command = f"python scripts/generate_ogbench.py {MEDIUM} --num-episodes 6 --seed 2 --data-dir {folder} --overwrite"
+    assert command in message and "zip" in message.lower()
+    assert (train_path.read_bytes(), val_path.read_bytes()) == before  # neither deleted nor regenerated
+    val_path.write_text("not a dataset")
+    train_path.unlink()  # the train file deleted, as the message suggests: the next run regenerates both
+    raw, recipe, path = gx.load_training_data(MEDIUM, TINY, data_dir=tmp_path, seed=2, progress=False)
+    assert path == train_path and recipe["seed"] == 2 and raw["oracle_reps"].shape[1] == 2
 
 
 def test_results_round_trip_and_missing_file(tmp_path):

@@ -4,12 +4,19 @@ The notebooks' own asserts (each quantitative claim ends in one) are the checks;
 the failing cell's source and traceback.
 """
 
+from pathlib import Path
+
 import pytest
 
 from cfgrl_core.io.provenance import REPO_ROOT
 from cfgrl_core.io.run_notebooks import all_notebooks, execute_notebook
 
 NOTEBOOKS = all_notebooks()
+USER_OGBENCH_DATA = Path("~/.ogbench/data").expanduser()  # OGBench's default folder, what `make figures` uses
+
+
+def _mtimes(folder: Path) -> dict:
+    return {p: p.stat().st_mtime_ns for p in folder.rglob("*")} if folder.is_dir() else {}
 
 
 def test_there_are_notebooks():
@@ -18,9 +25,10 @@ def test_there_are_notebooks():
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
-def test_notebook_runs_in_fast_mode(path, tmp_path):
+def test_notebook_runs_in_fast_mode(path, tmp_path, ogbench_data_dir):
     figures = tmp_path / "figures"
     before = {p: p.stat().st_mtime_ns for p in (REPO_ROOT / "figures").glob("*")}
+    user_data_before = _mtimes(USER_OGBENCH_DATA)
     seconds = execute_notebook(path, fast=True, figures_dir=figures, executed_dir=tmp_path / "executed", timeout=600)
     print(f"{path.name}: {seconds:.1f} s in FAST mode")
     prefix = "fig" + path.name[:2] + "_"
@@ -32,3 +40,12 @@ def test_notebook_runs_in_fast_mode(path, tmp_path):
         assert (figures / f"{stem}.json").exists(), f"{png} has no provenance JSON"
     after = {p: p.stat().st_mtime_ns for p in (REPO_ROOT / "figures").glob("*")}
     assert before == after, "a FAST run touched the committed figures/ folder"
+    # Datasets go to the session's folder ($CFGRL_OGBENCH_DATA, set in conftest.py), never to ~/.ogbench/data.
+    assert _mtimes(USER_OGBENCH_DATA) == user_data_before, f"a FAST run wrote into {USER_OGBENCH_DATA}"
+    if path.name.startswith("04_"):
+        from cfgrl_core.ogbench import experiment as gx
+
+        fast = gx.PRESETS["fast"]
+        for name in fast.env_names:
+            train_path, _ = gx.ogbench_data.dataset_paths(name, gx.data_dir_for(fast))
+            assert train_path.is_relative_to(ogbench_data_dir) and train_path.is_file(), f"no FAST dataset {train_path}"

@@ -5,16 +5,16 @@ Tiny sizes only (pointmaze: 2 train episodes x 60 rows, cube: 2 x 51, 1 val epis
 well under a minute on 2 cores.
 """
 
+import json
 import os
 from pathlib import Path
 
 import numpy as np
+import ogbench
 import pytest
 
-ogbench = pytest.importorskip("ogbench")
-
-from cfgrl_core.ogbench import datasets as od  # noqa: E402
-from cfgrl_core.ogbench import maze  # noqa: E402
+from cfgrl_core.ogbench import datasets as od
+from cfgrl_core.ogbench import maze
 
 NAME = "pointmaze-medium-navigate-v0"
 EPISODES, LENGTH = 2, 60
@@ -210,11 +210,281 @@ def test_oracle_reaches_goals():
     assert all(env.unwrapped.maze_map[i, j] == 0 for i, j in all_cells)
 
 
-def test_official_defaults_and_default_folder():
+def test_official_defaults_and_default_folder(monkeypatch):
     assert od.OFFICIAL_RECIPES[NAME] == od.Recipe(num_episodes=1000, episode_length=1001, noise=0.5)
     assert od.OFFICIAL_RECIPES["pointmaze-giant-navigate-v0"] == od.Recipe(500, 2001, 0.5)
+    monkeypatch.delenv(od.DATA_DIR_ENV, raising=False)  # the tests set it (conftest.py); users' default:
+    assert od.default_data_dir() == od.ogbench_data_dir() == Path("~/.ogbench/data").expanduser()
+    monkeypatch.setenv(od.DATA_DIR_ENV, "")  # empty = unset
     assert od.default_data_dir() == Path("~/.ogbench/data").expanduser()
     assert od.dataset_paths(NAME)[1].name == f"{NAME}-val.npz"
+
+
+def test_the_tests_keep_datasets_in_a_session_folder(ogbench_data_dir, tmp_path_factory):
+    """conftest.py points $CFGRL_OGBENCH_DATA at this session's temporary folder, for every test."""
+    assert od.DATA_DIR_ENV == "CFGRL_OGBENCH_DATA"
+    assert Path(os.environ[od.DATA_DIR_ENV]) == ogbench_data_dir == od.default_data_dir()
+    assert ogbench_data_dir.is_relative_to(tmp_path_factory.getbasetemp())
+
+
+def test_with_the_variable_set_nothing_is_written_to_the_default_folder(tmp_path, monkeypatch):
+    from cfgrl_core.ogbench import experiment as gx
+
+    home, data = tmp_path / "home", tmp_path / "data"
+    monkeypatch.setenv("HOME", str(home))  # ~/.ogbench/data would be home/.ogbench/data
+    monkeypatch.setenv(od.DATA_DIR_ENV, str(data))
+    assert od.default_data_dir() == data and od.dataset_paths(NAME)[0] == data / f"{NAME}.npz"
+    assert gx.data_dir_for(gx.PRESETS["fast"]) == data / "cfgrl-20-episodes"
+    assert gx.data_dir_for(gx.PRESETS["cpu"]) == data
+    tr, va = od.generate_dataset(NAME, seed=0, **TINY)
+    assert (tr, va) == (data / f"{NAME}.npz", data / f"{NAME}-val.npz") and tr.is_file() and va.is_file()
+    assert load_script().main([NAME, "--no-progress"]) == 0  # the script's default folder is the same one
+    assert not home.exists()
+    # Without the variable, the default is OGBench's folder under HOME again.
+    monkeypatch.delenv(od.DATA_DIR_ENV)
+    assert od.default_data_dir() == home / ".ogbench" / "data"
+
+
+# --- files at a dataset path that are not datasets --------------------------------------------------------------
+
+
+def _corrupt(kind: str, good: Path, target: Path) -> None:
+    """Write a bad file of `kind` at `target`, made from the good dataset file `good` where it needs one."""
+    data = good.read_bytes()
+    if kind == "truncated":
+        target.write_bytes(data[: len(data) // 2])
+    elif kind == "empty":
+        target.write_bytes(b"")
+    elif kind == "text":
+        target.write_text("not a dataset\n")
+    elif kind == "pickle":
+        import pickle
+
+        target.write_bytes(pickle.dumps({"observations": [1, 2]}))
+    elif kind == "npy":
+        np.save(target.with_suffix(".tmp.npy"), np.zeros((3, 2)))
+        target.with_suffix(".tmp.npy").rename(target)
+    elif kind == "missing_keys":
+        with np.load(good) as f:
+            keep = {k: f[k] for k in f.files if k not in ("qpos", "terminals")}
+        with target.open("wb") as out:
+            np.savez(out, **keep)
+    elif kind == "object_array":
+        with np.load(good) as f:
+            arrays = {k: f[k] for k in f.files}
+        arrays["actions"] = np.array([None] * len(arrays["terminals"]), dtype=object)
+        with target.open("wb") as out:
+            np.savez(out, **arrays)
+    elif kind == "ragged":
+        with np.load(good) as f:
+            arrays = {k: f[k] for k in f.files}
+        arrays["actions"] = arrays["actions"][:-1]
+        with target.open("wb") as out:
+            np.savez(out, **arrays)
+    elif kind == "bad_byte":  # the zip and every header intact, one byte of observations' compressed data flipped
+        import zipfile
+
+        with zipfile.ZipFile(good) as z:
+            info = z.getinfo("observations.npy")
+        local = data[info.header_offset : info.header_offset + 30]  # the member's local header: name, extra lengths
+        name_len, extra_len = int.from_bytes(local[26:28], "little"), int.from_bytes(local[28:30], "little")
+        start = info.header_offset + 30 + name_len + extra_len
+        flipped = bytearray(data)
+        flipped[start + info.compress_size - 8] ^= 0xFF
+        target.write_bytes(bytes(flipped))
+    else:
+        raise AssertionError(kind)
+
+
+BAD_KINDS = ["truncated", "empty", "text", "pickle", "npy", "missing_keys", "object_array", "ragged"]
+
+
+@pytest.fixture
+def copied(tiny, tmp_path):
+    """A copy of the tiny pointmaze pair in tmp_path (train, val): tests may corrupt it."""
+    _, train_path, val_path = tiny
+    paths = od.dataset_paths(NAME, tmp_path)
+    for src, dst in zip((train_path, val_path), paths, strict=True):
+        dst.write_bytes(src.read_bytes())
+    return paths
+
+
+@pytest.mark.parametrize("kind", BAD_KINDS)
+def test_a_bad_file_is_a_clear_error_naming_it_and_left_alone(copied, kind):
+    train_path, _ = copied
+    _corrupt(kind, copied[1], train_path)
+    before = train_path.read_bytes()
+    for read in (od.check_dataset_file, od.read_recipe):
+        with pytest.raises(od.DatasetFileError) as info:
+            read(train_path)
+        message = str(info.value)
+        assert message.startswith(f"{train_path} is not a valid dataset file ("), message
+        assert f"python scripts/generate_ogbench.py {NAME} --data-dir {train_path.parent} --overwrite" in message
+        assert "or delete it" in message
+        assert isinstance(info.value, ValueError)
+    with pytest.raises(od.DatasetFileError, match=str(train_path)):
+        od.load_with_ogbench(NAME, train_path)
+    assert train_path.read_bytes() == before  # never deleted or overwritten
+
+
+def test_bad_file_messages_say_what_is_wrong(copied):
+    train_path, val_path = copied
+    _corrupt("missing_keys", val_path, train_path)
+    with pytest.raises(od.DatasetFileError, match=r"no \['terminals', 'qpos'\] array"):
+        od.check_dataset_file(train_path)
+    _corrupt("truncated", val_path, train_path)
+    with pytest.raises(od.DatasetFileError, match="BadZipFile"):
+        od.check_dataset_file(train_path)
+    with pytest.raises(FileNotFoundError, match="no dataset file"):
+        od.check_dataset_file(train_path.with_name("nope.npz"))
+
+
+def test_good_files_pass_the_check_and_load(copied):
+    train_path, val_path = copied
+    assert od.check_dataset_file(train_path) == EPISODES * LENGTH and od.check_dataset_file(val_path) == LENGTH
+    train, val = od.load_with_ogbench(NAME.replace("-v0", "-oraclerep-v0"), train_path)
+    assert train["oracle_reps"].shape == (EPISODES * (LENGTH - 1), 2) and val["observations"].shape == (LENGTH - 1, 2)
+
+
+@pytest.mark.parametrize("which", ["train", "val"])
+def test_a_corrupt_byte_inside_an_array_is_traced_to_its_file(copied, monkeypatch, which):
+    train_path, val_path = copied
+    bad = train_path if which == "train" else val_path
+    _corrupt("bad_byte", bad, bad)
+    before = bad.read_bytes()
+    with pytest.raises(od.DatasetFileError, match=f"{bad} is not a valid dataset file"):
+        od.load_with_ogbench(NAME, train_path)
+    # In a large file the header check does not reach the bad byte (it reads headers only; these tiny arrays fit in
+    # one compressed chunk, so it does here): OGBench's own read then fails, and that error is traced to the file.
+    monkeypatch.setattr(od, "check_dataset_file", lambda path, regenerate=None: None)
+    with pytest.raises(od.DatasetFileError, match=f"{bad} is not a valid dataset file .*Bad CRC-32") as info:
+        od.load_with_ogbench(NAME, train_path, regenerate="CMD")
+    assert "Regenerate it with `CMD`" in str(info.value)
+    assert bad.read_bytes() == before
+
+
+def test_a_bad_val_file_is_named(copied):
+    train_path, val_path = copied
+    _corrupt("text", train_path, val_path)
+    with pytest.raises(od.DatasetFileError, match=f"{val_path} is not a valid dataset file"):
+        od.load_with_ogbench(NAME, train_path)
+
+
+def test_regenerate_command(monkeypatch, tmp_path):
+    monkeypatch.delenv(od.DATA_DIR_ENV)
+    assert od.regenerate_command(NAME) == f"python scripts/generate_ogbench.py {NAME} --overwrite"
+    assert od.regenerate_command(NAME, tmp_path / "a b", num_episodes=20, seed=3) == (
+        f"python scripts/generate_ogbench.py {NAME} --num-episodes 20 --seed 3 --data-dir '{tmp_path}/a b' --overwrite"
+    )
+    monkeypatch.setenv(od.DATA_DIR_ENV, str(tmp_path))  # a folder from the variable is spelled out
+    assert od.regenerate_command(NAME).endswith(f"--data-dir {tmp_path} --overwrite")
+
+
+# --- the script ---------------------------------------------------------------------------------------------------
+
+
+def load_script():
+    import importlib.util
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "generate_ogbench.py"
+    spec = importlib.util.spec_from_file_location("generate_ogbench", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SCRIPT_TINY = ["--num-episodes", "1", "--episode-length", "10", "--no-progress"]
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["pointmaze-huge-navigate-v0"], "argument NAME: unknown dataset name 'pointmaze-huge-navigate-v0'"),
+        ([NAME, "antmaze-medium-navigate-v0"], "argument NAME: unknown dataset name 'antmaze-medium-navigate-v0'"),
+        (["pointmaze-medium-navigate-oraclerep-v0"], "argument NAME: .*loads the dataset file of"),
+        ([NAME, "--num-episodes", "0"], "argument --num-episodes: expected a positive integer, got 0"),
+        ([NAME, "--num-episodes", "-3"], "argument --num-episodes: expected a positive integer, got -3"),
+        ([NAME, "--num-episodes", "2.5"], "argument --num-episodes: expected a positive integer, got '2.5'"),
+        ([NAME, "--num-val-episodes", "0"], "argument --num-val-episodes: expected a positive integer, got 0"),
+        ([NAME, "--episode-length", "1"], "argument --episode-length: expected an integer >= 2"),
+        ([NAME, "--episode-length", "-5"], "argument --episode-length: expected an integer >= 2"),
+        ([NAME, "--noise", "-0.1"], "argument --noise: expected a finite number >= 0, got -0.1"),
+        ([NAME, "--noise", "nan"], "argument --noise: expected a finite number >= 0, got nan"),
+        ([NAME, "--noise", "inf"], "argument --noise: expected a finite number >= 0, got inf"),
+        ([NAME, "--noise", "lots"], "argument --noise: expected a finite number >= 0, got 'lots'"),
+        ([NAME, "--seed", "-1"], "argument --seed: expected an integer >= 0, got -1"),
+        ([NAME, "--workers", "0"], "argument --workers: expected a positive integer, got 0"),
+        ([NAME, "--workers", "-2"], "argument --workers: expected a positive integer, got -2"),
+        ([NAME, "--data-dir", "{file}"], "argument --data-dir: .* exists and is not a folder"),
+    ],
+)
+def test_script_rejects_bad_arguments_before_any_work(tmp_path, monkeypatch, capsys, args, match):
+    import re
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("generate_dataset was called")
+
+    monkeypatch.setattr(od, "generate_dataset", no_work)
+    (tmp_path / "file").write_text("x")
+    args = [a.replace("{file}", str(tmp_path / "file")) for a in args]
+    if "--data-dir" not in args:
+        args += ["--data-dir", str(tmp_path / "out")]
+    with pytest.raises(SystemExit) as info:
+        load_script().main(args)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage:") and re.search(match, err), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # nothing written
+
+
+def test_script_keeps_existing_files_unless_overwrite(tmp_path, capsys):
+    script = load_script()
+    assert script.main([NAME, *SCRIPT_TINY, "--data-dir", str(tmp_path)]) == 0
+    tr, va = od.dataset_paths(NAME, tmp_path)
+    before = (tr.read_bytes(), va.read_bytes())
+    capsys.readouterr()
+    assert script.main([NAME, *SCRIPT_TINY, "--seed", "4", "--data-dir", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    assert "exist: kept as they are" in err and "--overwrite" in err
+    assert out.splitlines()[:2] == [str(tr), str(va)] and json.loads(out.splitlines()[2])["seed"] == 0
+    assert (tr.read_bytes(), va.read_bytes()) == before
+    assert script.main([NAME, *SCRIPT_TINY, "--seed", "4", "--data-dir", str(tmp_path), "--overwrite"]) == 0
+    assert od.read_recipe(tr)["seed"] == 4 and od.read_recipe(va)["seed"] == 4
+
+
+@pytest.mark.parametrize("alone", ["train", "val"])
+def test_script_refuses_one_file_of_the_pair_alone(tmp_path, capsys, alone):
+    script = load_script()
+    assert script.main([NAME, *SCRIPT_TINY, "--data-dir", str(tmp_path)]) == 0
+    tr, va = od.dataset_paths(NAME, tmp_path)
+    (va if alone == "train" else tr).unlink()
+    kept = tr if alone == "train" else va
+    before = kept.read_bytes()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        script.main([NAME, *SCRIPT_TINY, "--data-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and f"{kept} exists but" in err and "--overwrite" in err, err
+    assert kept.read_bytes() == before and sorted(tmp_path.iterdir()) == [kept]
+    assert script.main([NAME, *SCRIPT_TINY, "--data-dir", str(tmp_path), "--overwrite"]) == 0
+    assert tr.is_file() and va.is_file()
+
+
+def test_script_refuses_a_corrupt_existing_file_unless_overwrite(tmp_path, capsys):
+    script = load_script()
+    assert script.main([NAME, *SCRIPT_TINY, "--data-dir", str(tmp_path)]) == 0
+    tr, va = od.dataset_paths(NAME, tmp_path)
+    _corrupt("truncated", va, tr)
+    before = tr.read_bytes()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        script.main([NAME, *SCRIPT_TINY, "--data-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    command = f"python scripts/generate_ogbench.py {NAME} --num-episodes 1 --episode-length 10 --data-dir {tmp_path}"
+    assert info.value.code == 2 and f"{tr} is not a valid dataset file" in err and f"{command} --overwrite" in err
+    assert tr.read_bytes() == before
+    assert script.main([NAME, *SCRIPT_TINY, "--data-dir", str(tmp_path), "--overwrite"]) == 0
+    assert od.check_dataset_file(tr) == 10
 
 
 def test_script_runs_as_a_subprocess(tmp_path):

@@ -1,29 +1,102 @@
-"""The README's generated blocks equal what scripts/render_readme.py makes from the committed data files."""
+"""Every number in the README's Results and Speed sections, and in each notebook's Summary, comes from data.
+
+- The README's generated blocks equal what scripts/render_readme.py makes from the committed files.
+- Outside those blocks the two sections hold no number typed by hand (cfgrl_core.io.summary.typed_numbers).
+- Each notebook's Summary is printed by `save_summary` from its own numbers; its markdown holds no typed number.
+- A planted mismatch (in a CSV, in a summary JSON, in the README itself) is caught.
+"""
 
 from __future__ import annotations
 
 import importlib.util
+import json
+import re
 import shutil
 from pathlib import Path
+
+import pytest
+
+from cfgrl_core.io.summary import typed_numbers
 
 REPO = Path(__file__).resolve().parent.parent
 spec = importlib.util.spec_from_file_location("render_readme", REPO / "scripts" / "render_readme.py")
 render_readme = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(render_readme)
+README = (REPO / "README.md").read_text()
+BLOCK = re.compile(r"<!-- BEGIN (\w+) -->\n.*?<!-- END \1 -->", re.S)
+NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.py"))
+
+
+def section(text: str, title: str) -> str:
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end > 0 else None]
 
 
 def test_readme_blocks_match_the_data():
-    text = (REPO / "README.md").read_text()
-    assert render_readme.render(text, REPO / "figures") == text, "README is stale: python scripts/render_readme.py"
+    assert render_readme.render(README, REPO / "figures") == README, "README is stale: python scripts/render_readme.py"
 
 
-def test_a_planted_mismatch_is_caught(tmp_path):
-    shutil.copy(REPO / "figures" / "fig04_table.csv", tmp_path / "fig04_table.csv")
-    path = tmp_path / "fig04_table.csv"
+@pytest.mark.parametrize("title", ["Results", "Speed"])
+def test_no_typed_number_outside_the_generated_blocks(title):
+    outside = BLOCK.sub("", section(README, title))
+    assert typed_numbers(outside) == [], f"README's {title} section types numbers outside its generated blocks"
+    assert BLOCK.search(section(README, title)), f"README's {title} section has no generated block"
+
+
+@pytest.mark.parametrize("name", ["T01", "T02", "T03", "T04", "TSPEED"])
+def test_the_templates_type_no_number(name):
+    assert typed_numbers(getattr(render_readme, name)) == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_each_notebook_summary_is_printed_from_its_numbers(path):
+    text = path.read_text()
+    summary = text[text.index("# ## Summary") : text.index("# ## Exercises")]
+    assert f'save_summary("fig{path.name[:2]}"' in summary, f"{path.name}: its Summary is not made by save_summary"
+    cells = re.split(r"^# %%.*$", summary, flags=re.M)
+    markdown = [c for c in cells if all(not line or line.startswith("#") for line in c.strip().splitlines())]
+    typed = [n for c in markdown for n in typed_numbers(c)]
+    assert typed == [], f"{path.name}: its Summary's markdown types numbers by hand: {typed}"
+
+
+def test_every_committed_summary_fills_its_own_template():
+    for path in sorted((REPO / "figures").glob("fig[0-9][0-9]_summary.json")):
+        record = json.loads(path.read_text())
+        assert typed_numbers(record["template"]) == [], path.name
+        assert record["template"].format_map(record["values"]) == record["text"], path.name
+        assert record["fast"] is False, f"{path.name} comes from a FAST run"
+
+
+def _copy_data(tmp_path: Path) -> Path:
+    shutil.copytree(REPO / "figures", tmp_path / "figures")
+    return tmp_path / "figures"
+
+
+def test_a_planted_mismatch_in_a_csv_is_caught(tmp_path):
+    figures = _copy_data(tmp_path)
+    path = figures / "fig04_table.csv"
     lines = path.read_text().splitlines()
     head, first = lines[0].split(","), lines[1].split(",")
     col = head.index("flow GCBC (w=1) mean")
     first[col] = str(float(first[col]) + 0.5)
     path.write_text("\n".join([lines[0], ",".join(first), *lines[2:]]) + "\n")
-    text = (REPO / "README.md").read_text()
-    assert render_readme.render(text, tmp_path) != text
+    assert render_readme.render(README, figures) != README
+
+
+def test_a_planted_mismatch_in_a_summary_is_caught(tmp_path):
+    figures = _copy_data(tmp_path)
+    path = figures / "fig03_summary.json"
+    record = json.loads(path.read_text())
+    record["values"]["flow_oracle"] += 0.01
+    path.write_text(json.dumps(record))
+    assert render_readme.render(README, figures) != README
+
+
+def test_a_planted_mismatch_in_the_readme_is_caught():
+    start = README.index("<!-- BEGIN results02 -->")
+    digit = re.compile(r"\d").search(README, start)
+    planted = README[: digit.start()] + str((int(digit.group()) + 1) % 10) + README[digit.end() :]
+    assert render_readme.render(planted, REPO / "figures") != planted
+    typed_outside = README.replace("\n## Speed\n", "\n## Speed\nAbout 42 minutes.\n", 1)
+    assert typed_numbers(BLOCK.sub("", section(typed_outside, "Speed"))) == ["42"]

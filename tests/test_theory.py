@@ -122,6 +122,8 @@ def test_lemma1_chebyshev():
     gaps = chebyshev_gaps(0, 2000)
     assert gaps["same"].min() >= -1e-12
     assert gaps["opposite"].max() <= 1e-12
+    assert not np.allclose(gaps["opposite"], -gaps["same"])  # a check of its own, not the first one negated
+    assert 0.2 < (gaps["unordered"] < 0).mean() < 0.8  # without a common order the gap takes both signs
     np.testing.assert_allclose(gaps["same"], gaps["pairs"], atol=1e-12)
 
 

@@ -47,6 +47,20 @@ def test_exact_expectation_agrees_with_importance_resampling():
     assert np.all(np.diff(grid_mean) > 0)
 
 
+def test_resampling_is_unbiased_when_the_proposal_is_small():
+    # Drawing n of n_proposal without replacement would take most of the proposal at large w and pull the mean
+    # back towards pi_hat; with replacement the resampled mean stays on the exact one.
+    ws = [8.0]
+    exact = toy.exact_expectation(TOY, ws)
+    samples = toy.resample_tilt(TOY, np.random.default_rng(2), ws, 15_000, n_proposal=20_000)
+    assert np.allclose(toy.advantage(TOY, samples).mean(-1), exact, atol=0.02)
+    q = (0.1, 0.9)
+    gmm_samples = gmm.exact_tilt_samples(MIX, q, 3, ws, 15_000, n_proposal=20_000)
+    log_p = np.asarray(gmm.log_p_optimal(MIX, q, gmm_samples[0]))
+    big = gmm.exact_tilt_samples(MIX, q, 4, ws, 15_000, n_proposal=400_000)
+    assert abs(log_p.mean() - np.asarray(gmm.log_p_optimal(MIX, q, big[0])).mean()) < 0.02
+
+
 def test_deterministic_labels_make_the_tilt_independent_of_w():
     _, _, pts = toy.grid(TOY, 100)
     dens = toy.exact_tilt_density(TOY, pts, [0.5, 1.0, 7.0], hard=True)

@@ -11,9 +11,12 @@ clip, as 1/beta -> inf every example with A > 0 gets the same weight u_max while
 AWR tends to *filtered* BC, pi_hat 1[A > 0] -- the policy CFGRL samples at w = 1.
 
 Two policy classes (`AWRConfig.policy`):
-  "gaussian"  the paper's AWR baseline (the authors' ExORL `iql.py`): N(mu_theta(s), diag sigma^2) with an MLP
-              mean and a state-independent learned log sigma (clipped below at -5), evaluated at its mean
-              (deterministic), as the authors do.
+  "gaussian"  the paper's AWR baseline, after the authors' ExORL `iql.py`: N(mu_theta(s), diag sigma^2) with an
+              MLP mean and a state-independent learned log sigma (clipped below at -5), evaluated at its mean
+              (deterministic). Shared with the authors: the learned state-independent log sigma, its clip,
+              the weight clip, the mean at evaluation. Different: our mean MLP uses GELU without LayerNorm
+              (theirs: Dense -> LayerNorm -> mish) and Flax's default initialisation, and the mean is not
+              clipped to +-5 (the actions here lie in [-1, 1], and evaluation clips the action to that range).
   "flow"      CFGRL's own network (`cfgrl_core.networks.VectorField`, one constant label, never dropped) with
               the weighted flow-matching loss E[ u(A) || v_theta(x_t, t, s) - (x_1 - x_0) ||^2 ]; its
               minimiser is the flow of pi_hat u(A) / Z. AWR and CFGRL then differ only in how the advantage

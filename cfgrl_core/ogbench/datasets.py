@@ -29,15 +29,29 @@ plus one extra key the loader ignores: `generator_recipe`, a 0-d string holding 
 
 Every episode e draws all its randomness from its own seed, derived from (seed, e), so the arrays depend on
 `seed` only, not on `num_workers`. Files are written atomically: a killed run leaves no partial file.
+
+Where the files live: `data_dir` when a caller names one; otherwise $CFGRL_OGBENCH_DATA (DATA_DIR_ENV) when it is
+set and not empty, else OGBench's own ~/.ogbench/data (`default_data_dir`, the one place that reads the variable).
+The tests point the variable at a temporary folder, so they never write into ~/.ogbench/data.
+
+Reading a file back: `check_dataset_file` (a cheap check of the layout, without loading the arrays) and
+`load_with_ogbench` (OGBench's own loader, after that check) turn a file that is not a dataset (truncated, not an
+npz, keys missing) into a DatasetFileError that names it and gives the command that regenerates it
+(`regenerate_command`). Nothing here deletes or overwrites such a file; only `overwrite=True` (the script's
+--overwrite) writes over existing files.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
 import os
 import re
+import shlex
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -79,11 +93,21 @@ ROLLOUTS = {"navigate": maze.make_navigate_sampler, "play": cube.make_play_sampl
 RECIPE_KEY = "generator_recipe"
 
 
-def default_data_dir() -> Path:
+DATA_DIR_ENV = "CFGRL_OGBENCH_DATA"  # overrides the default dataset folder (tests: a temporary folder)
+
+
+def ogbench_data_dir() -> Path:
     """OGBench's own default dataset folder (ogbench.utils.DEFAULT_DATASET_DIR, i.e. ~/.ogbench/data)."""
     from ogbench.utils import DEFAULT_DATASET_DIR
 
     return Path(os.path.expanduser(DEFAULT_DATASET_DIR))
+
+
+def default_data_dir() -> Path:
+    """The dataset folder used when no `data_dir` is given: $CFGRL_OGBENCH_DATA if set (and not empty), else
+    OGBench's ~/.ogbench/data (`ogbench_data_dir`). This is the only place that reads the variable."""
+    override = os.environ.get(DATA_DIR_ENV)
+    return Path(override).expanduser() if override else ogbench_data_dir()
 
 
 def dataset_paths(env_name: str, data_dir=None) -> tuple[Path, Path]:
@@ -92,7 +116,8 @@ def dataset_paths(env_name: str, data_dir=None) -> tuple[Path, Path]:
     return data_dir / f"{env_name}.npz", data_dir / f"{env_name}-val.npz"
 
 
-def _check_env_name(env_name) -> str:
+def check_env_name(env_name) -> str:
+    """`env_name` if it is a dataset this module generates (OFFICIAL_RECIPES), else a ValueError listing them."""
     if not isinstance(env_name, str) or env_name not in OFFICIAL_RECIPES:
         hint = ""
         if isinstance(env_name, str):
@@ -192,9 +217,147 @@ def _npz_bytes(arrays: dict) -> bytes:
     return buf.getvalue()
 
 
-def read_recipe(path) -> dict | None:
-    """The recipe stored in a generated file, or None for a file without one (e.g. an official download)."""
+class DatasetFileError(ValueError):
+    """A file at a dataset path that is not a dataset (truncated, not an npz, keys missing); it is left as it is."""
+
+
+def regenerate_command(env_name: str, data_dir=None, *, num_episodes: int | None = None, seed: int = 0) -> str:
+    """The shell command that regenerates `env_name`'s two files in `data_dir` (default_data_dir() if None), over
+    what is there: `python scripts/generate_ogbench.py NAME [--num-episodes N] [--seed S] [--data-dir D] --overwrite`.
+    --data-dir is given whenever the folder is not OGBench's ~/.ogbench/data (so the command does not depend on
+    $CFGRL_OGBENCH_DATA being set where it is run)."""
+    parts = ["python", "scripts/generate_ogbench.py", env_name]
+    if num_episodes is not None:
+        parts += ["--num-episodes", str(num_episodes)]
+    if seed:
+        parts += ["--seed", str(seed)]
+    folder = default_data_dir() if data_dir is None else Path(data_dir).expanduser()
+    if folder != ogbench_data_dir():
+        parts += ["--data-dir", str(folder)]
+    return shlex.join([*parts, "--overwrite"])
+
+
+def _dataset_name_of(path: Path) -> str:
+    """NAME of NAME.npz or NAME-val.npz."""
+    name = path.name.removesuffix(".npz")
+    return name.removesuffix("-val") if name.endswith("-val") else name
+
+
+def dataset_file_error(path, why: str, regenerate: str | None = None) -> DatasetFileError:
+    """The error for a bad file at a dataset path: names it, says why, and how to regenerate it (`regenerate`, by
+    default the official recipe's command for the file's folder)."""
+    path = Path(path)
+    if regenerate is None:
+        name = _dataset_name_of(path)
+        regenerate = regenerate_command(name if name in OFFICIAL_RECIPES else "NAME", path.parent)
+    return DatasetFileError(
+        f"{path} is not a valid dataset file ({why}); it was left as it is. Regenerate it with `{regenerate}`, "
+        "or delete it and the next run that needs it generates it again."
+    )
+
+
+@contextlib.contextmanager
+def _reading(path: Path, regenerate: str | None):
+    """Turn what numpy and zipfile raise on a bad npz (truncated: BadZipFile; not a zip: numpy's 'pickled data'
+    ValueError; a corrupt member: zlib.error or a bad CRC; a member missing: KeyError) into a DatasetFileError."""
+    try:
+        yield
+    except (DatasetFileError, PermissionError):
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as e:
+        raise dataset_file_error(path, f"{type(e).__name__}: {e}", regenerate) from e
+
+
+def _open_npz(path, regenerate: str | None) -> np.lib.npyio.NpzFile:
+    """`path` opened as an npz archive without pickles (allow_pickle=False); a missing file is FileNotFoundError."""
+    path = Path(path)
+    if not path.is_file():
+        how = f" (generate it with `{regenerate}`)" if regenerate else ""
+        raise FileNotFoundError(f"no dataset file at {path}{how}")
+    with _reading(path, regenerate):
+        f = np.load(path, allow_pickle=False)
+    if not isinstance(f, np.lib.npyio.NpzFile):
+        raise dataset_file_error(path, "a single .npy array, not an npz archive of arrays", regenerate)
+    return f
+
+
+def _npy_header(archive: zipfile.ZipFile, member: str) -> tuple[tuple, bool, np.dtype]:
+    """(shape, fortran_order, dtype) of an .npy member, reading only its header (nothing is decompressed beyond)."""
+    with archive.open(member) as fp:
+        version = np.lib.format.read_magic(fp)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        return read(fp)
+
+
+def check_dataset_file(path, *, regenerate: str | None = None) -> int:
+    """Check that `path` holds a dataset OGBench's loader can read, without loading its arrays; return its rows N.
+
+    The file must open as an npz without pickles (allow_pickle=False) and hold every DATA_KEYS array as numbers (no
+    object dtype): observations, actions, qpos, qvel [N, .] and terminals [N], with the same N >= 1. Otherwise a
+    DatasetFileError names the file and gives `regenerate` (default: `regenerate_command` of the official recipe);
+    a missing file is a FileNotFoundError. The file is never deleted or overwritten.
+    """
+    path = Path(path)
+    with _open_npz(path, regenerate) as f, _reading(path, regenerate):
+        missing = [k for k in DATA_KEYS if k not in f.files]
+        if missing:
+            raise dataset_file_error(path, f"no {missing} array(s); it holds {sorted(f.files)}", regenerate)
+        members = set(f.zip.namelist())
+        shapes = {}
+        for k in DATA_KEYS:
+            shape, _, dtype = _npy_header(f.zip, f"{k}.npy" if f"{k}.npy" in members else k)
+            if dtype.hasobject:
+                raise dataset_file_error(path, f"'{k}' holds Python objects, not numbers", regenerate)
+            if len(shape) != (1 if k == "terminals" else 2):
+                raise dataset_file_error(path, f"'{k}' has shape {shape}", regenerate)
+            shapes[k] = shape
+    n = shapes["observations"][0]
+    if n == 0 or any(shape[0] != n for shape in shapes.values()):
+        rows = {k: shape[0] for k, shape in shapes.items()}
+        raise dataset_file_error(path, f"its arrays must share one row count N >= 1, got {rows}", regenerate)
+    return n
+
+
+def _read_everything(path: Path) -> None:
+    """Decompress every array of `path` (each member's CRC is checked): raises on any corrupt byte."""
     with np.load(path, allow_pickle=False) as f:
+        for k in f.files:
+            f[k]
+
+
+def load_with_ogbench(dataset_name: str, train_path, *, regenerate: str | None = None) -> tuple[dict, dict]:
+    """(train, val) dataset dicts of `dataset_name` (e.g. 'pointmaze-medium-navigate-oraclerep-v0'), read by
+    OGBench's own loader (`ogbench.make_env_and_datasets`) from `train_path` and its '-val' twin.
+
+    Both files pass `check_dataset_file` first, and an error while OGBench reads them (a corrupt byte inside an
+    array) is traced to the file that holds it: either way a DatasetFileError names the file and gives `regenerate`.
+    Arrays and layouts are OGBench's (see `cfgrl_core.ogbench.gc_dataset`)."""
+    import ogbench
+
+    train_path = Path(train_path)
+    val_path = Path(str(train_path).replace(".npz", "-val.npz"))  # how OGBench's loader finds the val file
+    for path in (train_path, val_path):
+        check_dataset_file(path, regenerate=regenerate)
+    env = ogbench.make_env_and_datasets(dataset_name, env_only=True)  # oracle reps of cube datasets need the env
+    try:
+        return ogbench.make_env_and_datasets(dataset_name, dataset_path=str(train_path), dataset_only=True, cur_env=env)
+    except Exception as error:
+        for path in (train_path, val_path):
+            try:
+                _read_everything(path)
+            except Exception as e:  # noqa: BLE001  (whatever a corrupt npz raises)
+                raise dataset_file_error(path, f"{type(e).__name__}: {e}", regenerate) from error
+        raise  # both files read cleanly: the error is not theirs
+    finally:
+        env.close()
+
+
+def read_recipe(path, *, regenerate: str | None = None) -> dict | None:
+    """The recipe stored in a generated file, or None for a file without one (e.g. an official download).
+    The file must pass `check_dataset_file` (else a DatasetFileError naming it and giving `regenerate`)."""
+    path = Path(path)
+    check_dataset_file(path, regenerate=regenerate)
+    with _open_npz(path, regenerate) as f, _reading(path, regenerate):
         if RECIPE_KEY not in f.files:
             return None
         return json.loads(str(f[RECIPE_KEY][()]))
@@ -217,12 +380,13 @@ def generate_dataset(
 
     Defaults follow OGBench's official recipe (OFFICIAL_RECIPES): 1000 episodes x 1001 rows (pointmaze-giant:
     500 x 2001), noise 0.5 (cube-single-play: 0.1, plan noise smoothed over 0.5 steps), and
-    num_val_episodes = max(1, num_episodes // 10). Files go to `data_dir` (default ~/.ogbench/data,
-    where `ogbench.make_env_and_datasets` looks). If both files already exist they are returned as they are,
-    whatever recipe made them, unless `overwrite=True`. Load them with
-    `ogbench.make_env_and_datasets(env_name, dataset_path=str(train_path))`.
+    num_val_episodes = max(1, num_episodes // 10). Files go to `data_dir` (default: `default_data_dir()`, i.e.
+    $CFGRL_OGBENCH_DATA or ~/.ogbench/data, where `ogbench.make_env_and_datasets` looks). This is the "get or
+    generate" path: if both files already exist they are returned as they are (unread), whatever recipe made them,
+    unless `overwrite=True`. Load them with `load_with_ogbench` (or
+    `ogbench.make_env_and_datasets(env_name, dataset_path=str(train_path))`).
     """
-    env_name = _check_env_name(env_name)
+    env_name = check_env_name(env_name)
     recipe = OFFICIAL_RECIPES[env_name]
     num_episodes = check_positive_int("num_episodes", recipe.num_episodes if num_episodes is None else num_episodes)
     episode_length = check_positive_int(

@@ -153,8 +153,9 @@ def get_preset(name_or_preset) -> Preset:
 
 
 def data_dir_for(preset: Preset, data_dir=None) -> Path:
-    """Where the preset's dataset files live. Official-size data use OGBench's folder (or `data_dir`); a preset with
-    fewer episodes uses a subfolder, so its small file is never mistaken for (or reused as) an official one."""
+    """Where the preset's dataset files live. Official-size data use `data_dir`, by default
+    `ogbench_data.default_data_dir()` ($CFGRL_OGBENCH_DATA, else OGBench's ~/.ogbench/data); a preset with fewer
+    episodes uses a subfolder, so its small file is never mistaken for (or reused as) an official one."""
     root = ogbench_data.default_data_dir() if data_dir is None else Path(data_dir).expanduser()
     return root if preset.num_episodes is None else root / f"cfgrl-{preset.num_episodes}-episodes"
 
@@ -163,16 +164,17 @@ def load_training_data(env_name: str, preset: Preset, *, data_dir=None, seed: in
     """Generate the dataset if it is missing, then load it with OGBench's loader (-oraclerep).
 
     Returns the train dataset dict (observations, actions, terminals, oracle_reps, ...), the recipe it was generated
-    with, and the path of the train file."""
-    import ogbench
-
+    with, and the path of the train file. Files already there are used as they are; one that is not a valid dataset
+    (truncated, not an npz, keys missing) is a `ogbench_data.DatasetFileError` naming it, with the command that
+    regenerates it for this preset and seed; it is never deleted or overwritten here."""
     folder = data_dir_for(preset, data_dir)
     kwargs = {} if preset.num_episodes is None else dict(num_episodes=preset.num_episodes)
     train_path, _ = ogbench_data.generate_dataset(
         env_name, data_dir=folder, seed=seed, num_workers=min(2, os.cpu_count() or 1), progress=progress, **kwargs
     )
-    _, train_ds, _ = ogbench.make_env_and_datasets(oraclerep_name(env_name), dataset_path=str(train_path))
-    return dict(train_ds), ogbench_data.read_recipe(train_path), train_path
+    regenerate = ogbench_data.regenerate_command(env_name, folder, num_episodes=preset.num_episodes, seed=seed)
+    train_ds, _ = ogbench_data.load_with_ogbench(oraclerep_name(env_name), train_path, regenerate=regenerate)
+    return dict(train_ds), ogbench_data.read_recipe(train_path, regenerate=regenerate), train_path
 
 
 def checkpoint_steps(preset: Preset) -> list[int]:
@@ -529,6 +531,11 @@ def choose_w(val_success, ws) -> np.ndarray:
     return np.asarray(ws, float)[np.argmax(rates, axis=1)]  # argmax returns the first (smallest w) maximum
 
 
+def _w_index(ws: np.ndarray, w: float) -> int:
+    """Index of w in ws [W] (which must hold it)."""
+    return int(np.flatnonzero(np.isclose(ws, w))[0])
+
+
 def success_by_w(result: dict, step: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(ws [W], per-seed success rate [S, W]) averaged over the 5 tasks and their episodes, at `step` (last)."""
     step = result["checkpoint_steps"][-1] if step is None else step
@@ -536,16 +543,37 @@ def success_by_w(result: dict, step: int | None = None) -> tuple[np.ndarray, np.
     return np.asarray(result["ws"], float), success.mean(axis=(1, 2))
 
 
+def mean_std(values) -> tuple[float, float]:
+    """(mean, std) of per-seed values [S], the std being the sample std over seeds (ddof = 1, the project's
+    convention); with a single seed the std is undefined and reported as NaN (no warning)."""
+    values = np.asarray(values, float)
+    return float(values.mean()), (float(values.std(ddof=1)) if values.size > 1 else float("nan"))
+
+
+SUMMARY_WS = {"flow BC (w=0)": 0.0, "flow GCBC (w=1)": 1.0, "CFGRL (w=3)": 3.0}  # summary_row's fixed-w columns
+
+
 def summary_row(result: dict) -> dict:
-    """One table row: success (%) mean and std over seeds at w = 0, 1, 3 and at the validation-chosen w."""
-    ws, per_seed = success_by_w(result)
-    row = dict(env=result["env_name"], preset=result["preset"]["name"], seeds=per_seed.shape[0])
-    for label, w in [("flow BC (w=0)", 0.0), ("flow GCBC (w=1)", 1.0), ("CFGRL (w=3)", 3.0)]:
-        col = per_seed[:, int(np.flatnonzero(np.isclose(ws, w))[0])] * 100
-        row[f"{label} mean"], row[f"{label} std"] = float(col.mean()), float(col.std())
+    """One table row: success (%) mean ± std over seeds at w = 0, 1, 3 and at the validation-chosen w.
+
+    std is the sample std over seeds (ddof = 1); NaN for a result with a single seed. The result's ws must hold
+    0, 1 and 3, and its chosen_w one w of ws per seed: otherwise a ValueError says what is missing."""
+    ws, per_seed = success_by_w(result)  # [W], [S, W]
+    where = f"{result['env_name']} (preset {result['preset']['name']!r}, ws {[float(w) for w in ws]})"
+    missing = [w for w in SUMMARY_WS.values() if not np.isclose(ws, w).any()]
+    if missing:
+        raise ValueError(
+            f"summary_row needs w = 0, 1 and 3 (the flow BC, flow GCBC and CFGRL columns); the result of {where} "
+            f"lacks w = {', '.join(f'{w:g}' for w in missing)}: evaluate a preset whose ws include them"
+        )
     chosen = np.asarray(result["chosen_w"], float)
-    picked = per_seed[np.arange(len(chosen)), [int(np.flatnonzero(np.isclose(ws, w))[0]) for w in chosen]] * 100
-    row["CFGRL (validated w) mean"], row["CFGRL (validated w) std"] = float(picked.mean()), float(picked.std())
+    if chosen.shape != (per_seed.shape[0],) or not all(np.isclose(ws, w).any() for w in chosen):
+        raise ValueError(f"chosen_w {result['chosen_w']} of {where} is not one evaluated w per seed")
+    row = dict(env=result["env_name"], preset=result["preset"]["name"], seeds=per_seed.shape[0])
+    for label, w in SUMMARY_WS.items():
+        row[f"{label} mean"], row[f"{label} std"] = mean_std(per_seed[:, _w_index(ws, w)] * 100)
+    picked = per_seed[np.arange(len(chosen)), [_w_index(ws, w) for w in chosen]] * 100
+    row["CFGRL (validated w) mean"], row["CFGRL (validated w) std"] = mean_std(picked)
     row["validated w per seed"] = " ".join(f"{w:g}" for w in chosen)
     paper = PAPER_TABLE3.get(result["env_name"])
     row["paper flow GCBC"], row["paper CFGRL (w=3)"] = paper if paper else (None, None)

@@ -101,7 +101,7 @@ def exact_tilt_samples(mix: Mixture, q, seed: int, ws, n: int, n_proposal: int =
     for w in np.atleast_1d(ws):
         lw = w * log_p
         p = np.exp(lw - lw.max())
-        out.append(proposal[rng.choice(n_proposal, n, replace=False, p=p / p.sum())])
+        out.append(proposal[rng.choice(n_proposal, n, replace=True, p=p / p.sum())])
     return np.stack(out)
 
 

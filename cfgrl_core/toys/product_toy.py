@@ -125,6 +125,6 @@ def resample_tilt(
     out = []
     for w in np.atleast_1d(ws):
         weights = tilt_weights(p, float(w))
-        idx = rng.choice(n_proposal, size=n, replace=False, p=weights / weights.sum())
+        idx = rng.choice(n_proposal, size=n, replace=True, p=weights / weights.sum())
         out.append(proposal[idx])
     return np.stack(out)
