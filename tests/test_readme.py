@@ -94,7 +94,7 @@ def test_a_planted_mismatch_in_a_summary_is_caught(tmp_path):
 
 
 def test_a_planted_mismatch_in_the_readme_is_caught():
-    start = README.index("<!-- BEGIN results02 -->")
+    start = README.index("<!-- BEGIN results02 -->\n") + len("<!-- BEGIN results02 -->\n")
     digit = re.compile(r"\d").search(README, start)
     planted = README[: digit.start()] + str((int(digit.group()) + 1) % 10) + README[digit.end() :]
     assert render_readme.render(planted, REPO / "figures") != planted

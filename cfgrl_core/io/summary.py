@@ -31,7 +31,7 @@ __all__ = ["TypedNumberError", "fill", "load_summary", "save_summary", "typed_nu
 _PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 _NAMES = [  # digits that name something rather than measure it
     r"(?:Theorems?|Lemmas?|Remarks?|Eqs?\.|Equations?|Tables?|Figures?|Fig\.|Experiments?|Exercises?|Sections?"
-    r"|Cell|§)\s*\d+(?:\.\d+)*(?:\s*(?:[–,-]|and|/)\s*\d+(?:\.\d+)*)*",
+    r"|Cell|[Nn]otebooks?|§)\s*\d+(?:\.\d+)*(?:\s*(?:[–,-]|and|/)\s*\d+(?:\.\d+)*)*",
     r"\bfig\d\d\w*",
     r"\b\d\d_[a-z]\w*",  # notebook files: 04_gcbc_vs_cfgrl_ogbench
     r"\*\*\d\d\s·",  # README headings: **01 · product policies
