@@ -6,7 +6,9 @@ reaches a jitted function, where it would surface as an opaque shape or NaN erro
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import argparse
+import math
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -30,6 +32,37 @@ def check_nonnegative_int(name: str, value) -> int:
     value = _check_int(name, value, "non-negative")
     if value < 0:
         raise ValueError(f"{name} must be a non-negative int, got {value}")
+    return value
+
+
+def int_argument(minimum: int, expected: str, why: str = "") -> Callable[[str], int]:
+    """An argparse `type=` for the command-line scripts: int(text) >= minimum, else an ArgumentTypeError
+    'expected {expected}{why}, got ...' (argparse prefixes the argument's name)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected {expected}{why}, got {value}")
+        return value
+
+    return parse
+
+
+positive_int_argument = int_argument(1, "a positive integer")
+nonnegative_int_argument = int_argument(0, "an integer >= 0")
+
+
+def nonnegative_float_argument(text: str) -> float:
+    """An argparse `type=`: a finite float >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {value}")
     return value
 
 

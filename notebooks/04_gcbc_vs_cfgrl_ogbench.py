@@ -518,7 +518,8 @@ S04 = {
     "not_moved": ", ".join(SHORT[n] for n, m in moves.items() if not m) or "none",
     "ckpt_episodes": PRESET.checkpoint_episodes_per_task, "ratio": f"1/{ratio:.0f}",
     "steps": PRESET.num_steps, "batch": PRESET.batch_size, "paper_steps": paper_preset.num_steps,
-    "paper_batch": paper_preset.batch_size, "hidden": mlp(PRESET.hidden_dims), "paper_hidden": mlp(paper_preset.hidden_dims),
+    "paper_batch": paper_preset.batch_size, "hidden": mlp(PRESET.hidden_dims),
+    "paper_hidden": mlp(paper_preset.hidden_dims),
     "table_w": 3.0,  # the w of Table 3's CFGRL column (and of ours)
     "paper": "; ".join(f"{SHORT.get(n, n)} {a:g} → {b:g}" for n, (a, b) in gx.PAPER_TABLE3.items()),
     "table": {SHORT[n]: {k: v for k, v in TABLE[TABLE["env"] == n].iloc[0].items()} for n in ENVS},

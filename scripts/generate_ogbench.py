@@ -17,53 +17,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shlex
 import sys
 from pathlib import Path
 
+from cfgrl_core.checks import int_argument, nonnegative_float_argument, nonnegative_int_argument, positive_int_argument
 from cfgrl_core.ogbench import datasets as ogbench_data
 
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def nonnegative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
-
-
-def episode_length(text: str) -> int:
-    """Rows per episode: at least 2 (an episode of n rows holds n - 1 transitions)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 2, got {text!r}") from None
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 2 (rows per episode), got {value}")
-    return value
-
-
-def nonnegative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {value}")
-    return value
+positive_int, nonnegative_int = positive_int_argument, nonnegative_int_argument
+episode_length = int_argument(2, "an integer >= 2", " (rows per episode)")  # n rows hold n - 1 transitions
+nonnegative_float = nonnegative_float_argument
 
 
 def overwrite_command(name: str, args: argparse.Namespace) -> str:

@@ -144,7 +144,8 @@ CFGRL's unweighted loss). But here **AWR wins**: expected reward {flow} (flow ac
 with `w` chosen on validation states); AWR-flow minus CFGRL is {diff:+.3f} ± {diff_se:.3f} ({diff_verdict}), from
 {awr_runs} AWR trainings per actor vs {cfg_runs} for CFGRL ({flow_compute:.0f} s vs {cfg_compute:.0f} s of compute).
 CFGRL keeps improving past `w = 1` ({cfg_w1:.2f} → {cfg_best:.2f}); at `w = {w_last:g}` it scores {cfg_last}, a
-change of {decline:+.3f} ± {decline_se:.3f} from its best `w` (paired over seeds; {decline_verdict}); the binary label calls both bumps "good", which AWR's exponential weights do not.
+change of {decline:+.3f} ± {decline_se:.3f} from its best `w` (paired over seeds; {decline_verdict}); the binary
+label calls both bumps "good", which AWR's exponential weights do not.
 The notebook explains why this differs from the paper. (`fig03_*.csv`, `fig03_summary.json`)"""
 
 

@@ -20,27 +20,10 @@ import shutil
 import sys
 from pathlib import Path
 
+from cfgrl_core.checks import nonnegative_int_argument, positive_int_argument
 from cfgrl_core.ogbench import experiment as gx
 
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def nonnegative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
+positive_int, nonnegative_int = positive_int_argument, nonnegative_int_argument
 
 
 def parse_args(argv=None):
