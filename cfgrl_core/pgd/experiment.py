@@ -1,0 +1,381 @@
+"""Notebook 06's point-mass experiment (PGD Figure 2) as one resumable run: data, models, samples, measures.
+
+    run = obtain(get_preset("cpu"), results_dir("cpu"))      # trains, samples and measures, or loads a finished run
+    run.result["metrics"]["pgd"]["1"]["dynamics_error"]       # one value per seed
+
+What a run does, every step seeded:
+1. the behaviour dataset (`pointmass.obtain_dataset`, <dir>/pointmass.npz) and its windows (`windows`);
+2. the trajectory model, S seeds in one vmapped program (`trajectory_model`), checkpointed every
+   `checkpoint_every` steps under <dir>/train/ and saved when done under <dir>/trajectory_model/;
+3. the world-model ensemble, E members for each of the S seeds (<dir>/world_model/);
+4. for each seed: `num_samples` windows from the data, from k-step world-model rollouts (and H-step ones, to show
+   compounding), from the unguided model and from PGD at every lambda of the grid (guided denoiser, 'score') and
+   every step length of the released code's schedule ('shift'); plus references that need no model: target-
+   policy rollouts in the true simulator, rollouts of the product policy pi~ and exact p_PGD windows (pi~
+   rollouts resampled by prod Z(s_t), `tilt`);
+5. the measures of `measures` on each set, saved in <dir>/results.json, and a few windows of each set for
+   drawing in <dir>/samples.npz.
+
+Choosing lambda for the headline: on a *validation* draw (other sampling keys), the largest lambda whose dynamics
+error, averaged over seeds, stays within `dyn_tolerance` (1.5) times the unguided model's; the reported numbers
+come from the separate test draw. Spread: the sample standard deviation (ddof = 1) over seeds, where a seed is one
+trajectory-model training, one world-model ensemble and one set of sampling keys (the dataset is shared).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import shutil
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from cfgrl_core.checks import check_positive_int
+from cfgrl_core.io.atomic import atomic_write_bytes
+from cfgrl_core.io.checkpoints import CheckpointDir, load_json, save_json
+from cfgrl_core.io.provenance import REPO_ROOT, device_description, file_sha256, git_commit
+from cfgrl_core.io.resumable import train_resumable
+from cfgrl_core.pgd import measures, pointmass, tilt, trajectory_model, world_model
+from cfgrl_core.pgd.policy_guidance import PolicyGuidance
+from cfgrl_core.pgd.windows import Normaliser, make_windows
+from cfgrl_core.progress import announce
+from cfgrl_core.train import create_runs
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    name: str
+    num_episodes: int = 200  # behaviour episodes (about 40 transitions each)
+    horizon: int = 16  # H, transitions per window (= generation length)
+    stride: int = 4  # window stride within an episode
+    hidden: tuple = (256, 256, 256)  # trajectory model MLP
+    num_steps: int = 20_000  # trajectory model Adam steps
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    num_seeds: int = 3
+    wm_hidden: tuple = (128, 128)
+    wm_members: int = 5
+    wm_steps: int = 5_000
+    wm_rollout: int = 5  # k, the truncated world model's rollout length
+    num_samples: int = 1024  # windows per set, per seed
+    num_drawn: int = 40  # windows per set kept for the figures (seed 0)
+    flow_steps: int = 32
+    lams: tuple = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)  # guided-denoiser exponents (0 = unguided)
+    shift_steps: tuple = (0.1, 0.3, 1.0, 3.0)  # the released code's step length c
+    dyn_tolerance: float = 1.5  # lambda* keeps dynamics error within this factor of the unguided model's
+    checkpoint_every: int = 5_000
+    steps_per_call: int = 1_000
+
+    def __post_init__(self):
+        for f in ("num_episodes", "horizon", "stride", "num_steps", "num_seeds", "wm_members", "wm_steps",
+                  "wm_rollout", "num_samples", "flow_steps"):  # fmt: skip
+            check_positive_int(f, getattr(self, f))
+        if self.num_seeds < 2:
+            raise ValueError("a spread over seeds needs num_seeds >= 2")
+        if 0.0 not in self.lams:
+            raise ValueError("the lambda grid must hold 0 (the unguided model)")
+
+
+PRESETS = {
+    "fast": Preset("fast", num_episodes=120, hidden=(128, 128), num_steps=1_500, num_seeds=2, wm_steps=800,
+                   num_samples=256, num_drawn=24, flow_steps=16, lams=(0.0, 0.1, 1.0, 30.0),
+                   shift_steps=(0.3, 3.0), checkpoint_every=500, steps_per_call=500),
+    "cpu": Preset("cpu"),
+    "paper": Preset("paper", num_episodes=1_000, hidden=(512, 512, 512, 512), num_steps=200_000, num_seeds=5,
+                    wm_hidden=(200, 200, 200, 200), wm_steps=50_000, num_samples=4096, flow_steps=64,
+                    checkpoint_every=20_000, steps_per_call=5_000),
+}  # fmt: skip
+
+WORLD = pointmass.PointMassWorld()
+BEHAVIOUR, TARGET = pointmass.BEHAVIOUR, pointmass.TARGET
+SCORE, SHIFT = PolicyGuidance(), PolicyGuidance(mode="shift", evaluate_at="noisy")
+METRICS = ("log_lik", "dynamics_error", "reward_error", "final_distance", "terminal_fraction")
+
+
+def get_preset(name) -> Preset:
+    if isinstance(name, Preset):
+        return name
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    return PRESETS[name]
+
+
+def results_dir(preset_name: str) -> Path:
+    """results/pgd/<preset> in the repository (or $CFGRL_RESULTS_DIR/pgd/<preset>)."""
+    root = os.environ.get("CFGRL_RESULTS_DIR") or REPO_ROOT / "results"
+    return Path(root) / "pgd" / preset_name
+
+
+@dataclasses.dataclass
+class Run:
+    result: dict  # config, provenance, metrics (results.json)
+    samples: dict  # name -> array of drawn windows' parts (samples.npz)
+    folder: Path
+
+
+def _key(tag: str, *ints) -> jax.Array:
+    key = jax.random.key(0)
+    for i in (sum(map(ord, tag)), *ints):
+        key = jax.random.fold_in(key, i)
+    return key
+
+
+DIVERGED = 10.0  # a window with any |state| beyond this (the box is [-1.5, 1.5]) has left the world: diverged
+
+
+def measure(states, actions, rewards=None, dones=None, *, lam=None) -> dict:
+    """The measures of one set of windows (numpy arrays; states [N, H+1, 2]).
+
+    Windows that diverged (any |state| > DIVERGED, or not finite: guidance far too strong) are counted in
+    `diverged_fraction` and left out of the other measures (None when every window diverged)."""
+    states, actions = np.asarray(states, np.float64), np.asarray(actions, np.float64)
+    finite = np.isfinite(states).all((1, 2)) & np.isfinite(actions).all((1, 2))
+    ok = finite & (np.abs(np.where(np.isfinite(states), states, np.inf)).max((1, 2)) <= DIVERGED)
+    out = {"diverged_fraction": float(1.0 - ok.mean())}
+    if not ok.any():
+        return out
+    states, actions = states[ok].astype(np.float32), actions[ok].astype(np.float32)
+    out.update(
+        log_lik=measures.target_log_likelihood(TARGET, states, actions),
+        dynamics_error=measures.dynamics_error(WORLD, states, actions),
+        final_distance=float(np.linalg.norm(states[:, -1] - np.asarray(TARGET.goal), axis=-1).mean()),
+        dynamics_by_step=measures.dynamics_errors(WORLD, states, actions).mean(0).tolist(),
+    )
+    if rewards is not None:
+        out["reward_error"] = measures.reward_error(WORLD, states, actions, np.asarray(rewards)[ok])
+    if dones is not None:
+        out["terminal_fraction"] = float((np.asarray(dones)[ok] > 0.5).mean())
+    if lam is not None and lam > 0:
+        out["log_z"] = measures.mean_log_z(BEHAVIOUR, TARGET, lam, states)
+    return out
+
+
+def _train_trajectory_model(preset, z, layout, folder, progress):
+    config = trajectory_model.model_config(layout, preset.hidden)
+    learner = trajectory_model.trajectory_learner(config, batch_size=preset.batch_size,
+                                                  learning_rate=preset.learning_rate)  # fmt: skip
+    s = preset.num_seeds
+    states = create_runs(learner, jax.random.split(_key("trajectory init"), s))
+    states, losses = train_resumable(
+        learner, states, trajectory_model.device_data(z), jax.random.split(_key("trajectory train"), s),
+        num_steps=preset.num_steps, batch_size=preset.batch_size,
+        checkpoints=CheckpointDir(folder / "train" / "trajectory"), checkpoint_every=preset.checkpoint_every,
+        steps_per_call=preset.steps_per_call, progress=progress, desc=f"trajectory model, {s} seeds",
+    )  # fmt: skip
+    return states.params, config, losses
+
+
+def _train_world_model(preset, data, folder, progress):
+    learner = world_model.WorldModelLearner(hidden=tuple(preset.wm_hidden))
+    arrays, norms = world_model.transition_data(data)
+    r = preset.num_seeds * preset.wm_members  # run r = seed r // E, member r % E
+    states = create_runs(learner, jax.random.split(_key("world model init"), r))
+    states, losses = train_resumable(
+        learner, states, arrays, jax.random.split(_key("world model train"), r), num_steps=preset.wm_steps,
+        batch_size=preset.batch_size, checkpoints=CheckpointDir(folder / "train" / "world_model"),
+        checkpoint_every=preset.checkpoint_every, steps_per_call=preset.steps_per_call, progress=progress,
+        desc=f"world model, {r} members",
+    )  # fmt: skip
+    return states.params, learner, norms, losses
+
+
+def _draw(x_parts: dict, n: int) -> dict:
+    return {k: np.asarray(v)[:n] for k, v in x_parts.items()}
+
+
+def evaluate_seed(preset, seed, params, config, layout, normaliser, wm, windows_x, split: str) -> tuple[dict, dict]:
+    """Measures (and drawn windows) of every model-based set for one seed. split: 'val' or 'test' keys."""
+    n, h = preset.num_samples, preset.horizon
+    metrics, drawn = {}, {}
+    p = trajectory_model.seed_params(params, seed)
+    for mode, grid, guidance in (("pgd", preset.lams, SCORE), ("pgd_shift", preset.shift_steps, SHIFT)):
+        metrics[mode] = {}
+        for lam in grid:
+            x = trajectory_model.generate(p, config, layout, normaliser, _key(split, seed), n, lam=lam, target=TARGET,
+                                          flow_steps=preset.flow_steps, guidance=guidance)  # fmt: skip
+            parts = layout.unflatten(x)
+            metrics[mode][f"{lam:g}"] = measure(**parts, lam=lam if mode == "pgd" else None)
+            drawn[f"{mode}_{lam:g}"] = _draw(parts, preset.num_drawn)
+    wm_params, wm_learner, wm_norms = wm
+    e = preset.wm_members
+    members = jax.tree_util.tree_map(lambda a: a[seed * e : (seed + 1) * e], wm_params)
+    rng = np.random.default_rng([seed, sum(map(ord, split))])
+    layout_states = layout.unflatten(windows_x)["states"]
+    starts = layout_states[:, :-1].reshape(-1, 2)[rng.integers(0, len(windows_x) * h, n)]
+    for name, steps in (("world_model", preset.wm_rollout), ("world_model_full", h)):
+        roll = world_model.rollout(wm_learner, members, wm_norms, TARGET, starts, steps, _key(split + name, seed))
+        metrics[name] = measure(roll["states"], roll["actions"], roll["rewards"])
+        drawn[name] = _draw(roll, preset.num_drawn)
+    return metrics, drawn
+
+
+def evaluate_references(preset, windows_x, layout, seed: int) -> tuple[dict, dict]:
+    """Sets that need no model: data windows, target rollouts, product-policy rollouts and exact p_PGD windows."""
+    rng = np.random.default_rng([seed, 7])
+    n, h = preset.num_samples, preset.horizon
+    idx = rng.choice(len(windows_x), n, replace=True)
+    data = layout.unflatten(windows_x[idx])
+    metrics, drawn = {"data": measure(**data)}, {"data": _draw(data, preset.num_drawn)}
+    s0 = data["states"][:, 0]
+    st, act, _ = pointmass.rollout(WORLD, TARGET, s0, h, rng)
+    metrics["target"] = measure(st, act)
+    drawn["target"] = _draw({"states": st, "actions": act}, preset.num_drawn)
+    metrics["product"], metrics["exact_pgd"] = {}, {}
+    for lam in preset.lams:
+        if lam == 0:
+            continue
+        pool = 8 * n  # pi~ rollouts to resample from
+        st, act, log_w = tilt.product_policy_windows(WORLD, BEHAVIOUR, TARGET, lam, s0[rng.integers(0, n, pool)], h,
+                                                     rng)  # fmt: skip
+        metrics["product"][f"{lam:g}"] = measure(st[:n], act[:n], lam=lam)
+        pick, ess = tilt.resample(log_w, n, rng)
+        metrics["exact_pgd"][f"{lam:g}"] = {**measure(st[pick], act[pick], lam=lam), "ess": ess}
+        drawn[f"exact_pgd_{lam:g}"] = _draw({"states": st[pick], "actions": act[pick]}, preset.num_drawn)
+    return metrics, drawn
+
+
+def choose_lambda(val: list[dict], preset: Preset) -> float:
+    """The largest lambda whose validation windows never diverged and whose dynamics error (mean over seeds) is
+    within dyn_tolerance times the unguided model's."""
+    base = np.mean([m["pgd"]["0"]["dynamics_error"] for m in val])
+
+    def acceptable(lam):
+        ms = [m["pgd"][f"{lam:g}"] for m in val]
+        if any(x["diverged_fraction"] > 0 for x in ms):
+            return False
+        return np.mean([x["dynamics_error"] for x in ms]) <= preset.dyn_tolerance * base
+
+    return float(max(lam for lam in preset.lams if lam == 0 or acceptable(lam)))
+
+
+def _stack_seeds(per_seed: list):
+    """[{name: {..: value}}] per seed -> {name: {..: [value per seed]}} (recursively; None where a seed has no
+    value, e.g. a measure of a set whose windows all diverged)."""
+    dicts = [d for d in per_seed if isinstance(d, dict)]
+    if dicts:
+        keys = list(dict.fromkeys(k for d in dicts for k in d))
+        return {k: _stack_seeds([d.get(k) if isinstance(d, dict) else None for d in per_seed]) for k in keys}
+    return list(per_seed)
+
+
+def run_and_save(preset, folder, *, progress=True, log=announce) -> Run:
+    preset = get_preset(preset)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {"preset": dataclasses.asdict(preset), "world": dataclasses.asdict(WORLD),
+              "behaviour": dataclasses.asdict(BEHAVIOUR), "target": dataclasses.asdict(TARGET)}  # fmt: skip
+    config = load_json_roundtrip(config)
+    config_file = folder / "config.json"
+    if config_file.is_file() and load_json(config_file) != config:
+        raise ValueError(f"{folder} holds a run of another configuration; delete it to start this one")
+    save_json(config_file, config)
+    t_start = time.time()
+    data_path = folder / "pointmass.npz"
+    data = pointmass.obtain_dataset(data_path, pointmass.Recipe(num_episodes=preset.num_episodes, world=WORLD))
+    windows = make_windows(data, preset.horizon, preset.stride)
+    normaliser = Normaliser.fit(windows.x)
+    layout = windows.layout
+    log(f"point-mass data: {len(data['rewards'])} transitions, {len(windows.x)} windows of {layout.horizon} "
+        f"({windows.dropped_episodes} episodes shorter than a window)")  # fmt: skip
+    t0 = time.time()
+    params, model_config, traj_losses = _train_trajectory_model(preset, normaliser.normalise(windows.x), layout,
+                                                                folder, progress)  # fmt: skip
+    t_traj = time.time() - t0
+    t0 = time.time()
+    wm_params, wm_learner, wm_norms, wm_losses = _train_world_model(preset, data, folder, progress)
+    t_wm = time.time() - t0
+    t0 = time.time()
+    per_seed = {"val": [], "test": []}
+    drawn = {}
+    for seed in range(preset.num_seeds):
+        for split in ("val", "test"):
+            m, d = evaluate_seed(preset, seed, params, model_config, layout, normaliser,
+                                 (wm_params, wm_learner, wm_norms), windows.x, split)  # fmt: skip
+            if split == "test":
+                ref, ref_drawn = evaluate_references(preset, windows.x, layout, seed)
+                m.update(ref)
+                if seed == 0:
+                    drawn = {**d, **ref_drawn}
+            per_seed[split].append(m)
+    t_eval = time.time() - t0
+    lam_star = choose_lambda(per_seed["val"], preset)
+    result = {
+        "config": config,
+        "commit": git_commit(),
+        "device": device_description(),
+        "dataset_sha256": file_sha256(data_path),
+        "num_transitions": int(len(data["rewards"])),
+        "num_windows": int(len(windows.x)),
+        "dropped_episodes": int(windows.dropped_episodes),
+        "terminal_windows": int(layout.unflatten(windows.x)["dones"][:, -1].sum()),
+        "lambda_star": lam_star,
+        "metrics": _stack_seeds(per_seed["test"]),
+        "validation": _stack_seeds(per_seed["val"]),
+        "final_loss": {
+            "trajectory": traj_losses[:, -200:].mean(1).tolist(),
+            "world_model": wm_losses[:, -200:].mean(1).tolist(),
+        },
+        "seconds": {
+            "trajectory_model": t_traj,
+            "world_model": t_wm,
+            "evaluation": t_eval,
+            "total": time.time() - t_start,
+        },
+    }
+    meta = {"preset": preset.name, "steps": preset.num_steps, "dataset_sha256": result["dataset_sha256"]}
+    trajectory_model.save_model(folder / "trajectory_model", params, model_config, layout, normaliser, meta)
+    world_model.save_ensemble(folder / "world_model", wm_params, wm_learner, wm_norms,
+                              {**meta, "members": preset.wm_members, "steps": preset.wm_steps})  # fmt: skip
+    save_samples(folder / "samples.npz", drawn)
+    save_json(folder / "results.json", result)
+    shutil.rmtree(folder / "train", ignore_errors=True)
+    return Run(result, drawn, folder)
+
+
+def load_json_roundtrip(obj):
+    """obj as it reads back from JSON (tuples become lists), to compare configs."""
+    import json
+
+    return json.loads(json.dumps(obj))
+
+
+def save_samples(path, drawn: dict) -> Path:
+    flat = {f"{name}/{part}": arr for name, parts in drawn.items() for part, arr in parts.items()}
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **flat)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def load_samples(path) -> dict:
+    out: dict = {}
+    with np.load(path, allow_pickle=False) as f:
+        for key in f.files:
+            name, part = key.split("/")
+            out.setdefault(name, {})[part] = f[key]
+    return out
+
+
+def load_run(folder) -> Run:
+    folder = Path(folder)
+    return Run(load_json(folder / "results.json"), load_samples(folder / "samples.npz"), folder)
+
+
+def obtain(preset, folder, *, reuse: bool = False, progress=True, log=announce) -> Run:
+    """A finished run is loaded when reuse=True or when this clean commit made it; otherwise the run is done
+    (resuming the checkpoints of an interrupted one)."""
+    preset = get_preset(preset)
+    folder = Path(folder)
+    done = (folder / "results.json").is_file() and (folder / "samples.npz").is_file()
+    if done:
+        made_with, commit = load_json(folder / "results.json").get("commit", "?"), git_commit()
+        same_commit = "+" not in commit and commit != "unknown" and made_with == commit
+        if reuse or same_commit:
+            log(f"loaded the finished run in {folder} (made by commit {made_with}; no training)")
+            return load_run(folder)
+        for name in ("results.json", "samples.npz", "config.json"):
+            (folder / name).unlink(missing_ok=True)
+    return run_and_save(preset, folder, progress=progress, log=log)
