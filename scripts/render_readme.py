@@ -217,6 +217,31 @@ def results_04(figures: Path) -> str:
     return fill(T04, values, "README results04")
 
 
+# ---------------------------------------------------------------------------------------------------------- 06
+
+T06 = """\
+(`fig06_summary.json`, `results/pgd/{preset}/results.json`; preset `{preset}`: the 2-D point-mass world of our
+design, {n_transitions} behaviour transitions, windows of {horizon} transitions, {seeds} seeds of a flow trajectory
+model ({steps:,} steps) and of a {wm_k}-step world-model ensemble; mean ± std over seeds, ddof = 1; PGD's
+$\\lambda^* = {lam_star:g}$ chosen on validation samples):
+
+{table}
+
+Guidance raises the target log-likelihood of generated actions ({ll_unguided:.1f} unguided, {ll_star:.1f} at
+$\\lambda^*$, {ll_target:.2f} for real target rollouts) at a dynamics error of {dyn_star:.4f} against the unguided
+{dyn_unguided:.4f}; the world model's error ({dyn_wm:.4f}) is {wm_vs} than the unguided trajectory model's in this
+nearly linear world, unlike the paper's MuJoCo tasks. At $\\lambda = {lam_last:g}$ a fraction {div_last:.2f} of the
+windows diverge. The paper's own environment and numbers could not be read, so nothing here is compared with
+them."""
+
+
+def results_06(figures: Path) -> str:
+    s = load_summary(figures / "fig06_summary.json")
+    keys = ("preset", "n_transitions", "horizon", "seeds", "steps", "wm_k", "lam_star", "table", "ll_unguided",
+            "ll_star", "ll_target", "dyn_star", "dyn_unguided", "dyn_wm", "wm_vs", "lam_last", "div_last")  # fmt: skip
+    return fill(T06, {k: s[k] for k in keys}, "README results06")
+
+
 # ---------------------------------------------------------------------------------------------------------- speed
 
 TSPEED = """\
@@ -348,6 +373,7 @@ BLOCKS = {
     "results02": lambda figures, bench: results_02(figures),
     "results03": lambda figures, bench: results_03(figures),
     "results04": lambda figures, bench: results_04(figures),
+    "results06": lambda figures, bench: results_06(figures),
     "speed": lambda figures, bench: speed(bench),
 }
 

@@ -184,8 +184,15 @@ def probe_state_policies(fig) -> dict:
     }
 
 
+def probe_title_log_q(fig) -> dict:
+    """Notebook 06: the mean target log-likelihood E log q of the drawn samples, as the title states it."""
+    match = re.search(r"E log q (-?\d+\.\d+)", fig.axes[0].get_title())
+    return {"log_q": float(match.group(1)) if match else None}
+
+
 PROBES: dict[str, Callable] = {
-    f.__name__: f for f in (probe_generic, probe_guided_samples, probe_state_policies, probe_title_reward)
+    f.__name__: f
+    for f in (probe_generic, probe_guided_samples, probe_state_policies, probe_title_reward, probe_title_log_q)
 }
 
 
@@ -254,6 +261,15 @@ def _check_reward_rises(low: dict, high: dict, case: SliderCase) -> list[str]:
     return []
 
 
+def _check_log_q_rises(low: dict, high: dict, case: SliderCase) -> list[str]:
+    if low["log_q"] is None or high["log_q"] is None:
+        return [f"no 'E log q <number>' in the title: {low['texts']} / {high['texts']}"]
+    if not high["log_q"] > low["log_q"] + 1.0:
+        return [f"E log q of the drawn samples did not rise: {low['log_q']:.2f} at λ = {case.low:g}, "
+                f"{high['log_q']:.2f} at λ = {case.high:g}"]  # fmt: skip
+    return []
+
+
 @dataclass(frozen=True)
 class SliderCase:
     notebook: str  # stem, e.g. "01_product_policies"
@@ -299,6 +315,16 @@ CASES = [
         outputs="[out_cfgrl]",
         probe="probe_title_reward",
         check=_check_reward_rises,
+    ),
+    # lambda = 0 samples the behaviour density; guidance moves the samples towards the target's mode.
+    SliderCase(
+        "06_policy_guided_diffusion",
+        "lam_slider",
+        0.0,
+        3.0,
+        probe="probe_title_log_q",
+        check=_check_log_q_rises,
+        title_format="λ = {:.2f}:",
     ),
 ]
 

@@ -81,9 +81,10 @@ class Preset:
 
 
 PRESETS = {
-    "fast": Preset("fast", num_episodes=120, hidden=(128, 128), num_steps=1_500, num_seeds=2, wm_steps=800,
+    "fast": Preset("fast", num_episodes=120, hidden=(128, 128), num_steps=1_000, num_seeds=2, wm_hidden=(64, 64),
+                   wm_members=3, wm_steps=500,
                    num_samples=256, num_drawn=24, flow_steps=16, lams=(0.0, 0.1, 1.0, 30.0),
-                   shift_steps=(0.3, 3.0), checkpoint_every=500, steps_per_call=500),
+                   shift_steps=(0.3, 3.0), checkpoint_every=1_000, steps_per_call=1_000),
     "cpu": Preset("cpu"),
     "paper": Preset("paper", num_episodes=1_000, hidden=(512, 512, 512, 512), num_steps=200_000, num_seeds=5,
                     wm_hidden=(200, 200, 200, 200), wm_steps=50_000, num_samples=4096, flow_steps=64,

@@ -219,12 +219,13 @@ def load_dataset(path) -> tuple[dict, Recipe]:
         with np.load(path, allow_pickle=False) as f:
             keys = set(f.files)
             missing = [k for k in (*DATA_KEYS, RECIPE_KEY) if k not in keys]
-            if missing:
-                raise ValueError(f"{path} is not a point-mass dataset: keys {missing} are missing")
-            data = {k: f[k] for k in DATA_KEYS}
-            recipe = Recipe.from_json(str(f[RECIPE_KEY]))
-    except (zipfile.BadZipFile, OSError, EOFError) as e:
+            data = {k: f[k] for k in DATA_KEYS if k in keys}
+            recipe_text = str(f[RECIPE_KEY]) if RECIPE_KEY in keys else None
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
         raise ValueError(f"{path} is not a readable npz file ({e}); delete it to regenerate") from e
+    if missing:
+        raise ValueError(f"{path} is not a point-mass dataset: keys {missing} are missing")
+    recipe = Recipe.from_json(recipe_text)
     n = len(data["rewards"])
     for k, v in data.items():
         if len(v) != n:

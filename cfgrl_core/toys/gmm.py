@@ -62,7 +62,13 @@ def sample(mix: Mixture, key: jax.Array, n: int) -> jax.Array:
 
 def velocity(mix: Mixture, x: jax.Array, t) -> jax.Array:
     """Exact marginal velocity v(x, t) of the rectified flow from N(0, I) to `mix`.  x: [..., D]."""
-    mu, sd, w = (jnp.asarray(x_) for x_ in mix.arrays())
+    return velocity_of(*mix.arrays(), x, t)
+
+
+def velocity_of(means, stds, weights, x: jax.Array, t) -> jax.Array:
+    """`velocity` from the arrays of a mixture (means [K, D], stds [K], weights [K] summing to 1), which may be
+    traced: one compiled sampler then serves every mixture of the same size."""
+    mu, sd, w = jnp.asarray(means), jnp.asarray(stds), jnp.asarray(weights)
     d = mu.shape[1]
     var_t = (1.0 - t) ** 2 + t**2 * sd**2  # [K]
     diff = x[..., None, :] - t * mu  # [..., K, D]
