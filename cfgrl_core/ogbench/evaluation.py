@@ -162,16 +162,34 @@ def step_env(env, action, rng: IsolatedRNG):
     return env.step(action)
 
 
+ROW_CHUNK = 64  # rows per network call in sample_actions (bucket sizes are powers of two from 8)
+
+
 @functools.partial(jax.jit, static_argnames=("config", "flow_steps"))
 def sample_actions(params, keys, goals, ws, observations, *, config: ModelConfig, flow_steps: int):
     """One guided action per row, each row with its own key and w. Returns actions [N, A] clipped to [-1, 1].
 
     keys [N] (typed or raw PRNG keys), goals [N, G], ws [N], observations [N, O]. x_0 of row n is
-    normal(keys[n], [A]), so a row's action does not depend on which other rows share the batch.
+    normal(keys[n], [A]), so a row's action does not depend on which other rows share the batch; and the network
+    runs on chunks of ROW_CHUNK rows (the last one padded), so every row is computed by a matmul of the same shape
+    whatever the batch size: XLA's CPU kernels otherwise differ in the last bit between batch sizes (seen on an AMD
+    EPYC), and a rollout's trajectory would depend on how many others run beside it.
     """
     x_0 = jax.vmap(lambda k: jax.random.normal(k, (config.action_dim,)))(keys)
-    x_1 = sample_rows(params, config, x_0, goals, observations, ws, flow_steps=flow_steps)
-    return jnp.clip(x_1, -1.0, 1.0)
+    n = x_0.shape[0]
+    chunk = ROW_CHUNK
+    pad = -n % chunk
+
+    def chunks(x):  # [N, ...] -> [N / chunk, chunk, ...], padded with copies of the last row
+        x = jnp.concatenate([x, jnp.repeat(x[-1:], pad, axis=0)]) if pad else x
+        return x.reshape(-1, chunk, *x.shape[1:])
+
+    def one_chunk(rows):
+        x, g, w, o = rows
+        return sample_rows(params, config, x, g, o, w, flow_steps=flow_steps)
+
+    x_1 = jax.lax.map(one_chunk, tuple(chunks(a) for a in (x_0, goals, ws, observations)))
+    return jnp.clip(x_1.reshape(-1, config.action_dim)[:n], -1.0, 1.0)
 
 
 _fold_keys = jax.jit(jax.vmap(jax.random.fold_in, in_axes=(0, None)))  # keys [N], step -> [N]
