@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,6 +11,7 @@ import pytest
 
 from cfgrl_core.guidance import euler_integrate
 from cfgrl_core.io.checkpoints import CheckpointDir
+from cfgrl_core.io.provenance import file_sha256
 from cfgrl_core.io.resumable import train_resumable
 from cfgrl_core.pgd import experiment, measures, pointmass, policy_guidance, tilt, trajectory_model, world_model
 from cfgrl_core.pgd.windows import Normaliser, WindowLayout, make_windows, window_starts
@@ -332,3 +335,25 @@ def test_choose_lambda_uses_validation_and_refuses_divergence():
     assert experiment.choose_lambda(val, preset) == 1.0
     val = [{"pgd": {"0": m(1.0), "0.1": m(1.6), "1": m(3.0), "30": m(1.0, 0.5)}}] * 2
     assert experiment.choose_lambda(val, preset) == 0.0
+
+
+def test_presets_are_valid_and_the_committed_cpu_run_is_this_code_s():
+    """The committed run (results/pgd/cpu) was made with the cpu preset as it stands, on a dataset that the
+    generator still reproduces bit for bit, and its model files load."""
+    for name in experiment.PRESETS:
+        assert experiment.get_preset(name).name == name
+    with pytest.raises(ValueError, match="unknown preset"):
+        experiment.get_preset("huge")
+    folder = experiment.results_dir("cpu")
+    assert json.loads((folder / "config.json").read_text()) == experiment.run_config(experiment.get_preset("cpu"))
+    committed, recipe = pointmass.load_dataset(folder / "pointmass.npz")
+    regenerated = pointmass.generate_dataset(recipe)
+    for k in pointmass.DATA_KEYS:
+        np.testing.assert_array_equal(regenerated[k], committed[k])
+    result = json.loads((folder / "results.json").read_text())
+    assert result["dataset_sha256"] == file_sha256(folder / "pointmass.npz")
+    _, _, layout, normaliser, meta = trajectory_model.load_model(folder / "trajectory_model")
+    assert layout.horizon == experiment.get_preset("cpu").horizon and meta["steps"] == result["config"]["preset"][
+        "num_steps"]  # fmt: skip
+    windows = make_windows(committed, layout.horizon, experiment.get_preset("cpu").stride)
+    np.testing.assert_allclose(normaliser.mean, Normaliser.fit(windows.x).mean, rtol=1e-6)

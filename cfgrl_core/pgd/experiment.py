@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import os
 import shutil
 import time
@@ -263,13 +264,18 @@ def _stack_seeds(per_seed: list):
     return list(per_seed)
 
 
+def run_config(preset: Preset) -> dict:
+    """What determines a run: the preset, the world and the two policies (as it reads back from config.json)."""
+    config = {"preset": dataclasses.asdict(preset), "world": dataclasses.asdict(WORLD),
+              "behaviour": dataclasses.asdict(BEHAVIOUR), "target": dataclasses.asdict(TARGET)}  # fmt: skip
+    return json.loads(json.dumps(config))
+
+
 def run_and_save(preset, folder, *, progress=True, log=announce) -> Run:
     preset = get_preset(preset)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    config = {"preset": dataclasses.asdict(preset), "world": dataclasses.asdict(WORLD),
-              "behaviour": dataclasses.asdict(BEHAVIOUR), "target": dataclasses.asdict(TARGET)}  # fmt: skip
-    config = load_json_roundtrip(config)
+    config = run_config(preset)
     config_file = folder / "config.json"
     if config_file.is_file() and load_json(config_file) != config:
         raise ValueError(f"{folder} holds a run of another configuration; delete it to start this one")
@@ -335,13 +341,6 @@ def run_and_save(preset, folder, *, progress=True, log=announce) -> Run:
     save_json(folder / "results.json", result)
     shutil.rmtree(folder / "train", ignore_errors=True)
     return Run(result, drawn, folder)
-
-
-def load_json_roundtrip(obj):
-    """obj as it reads back from JSON (tuples become lists), to compare configs."""
-    import json
-
-    return json.loads(json.dumps(obj))
 
 
 def save_samples(path, drawn: dict) -> Path:
