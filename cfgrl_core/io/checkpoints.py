@@ -76,6 +76,21 @@ def restore_pytree(path, like):
     return jax.tree_util.tree_map(np.asarray, tree)
 
 
+def save_weights_folder(folder, params, record: dict, *, record_name: str = "model.json") -> Path:
+    """A trained model as one folder: `params` (orbax, at folder/params) and `record` (JSON, at folder/record_name).
+
+    Written into folder.tmp and renamed into place once complete, so the folder appears whole or not at all; an
+    existing folder of that name is replaced only then."""
+    folder = Path(folder)
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    save_pytree(tmp / "params", params)
+    save_json(tmp / record_name, record)
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)
+    return folder
+
+
 class CheckpointDir:
     """Checkpoints of one run, one folder per step: <root>/step_<step, 8 digits>/."""
 

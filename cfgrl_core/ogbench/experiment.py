@@ -43,7 +43,7 @@ import numpy as np
 from cfgrl_core import train
 from cfgrl_core.checks import check_nonnegative_int
 from cfgrl_core.io.atomic import atomic_write_json
-from cfgrl_core.io.checkpoints import CheckpointDir, load_json, restore_pytree, save_json, save_pytree
+from cfgrl_core.io.checkpoints import CheckpointDir, load_json, restore_pytree, save_json, save_weights_folder
 from cfgrl_core.io.provenance import REPO_ROOT, device_description, file_sha256, git_commit
 from cfgrl_core.networks import ModelConfig
 from cfgrl_core.ogbench import datasets as ogbench_data
@@ -289,15 +289,8 @@ class RunFolder:
 
 def save_weights(folder, params, model_config: ModelConfig, meta: dict) -> Path:
     """Final parameters (seed-stacked) as an orbax checkpoint in `folder`, with model config + meta as JSON."""
-    folder = Path(folder)
-    if folder.exists():
-        shutil.rmtree(folder)
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    save_pytree(tmp / "params", params)
-    save_json(tmp / "config.json", dict(model_config=dataclasses.asdict(model_config), **meta))
-    tmp.rename(folder)  # the folder appears whole or not at all
-    return folder
+    record = dict(model_config=dataclasses.asdict(model_config), **meta)
+    return save_weights_folder(folder, params, record, record_name="config.json")
 
 
 def load_weights(folder) -> tuple[dict, ModelConfig]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import shutil
 from pathlib import Path
 
 import jax
@@ -29,7 +28,7 @@ import numpy as np
 
 from cfgrl_core.checks import check_positive_int
 from cfgrl_core.guidance import cfg_velocity_fn, euler_integrate
-from cfgrl_core.io.checkpoints import load_json, restore_pytree, save_json, save_pytree
+from cfgrl_core.io.checkpoints import load_json, restore_pytree, save_weights_folder
 from cfgrl_core.networks import ModelConfig
 from cfgrl_core.pgd import pointmass, policy_guidance
 from cfgrl_core.pgd.windows import Normaliser, WindowLayout
@@ -97,16 +96,10 @@ def seed_params(params, s: int):
 
 def save_model(folder, params, config: ModelConfig, layout: WindowLayout, normaliser: Normaliser, meta: dict) -> Path:
     """Seed-stacked params + model config, layout, normaliser and meta, as one folder that appears whole."""
-    folder = Path(folder)
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    save_pytree(tmp / "params", params)
     num_seeds = int(jax.tree_util.tree_leaves(params)[0].shape[0])
-    save_json(tmp / "model.json", {"model_config": dataclasses.asdict(config), "layout": dataclasses.asdict(layout),
-                                   "normaliser": normaliser.to_json(), "num_seeds": num_seeds, **meta})  # fmt: skip
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)
-    return folder
+    record = {"model_config": dataclasses.asdict(config), "layout": dataclasses.asdict(layout),
+              "normaliser": normaliser.to_json(), "num_seeds": num_seeds, **meta}  # fmt: skip
+    return save_weights_folder(folder, params, record)
 
 
 def load_model(folder):

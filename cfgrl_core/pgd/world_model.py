@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import shutil
 from pathlib import Path
 
 import flax.linen as nn
@@ -23,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from cfgrl_core.io.checkpoints import load_json, restore_pytree, save_json, save_pytree
+from cfgrl_core.io.checkpoints import load_json, restore_pytree, save_weights_folder
 from cfgrl_core.pgd import pointmass
 from cfgrl_core.pgd.windows import Normaliser
 from cfgrl_core.train import TrainState, create_runs
@@ -125,17 +124,10 @@ def rollout(learner: WorldModelLearner, members, norms: Normalisers, target: poi
 def save_ensemble(folder, params, learner: WorldModelLearner, norms: Normalisers, meta: dict):
     """Members' params (stacked on axis 0, e.g. [seeds * members]) + learner, normalisers and meta, whole or not at
     all."""
-    folder = Path(folder)
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    save_pytree(tmp / "params", params)
     num = int(jax.tree_util.tree_leaves(params)[0].shape[0])
     record = {"learner": dataclasses.asdict(learner), "num_runs": num, "inputs": norms.inputs.to_json(),
               "targets": norms.targets.to_json(), **meta}  # fmt: skip
-    save_json(tmp / "model.json", record)
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)
-    return folder
+    return save_weights_folder(folder, params, record)
 
 
 def load_ensemble(folder):
