@@ -95,7 +95,6 @@ PRESETS = {
 WORLD = pointmass.PointMassWorld()
 BEHAVIOUR, TARGET = pointmass.BEHAVIOUR, pointmass.TARGET
 SCORE, SHIFT = PolicyGuidance(), PolicyGuidance(mode="shift", evaluate_at="noisy")
-METRICS = ("log_lik", "dynamics_error", "reward_error", "final_distance", "terminal_fraction")
 
 
 def get_preset(name) -> Preset:
@@ -141,11 +140,12 @@ def measure(states, actions, rewards=None, dones=None, *, lam=None) -> dict:
     if not ok.any():
         return out
     states, actions = states[ok].astype(np.float32), actions[ok].astype(np.float32)
+    errors = measures.dynamics_errors(WORLD, states, actions)  # [N, H]
     out.update(
         log_lik=measures.target_log_likelihood(TARGET, states, actions),
-        dynamics_error=measures.dynamics_error(WORLD, states, actions),
+        dynamics_error=float(np.asarray(errors, np.float64).mean()),
         final_distance=float(np.linalg.norm(states[:, -1] - np.asarray(TARGET.goal), axis=-1).mean()),
-        dynamics_by_step=measures.dynamics_errors(WORLD, states, actions).mean(0).tolist(),
+        dynamics_by_step=errors.mean(0).tolist(),
     )
     if rewards is not None:
         out["reward_error"] = measures.reward_error(WORLD, states, actions, np.asarray(rewards)[ok])

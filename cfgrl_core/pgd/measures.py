@@ -9,7 +9,7 @@
     log_z                   mean log Z(s_t), PGD's implicit tilt towards states where the policies agree
 
 Every function takes windows as arrays states [N, H+1, 2], actions [N, H, 2] (and rewards [N, H]); a transition
-set is a window of length 1. `valid` [N, H] (optional) marks the transitions to count.
+set is a window of length 1.
 """
 
 from __future__ import annotations
@@ -19,14 +19,8 @@ import numpy as np
 from cfgrl_core.pgd import pointmass, tilt
 
 
-def _mean(values: np.ndarray, valid) -> float:
-    values = np.asarray(values, np.float64)
-    if valid is None:
-        return float(values.mean())
-    valid = np.asarray(valid, bool)
-    if not valid.any():
-        raise ValueError("no valid transition to measure")
-    return float(values[valid].mean())
+def _mean(values: np.ndarray) -> float:
+    return float(np.asarray(values, np.float64).mean())
 
 
 def log_likelihoods(policy: pointmass.GaussianPolicy, states, actions) -> np.ndarray:
@@ -35,8 +29,8 @@ def log_likelihoods(policy: pointmass.GaussianPolicy, states, actions) -> np.nda
     return np.asarray(pointmass.log_prob(policy, s, u))
 
 
-def target_log_likelihood(policy, states, actions, valid=None) -> float:
-    return _mean(log_likelihoods(policy, states, actions), valid)
+def target_log_likelihood(policy, states, actions) -> float:
+    return _mean(log_likelihoods(policy, states, actions))
 
 
 def dynamics_errors(world: pointmass.PointMassWorld, states, actions) -> np.ndarray:
@@ -46,14 +40,14 @@ def dynamics_errors(world: pointmass.PointMassWorld, states, actions) -> np.ndar
     return np.sqrt(np.sum((s[:, 1:] - predicted) ** 2, -1, dtype=np.float32))
 
 
-def dynamics_error(world, states, actions, valid=None) -> float:
-    return _mean(dynamics_errors(world, states, actions), valid)
+def dynamics_error(world, states, actions) -> float:
+    return _mean(dynamics_errors(world, states, actions))
 
 
-def reward_error(world, states, actions, rewards, valid=None) -> float:
+def reward_error(world, states, actions, rewards) -> float:
     true = pointmass.reward(world, pointmass.step(world, np.asarray(states, np.float32)[:, :-1], actions))
-    return _mean(np.abs(np.asarray(rewards, np.float32) - true), valid)
+    return _mean(np.abs(np.asarray(rewards, np.float32) - true))
 
 
-def mean_log_z(behaviour, target, lam, states, valid=None) -> float:
-    return _mean(tilt.log_z_state(behaviour, target, lam, np.asarray(states)[:, :-1]), valid)
+def mean_log_z(behaviour, target, lam, states) -> float:
+    return _mean(tilt.log_z_state(behaviour, target, lam, np.asarray(states)[:, :-1]))
