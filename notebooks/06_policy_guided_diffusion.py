@@ -334,7 +334,6 @@ display(widgets.VBox([lam_slider, out]))
 # %%
 RUN = px.obtain(PRESET, RESULTS_DIR, reuse=REUSE)
 R, M, SAMPLES = RUN.result, RUN.result["metrics"], RUN.samples
-LAMS = [lam for lam in PRESET.lams]
 LAM_STAR = R["lambda_star"]
 print(f"preset {PRESET.name}: {R['num_transitions']} transitions, {R['num_windows']} windows of {PRESET.horizon}, "
       f"{R['terminal_windows']} ending in a terminal, {R['dropped_episodes']} episodes shorter than a window; "
