@@ -573,6 +573,7 @@ S06 = {
     "fd_show_pgd": mean_sd(M["pgd"][f"{lam_show:g}"], "final_distance")[0],
     "fd_show_exact": mean_sd(M["exact_pgd"][f"{lam_show:g}"], "final_distance")[0],
     "dyn_show": mean_sd(M["pgd"][f"{lam_show:g}"], "dynamics_error")[0],
+    "lam_before": PRESET.lams[-2], "dyn_before": mean_sd(M["pgd"][f"{PRESET.lams[-2]:g}"], "dynamics_error")[0],
 }  # fmt: skip
 save_summary("fig06", r"""
 Numbers from the `{preset}` preset: {n_transitions} behaviour transitions cut into {n_windows} windows of {horizon}
@@ -601,8 +602,9 @@ $\lambda$ whose dynamics error stays within {tol:g} × the unguided model's); th
   {fd_show_pgd:.2f} from the target goal against the exact windows' {fd_show_exact:.2f}, at a dynamics error of
   {dyn_show:.3f}: guidance on the action block changes the actions faster than the model's states follow them.
 - **Break-down.** At $\lambda = {lam_last:g}$ a fraction {div_last:.2f} of PGD's windows diverge (leave the
-  world); before that, the dynamics error grows with $\lambda$ as actions are pushed where the model never saw
-  them with these states.
+  world); at $\lambda = {lam_before:g}$, the largest before it, the dynamics error is {dyn_before:.3f} against the
+  unguided {dyn_unguided:.4f} (our reading: the actions are pushed where the model never saw them with these
+  states).
 - **The $Z(s)$ tilt.** At $\lambda = {lam_show:g}$, $\mathbb E\log Z(s_t)$ is {prod_z:.2f} under rollouts of the
   product policy, {exact_z:.2f} under exact $p_\text{{PGD}}$ and {pgd_z:.2f} under PGD's samples: the exact
   distribution visits states where the policies agree {z_order} than the product policy does, and PGD's samples
