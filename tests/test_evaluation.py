@@ -89,7 +89,7 @@ def test_sample_actions_does_not_depend_on_the_other_rows(params):
         (dict(task_ids=(6,)), "task_ids"),
         (dict(seed=-1), "seed"),
         (dict(task_ids=()), "task_ids"),
-        (dict(config=ModelConfig(action_dim=2, obs_dim=2, cond_dim=3, hidden_dims=(16,))), "model expects"),
+        (dict(config=ModelConfig(action_dim=2, obs_dim=2, cond_dim=3, hidden_dims=(16,))), "policy expects"),
         (dict(config=ModelConfig(action_dim=2, num_labels=2, hidden_dims=(16,))), "goal-conditioned"),
     ],
 )

@@ -33,11 +33,16 @@ def train_resumable(
     run_args: tuple = (),
     sample_fn=sample_batch,
     steps_per_call: int = 1000,
+    stops=(),
+    on_stop=None,
     progress: bool = True,
     desc: str = "training",
 ):
     """Train R runs (leading axis of `states`, `keys`) to `num_steps`, resuming from `checkpoints.latest()`.
 
+    stops, on_stop: `on_stop(step, states)` is called at each of these steps (e.g. an evaluation), before the
+    checkpoint of that step is written: a run killed during the callback resumes from an earlier checkpoint and
+    calls it again. Steps at or before the step resumed from are not called again.
     Returns (states, loss curve [R, num_steps]). checkpoints=None trains without saving (the same numbers)."""
     check_positive_int("checkpoint_every", checkpoint_every)
     r = jax.tree_util.tree_leaves(states)[0].shape[0]
@@ -51,17 +56,22 @@ def train_resumable(
         states = jax.tree_util.tree_map(jnp.asarray, restored["state"])
         losses_before = restored["losses"]
 
-    def on_stop(step, states, losses):
-        previous = checkpoints.steps()
-        checkpoints.save(step, {"state": states, "losses": np.concatenate([losses_before, losses], axis=-1)})
-        for k in previous:
-            if k != step:
-                checkpoints.delete(k)
+    user_stops = {int(s) for s in stops}
 
-    stops = range(checkpoint_every, num_steps, checkpoint_every) if checkpoints is not None else ()
+    def stop(step, states, losses):
+        if step in user_stops and on_stop is not None:
+            on_stop(step, states)
+        if checkpoints is not None:
+            previous = checkpoints.steps()
+            checkpoints.save(step, {"state": states, "losses": np.concatenate([losses_before, losses], axis=-1)})
+            for k in previous:
+                if k != step:
+                    checkpoints.delete(k)
+
+    periodic = set(range(checkpoint_every, num_steps, checkpoint_every)) if checkpoints is not None else set()
     states, losses = run_training(
         learner, states, data, keys, num_steps=num_steps, batch_size=batch_size, sample_fn=sample_fn,
-        run_args=run_args, steps_per_call=steps_per_call, stops=stops,
-        on_stop=on_stop if checkpoints is not None else None, progress=progress, desc=desc,
+        run_args=run_args, steps_per_call=steps_per_call, stops=sorted(periodic | user_stops), on_stop=stop,
+        progress=progress, desc=desc,
     )  # fmt: skip
     return states, np.concatenate([losses_before, losses], axis=-1)

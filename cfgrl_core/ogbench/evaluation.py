@@ -1,4 +1,4 @@
-"""Goal-conditioned evaluation on OGBench tasks: all rollouts in lockstep, one batched policy call per env step.
+"""Evaluation on OGBench tasks: all rollouts in lockstep, one batched policy call per env step.
 
 The authors evaluate one episode at a time, one observation per jitted `sample_actions` call (about 2.7 s per
 1000-step pointmaze episode, 95 % of it in the per-step call). Here N = tasks x episodes x ws rollouts each own
@@ -6,6 +6,9 @@ an env; at every step the observations [N, O], goals [N, G] and per-row guidance
 jitted call that integrates the guided flow (paper Eq. 11, `flow_steps` Euler steps, clip to [-1, 1]):
 
     v_w(x, t) = v_uncond(x, t) + w_n (v_cond(x, t) - v_uncond(x, t))       (w_n = the row's own w)
+
+The loop takes any `RowPolicy` (`evaluate_policy`): the goal-conditioned flow above (`evaluate_lockstep`), or the
+single-task actors of notebook 05 (`cfgrl_core.ogbench.singletask`), which ignore the goal.
 
 Finished rollouts are frozen: their env is no longer stepped, and the policy call takes only the rows still
 running, gathered and padded to a bucket size (8, 16, 32, ... capped at N; see `bucket_size`), so a trained policy
@@ -39,6 +42,7 @@ import dataclasses
 import functools
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import jax
@@ -162,34 +166,59 @@ def step_env(env, action, rng: IsolatedRNG):
     return env.step(action)
 
 
-ROW_CHUNK = 64  # rows per network call in sample_actions (bucket sizes are powers of two from 8)
+ROW_CHUNK = 64  # rows per network call of a row policy (bucket sizes are powers of two from 8)
+
+
+def map_row_chunks(fn, arrays: tuple, chunk: int = ROW_CHUNK) -> jax.Array:
+    """fn(*rows) on fixed chunks of `chunk` rows of every array in `arrays` (the last chunk padded with copies of
+    the last row), concatenated back to [N, ...]. Traceable. Every row is then computed by ops of the same shape
+    whatever N is: XLA's CPU kernels otherwise differ in the last bit between batch sizes (seen on an AMD EPYC),
+    and a rollout's trajectory would depend on how many others run beside it."""
+    n = arrays[0].shape[0]
+    pad = -n % chunk
+
+    def chunks(x):  # [N, ...] -> [N / chunk, chunk, ...]
+        x = jnp.concatenate([x, jnp.repeat(x[-1:], pad, axis=0)]) if pad else x
+        return x.reshape(-1, chunk, *x.shape[1:])
+
+    out = jax.lax.map(lambda rows: fn(*rows), tuple(chunks(a) for a in arrays))
+    return out.reshape(-1, *out.shape[2:])[:n]
 
 
 @functools.partial(jax.jit, static_argnames=("config", "flow_steps"))
 def sample_actions(params, keys, goals, ws, observations, *, config: ModelConfig, flow_steps: int):
     """One guided action per row, each row with its own key and w. Returns actions [N, A] clipped to [-1, 1].
 
-    keys [N] (typed or raw PRNG keys), goals [N, G], ws [N], observations [N, O]. x_0 of row n is
-    normal(keys[n], [A]), so a row's action does not depend on which other rows share the batch; and the network
-    runs on chunks of ROW_CHUNK rows (the last one padded), so every row is computed by a matmul of the same shape
-    whatever the batch size: XLA's CPU kernels otherwise differ in the last bit between batch sizes (seen on an AMD
-    EPYC), and a rollout's trajectory would depend on how many others run beside it.
+    keys [N] (typed or raw PRNG keys), goals [N, G] (or labels [N] for a label-conditioned model), ws [N],
+    observations [N, O]. x_0 of row n is normal(keys[n], [A]), so a row's action does not depend on which other
+    rows share the batch, and the network runs on fixed chunks of rows (`map_row_chunks`).
     """
     x_0 = jax.vmap(lambda k: jax.random.normal(k, (config.action_dim,)))(keys)
-    n = x_0.shape[0]
-    chunk = ROW_CHUNK
-    pad = -n % chunk
 
-    def chunks(x):  # [N, ...] -> [N / chunk, chunk, ...], padded with copies of the last row
-        x = jnp.concatenate([x, jnp.repeat(x[-1:], pad, axis=0)]) if pad else x
-        return x.reshape(-1, chunk, *x.shape[1:])
-
-    def one_chunk(rows):
-        x, g, w, o = rows
+    def one_chunk(x, g, w, o):
         return sample_rows(params, config, x, g, o, w, flow_steps=flow_steps)
 
-    x_1 = jax.lax.map(one_chunk, tuple(chunks(a) for a in (x_0, goals, ws, observations)))
-    return jnp.clip(x_1.reshape(-1, config.action_dim)[:n], -1.0, 1.0)
+    return jnp.clip(map_row_chunks(one_chunk, (x_0, goals, ws, observations)), -1.0, 1.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class RowPolicy:
+    """What the rollout loops call once per env step: act(keys [N], goals [N, G], ws [N], observations [N, O])
+    -> actions [N, A] in [-1, 1], one row per rollout, each row depending only on its own inputs (jit it, and
+    run its network on `map_row_chunks`). goal_dim None: a single-task policy that ignores the goal."""
+
+    act: Callable
+    obs_dim: int
+    goal_dim: int | None
+
+
+def goal_conditioned_policy(params, config: ModelConfig, flow_steps: int = 16) -> RowPolicy:
+    """The guided flow GCBC/CFGRL policy of `sample_actions` as a RowPolicy."""
+    if not isinstance(config, ModelConfig) or config.cond_dim <= 0 or config.obs_dim <= 0:
+        raise ValueError("config must be a ModelConfig with obs_dim > 0 and cond_dim > 0 (a goal-conditioned policy)")
+    flow_steps = check_flow_steps(flow_steps)
+    act = functools.partial(sample_actions, params, config=config, flow_steps=flow_steps)
+    return RowPolicy(act=act, obs_dim=config.obs_dim, goal_dim=config.cond_dim)
 
 
 _fold_keys = jax.jit(jax.vmap(jax.random.fold_in, in_axes=(0, None)))  # keys [N], step -> [N]
@@ -223,9 +252,9 @@ def check_env_threads(env_threads) -> int:
     return check_positive_int("env_threads", env_threads)
 
 
-def _check_args(env_name, config, ws, task_ids, task_infos, episodes_per_task, flow_steps, max_steps, seed, pool):
-    if not isinstance(config, ModelConfig) or config.cond_dim <= 0 or config.obs_dim <= 0:
-        raise ValueError("config must be a ModelConfig with obs_dim > 0 and cond_dim > 0 (a goal-conditioned policy)")
+def _check_args(env_name, policy: RowPolicy, ws, task_ids, task_infos, episodes_per_task, max_steps, seed, pool):
+    if not isinstance(policy, RowPolicy):
+        raise TypeError(f"policy must be a RowPolicy, got {type(policy).__name__}")
     ws = check_finite("ws", np.atleast_1d(np.asarray(ws, np.float32)))
     if ws.ndim != 1 or ws.size == 0:
         raise ValueError(f"ws must be a non-empty 1-D vector of guidance weights, got shape {ws.shape}")
@@ -240,7 +269,6 @@ def _check_args(env_name, config, ws, task_ids, task_infos, episodes_per_task, f
     check_positive_int("episodes_per_task", episodes_per_task)
     if max_steps is not None:
         check_positive_int("max_steps", max_steps)
-    flow_steps = check_flow_steps(flow_steps)
     check_nonnegative_int("seed", seed)
     (env,) = pool.get(env_name, 1)
     num_tasks = env.unwrapped.num_tasks
@@ -248,13 +276,14 @@ def _check_args(env_name, config, ws, task_ids, task_infos, episodes_per_task, f
         raise ValueError(f"task_ids must lie in [1, {num_tasks}] for {env_name}, got {task_ids}")
     tasks = task_ids if task_infos is None else task_infos
     obs, info = reset_env(env, tasks[0], 0)
-    if np.shape(obs) != (config.obs_dim,) or np.shape(info["goal"]) != (config.cond_dim,):
+    goal_shape = np.shape(info["goal"])
+    if np.shape(obs) != (policy.obs_dim,) or (policy.goal_dim is not None and goal_shape != (policy.goal_dim,)):
+        expects = f"({policy.obs_dim},)" + ("" if policy.goal_dim is None else f" and ({policy.goal_dim},)")
         raise ValueError(
-            f"{env_name} has observations {np.shape(obs)} and goals {np.shape(info['goal'])}, but the model expects "
-            f"({config.obs_dim},) and ({config.cond_dim},)"
+            f"{env_name} has observations {np.shape(obs)} and goals {goal_shape}, but the policy expects {expects}"
         )
     limit = env.spec.max_episode_steps if max_steps is None else int(max_steps)
-    return ws, task_ids, tasks, flow_steps, limit
+    return ws, task_ids, tasks, limit, goal_shape
 
 
 def _rollout_setup(ws, task_ids, episodes_per_task, seed):
@@ -286,8 +315,34 @@ def evaluate_lockstep(
     pool: EnvPool | None = None,
     progress: bool = False,
 ) -> EvalResult:
-    """All T x E x W rollouts stepped together, ONE `sample_actions` call per env step. See the module docstring.
+    """All T x E x W rollouts of the guided goal-conditioned flow stepped together, ONE `sample_actions` call per
+    env step (`evaluate_policy` with `goal_conditioned_policy`). See the module docstring."""
+    return evaluate_policy(
+        env_name, goal_conditioned_policy(params, config, flow_steps), ws, task_ids=task_ids, task_infos=task_infos,
+        episodes_per_task=episodes_per_task, seed=seed, max_steps=max_steps, record_trajectories=record_trajectories,
+        env_threads=env_threads, pool=pool, progress=progress,
+    )  # fmt: skip
 
+
+def evaluate_policy(
+    env_name: str,
+    policy: RowPolicy,
+    ws,
+    *,
+    task_ids=DEFAULT_TASK_IDS,
+    task_infos=None,
+    episodes_per_task: int = 1,
+    seed: int = 0,
+    max_steps: int | None = None,
+    record_trajectories: bool = False,
+    env_threads: int | None = None,
+    pool: EnvPool | None = None,
+    progress: bool = False,
+) -> EvalResult:
+    """All T x E x W rollouts of any `RowPolicy` stepped together, one `policy.act` call per env step.
+
+    ws: the per-row parameter the policy receives (a guidance weight for a CFG policy; a policy that has none
+    ignores it, and ws = (0.0,) gives one rollout per task and episode).
     env_threads: threads that step the envs (MuJoCo's mj_step releases the GIL, so 2 threads on 2 cores nearly
     halve the env time); default min(cpu count, 8), 1 for fewer than 16 rollouts. Results do not depend on it:
     each env is stepped by exactly one thread, and a rollout's random draws come from its own streams.
@@ -297,8 +352,8 @@ def evaluate_lockstep(
     pool = EnvPool() if owned else pool
     try:
         return _evaluate_lockstep(
-            env_name, params, config, ws, task_ids, task_infos, episodes_per_task, seed, flow_steps, max_steps,
-            record_trajectories, env_threads, pool, progress,
+            env_name, policy, ws, task_ids, task_infos, episodes_per_task, seed, max_steps, record_trajectories,
+            env_threads, pool, progress,
         )  # fmt: skip
     finally:
         if owned:
@@ -306,11 +361,11 @@ def evaluate_lockstep(
 
 
 def _evaluate_lockstep(
-    env_name, params, config, ws, task_ids, task_infos, episodes_per_task, seed, flow_steps, max_steps,
-    record_trajectories, env_threads, pool, progress,
+    env_name, policy, ws, task_ids, task_infos, episodes_per_task, seed, max_steps, record_trajectories,
+    env_threads, pool, progress,
 ) -> EvalResult:  # fmt: skip
-    ws, task_ids, tasks, flow_steps, limit = _check_args(
-        env_name, config, ws, task_ids, task_infos, episodes_per_task, flow_steps, max_steps, seed, pool
+    ws, task_ids, tasks, limit, goal_shape = _check_args(
+        env_name, policy, ws, task_ids, task_infos, episodes_per_task, max_steps, seed, pool
     )
     t, e, w = len(task_ids), episodes_per_task, len(ws)
     env_seeds, keys, row_ws = _rollout_setup(ws, task_ids, e, seed)
@@ -318,8 +373,8 @@ def _evaluate_lockstep(
     envs = pool.get(env_name, n)
     threads = check_env_threads(env_threads)
     start = time.perf_counter()
-    obs = np.zeros((n, config.obs_dim), np.float32)
-    goals = np.zeros((n, config.cond_dim), np.float32)
+    obs = np.zeros((n, policy.obs_dim), np.float32)
+    goals = np.zeros((n, *goal_shape), np.float32)
     rngs = []
     for r, env in enumerate(envs):
         i, ep = divmod(r // w, e)
@@ -340,13 +395,9 @@ def _evaluate_lockstep(
             rows = np.resize(running, bucket_size(running.size, n))  # pads by repeating running rows
             rows_d = jnp.asarray(rows)
             actions = np.asarray(
-                sample_actions(
-                    params, _fold_keys(keys, step)[rows_d], goals_d[rows_d], ws_d[rows_d], jnp.asarray(obs[rows]),
-                    config=config, flow_steps=flow_steps,
-                ),
+                policy.act(_fold_keys(keys, step)[rows_d], goals_d[rows_d], ws_d[rows_d], jnp.asarray(obs[rows])),
                 np.float64,
-            )  # fmt: skip
-
+            )
             parts = np.array_split(np.arange(running.size), threads if running.size >= 16 else 1)
             advance = functools.partial(_step_rows, envs, rngs, running, actions, obs, lengths, success, active)
             if len(parts) == 1:
@@ -389,9 +440,10 @@ def evaluate_one_at_a_time(
 
     Same seeds, keys and success rule as `evaluate_lockstep`, so the two agree rollout by rollout.
     """
+    policy = goal_conditioned_policy(params, config, flow_steps)
     with EnvPool() as pool:
-        ws, task_ids, tasks, flow_steps, limit = _check_args(
-            env_name, config, ws, task_ids, task_infos, episodes_per_task, flow_steps, max_steps, seed, pool
+        ws, task_ids, tasks, limit, _ = _check_args(
+            env_name, policy, ws, task_ids, task_infos, episodes_per_task, max_steps, seed, pool
         )
     t, e, w = len(task_ids), episodes_per_task, len(ws)
     env_seeds, keys, row_ws = _rollout_setup(ws, task_ids, e, seed)
@@ -410,7 +462,7 @@ def evaluate_one_at_a_time(
         for step in range(limit):
             key = jax.random.fold_in(keys[r], step)[None]
             obs_in = jnp.asarray(np.asarray(ob, np.float32)[None])
-            action = np.asarray(sample_actions(params, key, goal, w_r, obs_in, config=config, flow_steps=flow_steps))
+            action = np.asarray(policy.act(key, goal, w_r, obs_in))
             ob, _, terminated, truncated, info = step_env(env, action[0].astype(np.float64), rng)
             lengths[r] += 1
             success[r] |= bool(info["success"])

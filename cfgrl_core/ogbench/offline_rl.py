@@ -1,0 +1,464 @@
+"""Notebook 05's experiment: IQL + AWR vs CFGRL on OGBench single-task offline RL (paper Table 2 and Figure 3).
+
+One run per (task, preset): the locally generated navigate dataset, relabelled by OGBench for one task
+(`cfgrl_core.ogbench.singletask`), trains S seeds of `CriticWithActors` (`cfgrl_core.agents.offline`), each seed
+one IQL critic with every actor extracted from it at the same time:
+
+  cfgrl           the CFGRL flow actor, three-way labels {null, A < 0, A >= 0} (the paper), ONE training, sampled at
+                  every w of `preset.ws` (w = 0 is flow BC, w = 1 filtered BC)
+  awr_gaussian    the paper's AWR baseline: one Gaussian actor per 1/beta in `preset.inv_betas`, mean action
+  awr_flow        AWR's weighted loss on CFGRL's own flow network, one per 1/beta (`preset.extra_tasks` only)
+  cfgrl_two_pass  CFGRL with the authors' ExORL two-pass labels (`preset.extra_tasks` only)
+
+The same run is evaluated at `checkpoint_fractions` of its steps (a budget curve), on `episodes` test episodes per
+seed and evaluated value; at the last step also on `val_episodes` validation episodes with other env seeds,
+on which w (CFGRL) and 1/beta (AWR) are chosen per seed (ties to the smaller value). Test episodes use the same env
+seeds and policy keys for every seed, w and 1/beta (common random numbers). Runs checkpoint every
+`checkpoint_every` steps and cache each finished evaluation, so a killed run resumes where it stopped.
+
+Result JSON (results/offline_rl/<preset>/<task>.json): success arrays indexed [seed][episode][value]; label
+statistics of the final critics over the whole dataset; the provenance. Beside it, <task>/weights/ holds the
+final critics and CFGRL and Gaussian-AWR actors (seed-stacked), and <task>/sample.npz a fixed subsample of
+transitions with every seed's Q, V and A (the notebook's label and gradient figures).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from cfgrl_core.agents import awr, cfgrl_actor, iql
+from cfgrl_core.agents.offline import Actor, CriticWithActors
+from cfgrl_core.checks import check_nonnegative_int
+from cfgrl_core.io.atomic import atomic_write_bytes, atomic_write_json
+from cfgrl_core.io.checkpoints import load_json, restore_pytree, save_weights_folder
+from cfgrl_core.io.provenance import REPO_ROOT, device_description, file_sha256, git_commit
+from cfgrl_core.io.resumable import train_resumable
+from cfgrl_core.ogbench import datasets as ogbench_data
+from cfgrl_core.ogbench import evaluation, singletask
+from cfgrl_core.ogbench.experiment import RunFolder, data_dir_for, mean_std
+from cfgrl_core.train import TrainConfig, create_runs
+
+INV_BETAS = (0.0, 1.0, 3.0, 10.0, 30.0)  # AWR: one training each (1/beta = 0 is BC)
+WS = (0.0, 0.5, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0)  # CFGRL: one training, all of these at sampling time
+
+# Paper Table 2 (success %, 4 seeds, mean ± std; AWR and CFGRL each at the best value of its sweep), as in
+# shared/reference/cfgrl.md §4.2. Keyed by our task names (the default task of each dataset).
+PAPER_TABLE2 = {
+    "pointmaze-large-navigate-singletask-v0": {"AWR": (70.0, 25.0), "CFGRL": (100.0, 0.0)},
+    "pointmaze-teleport-navigate-singletask-v0": {"AWR": (3.0, 7.0), "CFGRL": (57.0, 7.0)},
+    "cube-single-play-singletask-v0": {"AWR": (85.0, 8.0), "CFGRL": (82.0, 3.0)},
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    name: str
+    tasks: tuple  # single-task dataset names, e.g. "pointmaze-large-navigate-singletask-v0" (or "-task3-v0")
+    extra_tasks: tuple  # the tasks that also train awr_flow and cfgrl_two_pass
+    num_episodes: int | None  # dataset episodes; None = OGBench's official size (1000 x 1001 for pointmaze)
+    critic_dims: tuple  # IQL value MLPs
+    actor_dims: tuple  # the flow actors' vector field
+    gaussian_dims: tuple  # the Gaussian AWR actor's mean MLP
+    batch_size: int
+    num_steps: int  # joint critic + actor steps per seed
+    num_seeds: int
+    episodes: int  # test episodes per seed and value at the last step
+    val_episodes: int  # validation episodes per seed and value (last step), for choosing w and 1/beta
+    checkpoint_episodes: int  # test episodes at the earlier checkpoints
+    checkpoint_fractions: tuple = (0.25, 0.5, 1.0)
+    inv_betas: tuple = INV_BETAS
+    ws: tuple = WS
+    flow_steps: int = 16
+    max_steps: int | None = None  # episode cap; None = the env's (1000 for pointmaze)
+    learning_rate: float = 3e-4
+    discount: float = 0.99
+    expectile: float = 0.9
+    polyak: float = 0.005
+    steps_per_call: int = 1000
+    checkpoint_every: int = 10_000
+    sample_size: int = 4096  # transitions kept with their Q, V, A for the notebook
+
+
+MEDIUM = "pointmaze-medium-navigate-singletask-v0"
+LARGE = "pointmaze-large-navigate-singletask-v0"
+TELEPORT = "pointmaze-teleport-navigate-singletask-v0"
+CUBE = "cube-single-play-singletask-v0"
+
+PRESETS = {
+    # Seconds, for the tests: the numbers mean nothing beyond "the pipeline runs".
+    "fast": Preset(
+        name="fast", tasks=(MEDIUM,), extra_tasks=(MEDIUM,), num_episodes=20, critic_dims=(32, 32),
+        actor_dims=(32, 32), gaussian_dims=(32,), batch_size=64, num_steps=300, num_seeds=2, episodes=2,
+        val_episodes=2, checkpoint_episodes=1, inv_betas=(0.0, 3.0), ws=(0.0, 1.0, 3.0), flow_steps=4, max_steps=40,
+        steps_per_call=100, checkpoint_every=100, sample_size=256,
+    ),  # fmt: skip
+    # What `make figures` runs on a 2-core CPU (each result's `timings` holds what it cost).
+    "cpu": Preset(
+        name="cpu", tasks=(MEDIUM, LARGE, TELEPORT), extra_tasks=(MEDIUM,), num_episodes=None,
+        critic_dims=(128, 128), actor_dims=(128, 128, 128), gaussian_dims=(128, 128), batch_size=256,
+        num_steps=40_000, num_seeds=4, episodes=10, val_episodes=10, checkpoint_episodes=5,
+    ),  # fmt: skip
+    # The paper's sizes (shared/reference/cfgrl.md §2, single-task column): a GPU job, the same runner.
+    "paper": Preset(
+        name="paper", tasks=(LARGE, TELEPORT, CUBE), extra_tasks=(LARGE,), num_episodes=None,
+        critic_dims=(512,) * 4, actor_dims=(512,) * 4, gaussian_dims=(512,) * 4, batch_size=1024,
+        num_steps=1_000_000, num_seeds=4, episodes=20, val_episodes=20, checkpoint_episodes=10,
+        steps_per_call=5000, checkpoint_every=50_000,
+    ),  # fmt: skip
+    # cube-single at the cpu sizes (its data alone take about 45 min to generate on one core).
+    "cube": Preset(
+        name="cube", tasks=(CUBE,), extra_tasks=(), num_episodes=None, critic_dims=(128, 128),
+        actor_dims=(128, 128, 128), gaussian_dims=(128, 128), batch_size=256, num_steps=40_000, num_seeds=4,
+        episodes=10, val_episodes=10, checkpoint_episodes=5,
+    ),  # fmt: skip
+}
+
+
+def get_preset(name_or_preset) -> Preset:
+    if isinstance(name_or_preset, Preset):
+        return name_or_preset
+    if name_or_preset not in PRESETS:
+        raise ValueError(f"unknown preset {name_or_preset!r}; choose one of {sorted(PRESETS)}")
+    return PRESETS[name_or_preset]
+
+
+def parse_task(task: str) -> tuple[str, int]:
+    """'pointmaze-large-navigate-singletask-v0' -> ('pointmaze-large-navigate-v0', 1) (dataset, task id);
+    '...-singletask-task3-v0' -> (..., 3)."""
+    parts = task.split("-") if isinstance(task, str) else []
+    if "singletask" not in parts or parts[-1] != "v0":
+        raise ValueError(f"not a single-task name such as {LARGE!r}: {task!r}")
+    i = parts.index("singletask")
+    rest = parts[i + 1 : -1]
+    if len(rest) > 1 or (rest and not (rest[0].startswith("task") and rest[0][4:].isdigit())):
+        raise ValueError(f"not a single-task name such as {LARGE!r}: {task!r}")
+    env_name = "-".join(parts[:i] + ["v0"])
+    ogbench_data.check_env_name(env_name)
+    task_id = int(rest[0][4:]) if rest else singletask.default_task_id(env_name)
+    return env_name, task_id
+
+
+def results_dir(preset_name: str) -> Path:
+    """results/offline_rl/<preset> (or $CFGRL_RESULTS_DIR/<preset>)."""
+    root = os.environ.get("CFGRL_RESULTS_DIR") or REPO_ROOT / "results" / "offline_rl"
+    return Path(root) / preset_name
+
+
+def result_path(preset_name: str, task: str) -> Path:
+    return results_dir(preset_name) / f"{task}.json"
+
+
+def load_task_data(task: str, preset: Preset, *, data_dir=None, seed: int = 0, progress: bool = True):
+    """(transitions, recipe, train path) of a task: the dataset generated if missing, relabelled by OGBench."""
+    env_name, _ = parse_task(task)
+    folder = data_dir_for(preset, data_dir)
+    kwargs = {} if preset.num_episodes is None else dict(num_episodes=preset.num_episodes)
+    train_path, _ = ogbench_data.generate_dataset(
+        env_name, data_dir=folder, seed=seed, num_workers=min(2, os.cpu_count() or 1), progress=progress, **kwargs
+    )
+    regenerate = ogbench_data.regenerate_command(env_name, folder, num_episodes=preset.num_episodes, seed=seed)
+    train_ds, _ = ogbench_data.load_with_ogbench(task, train_path, regenerate=regenerate)
+    return singletask.transitions(train_ds), ogbench_data.read_recipe(train_path, regenerate=regenerate), train_path
+
+
+def configs(preset: Preset, obs_dim: int, action_dim: int) -> dict:
+    """The critic's and every actor's config for a dataset's sizes."""
+    return dict(
+        critic=iql.IQLConfig(obs_dim=obs_dim, action_dim=action_dim, hidden_dims=preset.critic_dims,
+                             discount=preset.discount, expectile=preset.expectile, polyak=preset.polyak),
+        cfgrl=cfgrl_actor.CFGRLActorConfig(obs_dim=obs_dim, action_dim=action_dim, hidden_dims=preset.actor_dims),
+        cfgrl_two_pass=cfgrl_actor.CFGRLActorConfig(obs_dim=obs_dim, action_dim=action_dim,
+                                                    hidden_dims=preset.actor_dims, label_scheme="two_pass"),
+        awr_gaussian=awr.AWRConfig(action_dim=action_dim, obs_dim=obs_dim, policy="gaussian",
+                                   hidden_dims=preset.gaussian_dims),
+        awr_flow=awr.AWRConfig(action_dim=action_dim, obs_dim=obs_dim, policy="flow", hidden_dims=preset.actor_dims),
+    )  # fmt: skip
+
+
+def make_learner(preset: Preset, cfgs: dict, extras: bool) -> CriticWithActors:
+    tc = TrainConfig(batch_size=preset.batch_size, learning_rate=preset.learning_rate)
+    actors = [
+        Actor("cfgrl", cfgrl_actor.CFGRLActorLearner(cfgs["cfgrl"], tc)),
+        Actor("awr_gaussian", awr.AWRLearner(cfgs["awr_gaussian"], tc), run_values=preset.inv_betas),
+    ]
+    if extras:
+        actors += [
+            Actor("awr_flow", awr.AWRLearner(cfgs["awr_flow"], tc), run_values=preset.inv_betas),
+            Actor("cfgrl_two_pass", cfgrl_actor.CFGRLActorLearner(cfgs["cfgrl_two_pass"], tc)),
+        ]
+    return CriticWithActors(iql.IQLLearner(cfgs["critic"], tc), tuple(actors))
+
+
+def checkpoint_steps(preset: Preset) -> list[int]:
+    if any(not 0 < f <= 1 for f in preset.checkpoint_fractions):
+        raise ValueError(f"checkpoint_fractions must lie in (0, 1], got {preset.checkpoint_fractions}")
+    return sorted({max(1, round(f * preset.num_steps)) for f in preset.checkpoint_fractions} | {preset.num_steps})
+
+
+def _member(tree, *index):
+    return jax.tree_util.tree_map(lambda x: x[index], tree)
+
+
+def evaluate_actors(task, preset, states, cfgs, *, episodes, seed, pool, progress) -> dict:
+    """Success [S, episodes, values] of every actor of `states` (seed-stacked JointState) on the task."""
+    _, task_id = parse_task(task)
+    common = dict(task_ids=(task_id,), episodes_per_task=episodes, seed=seed, max_steps=preset.max_steps, pool=pool,
+                  progress=progress)  # fmt: skip
+    out = {}
+    for name, actor_states in states.actors.items():
+        per_seed = []
+        for s in range(preset.num_seeds):
+            params = _member(actor_states.params, s)
+            if name.startswith("cfgrl"):
+                policy = singletask.cfgrl_policy(params, cfgs[name], preset.flow_steps)
+                r = evaluation.evaluate_policy(task, policy, preset.ws, **common)
+                per_seed.append(r.success[0])  # [E, W]
+            else:
+                cols = []
+                for b in range(len(preset.inv_betas)):
+                    policy = singletask.awr_policy(_member(params, b), cfgs[name], preset.flow_steps)
+                    cols.append(evaluation.evaluate_policy(task, policy, (0.0,), **common).success[0, :, 0])
+                per_seed.append(np.stack(cols, axis=-1))  # [E, B]
+        out[name] = np.stack(per_seed).astype(int).tolist()
+    return out
+
+
+def choose(val_success, values) -> list[float]:
+    """Per seed, the value with the highest validation success (ties to the smallest). [S, E, V] -> [S]."""
+    rates = np.asarray(val_success, float).mean(axis=1)
+    return [float(v) for v in np.asarray(values, float)[np.argmax(rates, axis=1)]]
+
+
+def label_statistics(states, cfgs, data, num_seeds: int) -> tuple[dict, np.ndarray]:
+    """Over the whole dataset, per critic seed: the fraction of A >= 0; for each pair of seeds, how often their
+    labels differ; quantiles of A. Returns (JSON-able stats, A [S, N] float32)."""
+    adv = np.stack([
+        iql.advantages(_member(states.critic, s), data["observations"], data["actions"], config=cfgs["critic"])
+        for s in range(num_seeds)
+    ])  # fmt: skip
+    labels = adv >= 0
+    disagree = (labels[:, None, :] != labels[None, :, :]).mean(axis=-1)
+    stats = dict(
+        positive_fraction=labels.mean(axis=1).round(5).tolist(),
+        disagreement=disagree.round(5).tolist(),
+        advantage_quantiles={str(q): np.quantile(adv, q, axis=1).round(4).tolist() for q in (0.01, 0.1, 0.5, 0.9, 0.99)},
+    )
+    return stats, adv
+
+
+def save_sample(path, data, states, cfgs, adv, size: int, seed: int) -> Path:
+    """A fixed subsample of transitions with every seed's A, Q and V (npz, atomic)."""
+    n = len(data["observations"])
+    idx = np.sort(np.random.default_rng(seed).choice(n, size=min(size, n), replace=False))
+    obs, act = data["observations"][idx], data["actions"][idx]
+    q = np.stack([np.asarray(iql.q_values(_member(states.critic, s), obs, act, config=cfgs["critic"]))
+                  for s in range(len(adv))])  # fmt: skip
+    arrays = dict(index=idx, observations=obs, actions=act, rewards=data["rewards"][idx], masks=data["masks"][idx],
+                  advantages=adv[:, idx], q=q, v=q - adv[:, idx])  # fmt: skip
+    import io
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def run_config(task: str, preset: Preset, seed: int, dataset_sha256: str) -> dict:
+    return dict(task=task, preset=dataclasses.asdict(preset), seed=seed, dataset_sha256=dataset_sha256)
+
+
+def run_task(task: str, preset, *, seed: int = 0, data_dir=None, run_dir=None, progress=True, log=print):
+    """Train, evaluate and summarise one task (module docstring). Returns (result, final JointState, configs)."""
+    preset = get_preset(preset)
+    check_nonnegative_int("seed", seed)
+    timings = {}
+    t0 = time.perf_counter()
+    data, recipe, train_path = load_task_data(task, preset, data_dir=data_dir, seed=seed, progress=progress)
+    dataset_sha256 = file_sha256(train_path)
+    timings["data_s"] = time.perf_counter() - t0
+    obs_dim, action_dim = data["observations"].shape[1], data["actions"].shape[1]
+    cfgs = configs(preset, obs_dim, action_dim)
+    learner = make_learner(preset, cfgs, extras=task in preset.extra_tasks)
+    folder = None if run_dir is None else RunFolder(run_dir, run_config(task, preset, seed, dataset_sha256))
+    resumed_from = None if folder is None else folder.train.latest()
+    key_init, key_train = jax.random.split(jax.random.PRNGKey(seed))
+    s = preset.num_seeds
+    states = create_runs(learner, jax.random.split(key_init, s))
+    keys = jax.random.split(key_train, s)
+    device_data = {k: jnp.asarray(v) for k, v in data.items()}
+    steps = checkpoint_steps(preset)
+    evals, val = {}, {}
+    eval_seconds = [0.0]
+    pool = evaluation.EnvPool()
+
+    def evaluate(step, states):
+        t = time.perf_counter()
+        episodes = preset.episodes if step == steps[-1] else preset.checkpoint_episodes
+        run = lambda: evaluate_actors(task, preset, states, cfgs, episodes=episodes, seed=seed, pool=pool,
+                                      progress=progress)  # fmt: skip
+        evals[step] = run() if folder is None else folder.cached(f"step_{step:08d}", run)
+        if step == steps[-1]:
+            run_val = lambda: evaluate_actors(task, preset, states, cfgs, episodes=preset.val_episodes,
+                                              seed=seed + 10_000, pool=pool, progress=progress)  # fmt: skip
+            val.update(run_val() if folder is None else folder.cached("validation", run_val))
+        curve = np.asarray(evals[step]["cfgrl"], float).mean(axis=(0, 1))
+        awr_curve = np.asarray(evals[step]["awr_gaussian"], float).mean(axis=(0, 1))
+        log(f"  {task} step {step}: CFGRL by w " + " ".join(f"{w:g}:{c:.2f}" for w, c in zip(preset.ws, curve))
+            + " | AWR by 1/beta " + " ".join(f"{b:g}:{c:.2f}" for b, c in zip(preset.inv_betas, awr_curve)))  # fmt: skip
+        eval_seconds[0] += time.perf_counter() - t
+
+    t0 = time.perf_counter()
+    try:
+        if folder is not None:  # evaluations of checkpoints passed before a resume are read back from their cache
+            start = folder.train.latest() or 0
+            for step in steps:
+                if step <= start and folder.eval_file(f"step_{step:08d}").is_file():
+                    evals[step] = load_json(folder.eval_file(f"step_{step:08d}"))
+            if steps[-1] <= start and folder.eval_file("validation").is_file():
+                val.update(load_json(folder.eval_file("validation")))
+        states, losses = train_resumable(
+            learner, states, device_data, keys, num_steps=preset.num_steps, batch_size=preset.batch_size,
+            checkpoints=None if folder is None else folder.train, checkpoint_every=preset.checkpoint_every,
+            steps_per_call=preset.steps_per_call, stops=steps, on_stop=evaluate, progress=progress,
+            desc=f"{task.removesuffix('-v0')}: {s} seeds",
+        )  # fmt: skip
+        if steps[-1] not in evals:  # resumed from the last step's checkpoint with its evaluation lost
+            evaluate(steps[-1], states)
+    finally:
+        pool.close()
+    timings["train_and_eval_s"] = time.perf_counter() - t0
+    timings["eval_s"] = eval_seconds[0]
+    t0 = time.perf_counter()
+    labels, adv = label_statistics(states, cfgs, data, s)
+    timings["labels_s"] = time.perf_counter() - t0
+    env_name, task_id = parse_task(task)
+    result = dict(
+        task=task, env_name=env_name, task_id=task_id, preset=dataclasses.asdict(preset), seed=seed,
+        ws=list(preset.ws), inv_betas=list(preset.inv_betas), checkpoint_steps=steps,
+        actors=sorted(evals[steps[-1]]), trainings_per_seed={
+            name: (1 if name.startswith("cfgrl") else len(preset.inv_betas)) for name in evals[steps[-1]]},
+        success={str(k): v for k, v in evals.items()}, val_success=val,
+        chosen={name: choose(val[name], preset.ws if name.startswith("cfgrl") else preset.inv_betas) for name in val},
+        labels=labels, loss_every_100=np.asarray(losses)[:, ::100].round(4).tolist(),
+        num_transitions=int(len(data["observations"])), num_mask_zero=int((data["masks"] == 0).sum()),
+        dataset_recipe=recipe, dataset_sha256=dataset_sha256, timings={k: round(v, 2) for k, v in timings.items()},
+        resumed_from_step=resumed_from, device=device_description(), jax_version=jax.__version__, commit=git_commit(),
+    )  # fmt: skip
+    return result, states, cfgs, adv, data
+
+
+WEIGHT_PARTS = ("critic", "cfgrl", "awr_gaussian")  # kept for the notebook (flow AWR and two-pass are not)
+
+
+def weights_of(states) -> dict:
+    return {"critic": jax.device_get(states.critic.params), "cfgrl": jax.device_get(states.actors["cfgrl"].params),
+            "awr_gaussian": jax.device_get(states.actors["awr_gaussian"].params)}  # fmt: skip
+
+
+def run_and_save(task: str, preset, *, seed: int = 0, data_dir=None, progress=True, log=print) -> dict:
+    """`run_task` in its run folder (resumable), then the result JSON, the weights and the sample; the training
+    checkpoints and cached evaluations are deleted once those are written. Returns the result."""
+    preset = get_preset(preset)
+    result_file = result_path(preset.name, task)
+    folder = result_file.with_suffix("")
+    result, states, cfgs, adv, data = run_task(task, preset, seed=seed, data_dir=data_dir, run_dir=folder,
+                                               progress=progress, log=log)  # fmt: skip
+    meta = dict(task=task, preset=preset.name, seed=seed, num_seeds=preset.num_seeds, step=preset.num_steps,
+                inv_betas=list(preset.inv_betas),
+                dataset_sha256=result["dataset_sha256"], commit=result["commit"], device=result["device"],
+                configs={k: dataclasses.asdict(v) for k, v in cfgs.items()})  # fmt: skip
+    save_weights_folder(folder / "weights", weights_of(states), meta, record_name="config.json")
+    save_sample(folder / "sample.npz", data, states, cfgs, adv, preset.sample_size, seed)
+    atomic_write_json(result_file, result)
+    RunFolder.clear_work(folder)
+    return result
+
+
+def obtain(task: str, preset, *, reuse: bool = False, seed: int = 0, data_dir=None, progress=True, log=print) -> dict:
+    """The result a notebook needs: loaded when reuse=True or when made by this very commit of a clean tree,
+    otherwise run (resuming an unfinished run folder; a finished result is done again from scratch)."""
+    preset = get_preset(preset)
+    result_file = result_path(preset.name, task)
+    folder = result_file.with_suffix("")
+    if result_file.is_file() and (folder / "weights").is_dir():
+        commit, made_with = git_commit(), load_result(result_file).get("commit", "?")
+        same_commit = "+" not in commit and commit != "unknown" and made_with == commit
+        if reuse or same_commit:
+            log(f"{task}: loaded {result_file} (made by commit {made_with}; no training)")
+            return load_result(result_file)
+    if result_file.is_file():
+        shutil.rmtree(folder, ignore_errors=True)
+    return run_and_save(task, preset, seed=seed, data_dir=data_dir, progress=progress, log=log)
+
+
+def load_result(path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no result at {path} (run scripts/run_offline_rl.py to make one)")
+    return json.loads(path.read_text())
+
+
+def load_weights(task: str, preset_name: str) -> tuple[dict, dict]:
+    """(seed-stacked params {critic, cfgrl, awr_gaussian}, configs) of a finished run."""
+    folder = result_path(preset_name, task).with_suffix("") / "weights"
+    meta = load_json(folder / "config.json")
+    c = meta["configs"]
+    cfgs = dict(critic=iql.IQLConfig(**c["critic"]), cfgrl=cfgrl_actor.CFGRLActorConfig(**c["cfgrl"]),
+                awr_gaussian=awr.AWRConfig(**c["awr_gaussian"]))  # fmt: skip
+    s, nb = int(meta["num_seeds"]), len(meta.get("inv_betas", INV_BETAS))
+    like_critic = jax.vmap(lambda k: iql.init_iql_params(cfgs["critic"], k))(jax.random.split(jax.random.PRNGKey(0), s))
+    tc = TrainConfig()
+    like_cfgrl = jax.vmap(lambda k: cfgrl_actor.CFGRLActorLearner(cfgs["cfgrl"], tc).create(k).params)(
+        jax.random.split(jax.random.PRNGKey(0), s))  # fmt: skip
+    one_awr = awr.init_policy_params(cfgs["awr_gaussian"], jax.random.PRNGKey(0))
+    like_awr = jax.tree_util.tree_map(lambda x: np.zeros((s, nb, *x.shape), x.dtype), one_awr)
+    like = jax.device_get({"critic": like_critic, "cfgrl": like_cfgrl, "awr_gaussian": like_awr})
+    return restore_pytree(folder / "params", like), cfgs
+
+
+def load_sample(task: str, preset_name: str) -> dict:
+    with np.load(result_path(preset_name, task).with_suffix("") / "sample.npz") as f:
+        return {k: f[k] for k in f.files}
+
+
+# ---- summaries --------------------------------------------------------------------------------------------------
+
+
+def curves(result: dict, name: str, step: int | None = None) -> np.ndarray:
+    """Per-seed success rate [S, values] of one actor at `step` (default: the last)."""
+    step = result["checkpoint_steps"][-1] if step is None else step
+    return np.asarray(result["success"][str(step)][name], float).mean(axis=1)
+
+
+def validated(result: dict, name: str) -> np.ndarray:
+    """Per-seed test success [S] at the value chosen on that seed's validation episodes."""
+    values = result["ws"] if name.startswith("cfgrl") else result["inv_betas"]
+    per_seed = curves(result, name)
+    idx = [int(np.flatnonzero(np.isclose(values, v))[0]) for v in result["chosen"][name]]
+    return per_seed[np.arange(len(idx)), idx]
+
+
+def table_row(result: dict) -> dict:
+    """Table 2 row (success %, mean ± std over seeds, ddof = 1): AWR and CFGRL at validated values, BC (w = 0),
+    filtered BC (w = 1), and the paper's numbers where it has the task."""
+    ws = np.asarray(result["ws"], float)
+    cfg = curves(result, "cfgrl") * 100
+    row = dict(task=result["task"], seeds=cfg.shape[0])
+    for label, values in [("AWR", validated(result, "awr_gaussian") * 100),
+                          ("CFGRL", validated(result, "cfgrl") * 100)]:  # fmt: skip
+        row[f"{label} mean"], row[f"{label} std"] = mean_std(values)
+    for label, w in [("BC (w=0)", 0.0), ("filtered BC (w=1)", 1.0)]:
+        hit = np.flatnonzero(np.isclose(ws, w))
+        row[f"{label} mean"], row[f"{label} std"] = mean_std(cfg[:, hit[0]]) if hit.size else (None, None)
+    paper = PAPER_TABLE2.get(result["task"])
+    row["paper AWR"] = None if paper is None else paper["AWR"]
+    row["paper CFGRL"] = None if paper is None else paper["CFGRL"]
+    return row

@@ -1,0 +1,250 @@
+"""Notebook 05's learners: the IQL critic, CFGRL's label schemes, AWR at 1/beta = 0, OGBench's single-task data."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from cfgrl_core import tabular
+from cfgrl_core.agents import awr, cfgrl_actor, iql
+from cfgrl_core.flow import sample_path
+from cfgrl_core.networks import VectorField
+from cfgrl_core.train import TrainConfig, create_runs, run_training
+
+# ---- the expectile loss --------------------------------------------------------------------------------------
+
+
+def expectile_by_bisection(x, tau):
+    """The tau-expectile e of the empirical distribution x: tau E[(x - e)+] = (1 - tau) E[(e - x)+]."""
+    lo, hi = float(np.min(x)), float(np.max(x))
+    for _ in range(200):
+        e = 0.5 * (lo + hi)
+        if tau * np.maximum(x - e, 0).mean() > (1 - tau) * np.maximum(e - x, 0).mean():
+            lo = e
+        else:
+            hi = e
+    return e
+
+
+def test_expectile_loss_is_the_asymmetric_square():
+    u = jnp.array([-2.0, -0.5, 0.0, 0.5, 3.0])
+    assert np.allclose(iql.expectile_loss(u, 0.9), [0.1 * 4, 0.1 * 0.25, 0.0, 0.9 * 0.25, 0.9 * 9])
+    assert np.allclose(iql.expectile_loss(u, 0.5), 0.5 * np.asarray(u) ** 2)
+
+
+@pytest.mark.parametrize("tau", [0.5, 0.7, 0.9])
+def test_expectile_loss_is_minimised_by_the_expectile(tau):
+    x = np.random.default_rng(0).gamma(2.0, size=500)  # skewed, so mean and expectiles differ
+    grad = jax.jit(jax.grad(lambda c: jnp.mean(iql.expectile_loss(jnp.asarray(x) - c, tau))))
+    c = float(np.mean(x))
+    for _ in range(2000):
+        c -= 0.5 * float(grad(c))
+    expected = expectile_by_bisection(x, tau)
+    assert abs(c - expected) < 1e-4
+    assert (expected > x.mean() + 0.1) == (tau > 0.5)
+
+
+# ---- IQL on a chain MDP with exact values -------------------------------------------------------------------
+
+CHAIN = 4  # states 0..3, actions 0 = left, 1 = right; the goal 3 is absorbing: reward 0, mask 0
+GAMMA = 0.9
+
+
+def chain_mdp() -> tabular.TabularMDP:
+    P = np.zeros((1, CHAIN, 2, CHAIN))
+    for s in range(CHAIN):
+        P[0, s, 0, max(s - 1, 0)] = 1.0
+        P[0, s, 1, min(s + 1, CHAIN - 1)] = 1.0
+    P[0, CHAIN - 1] = 0.0
+    P[0, CHAIN - 1, :, CHAIN - 1] = 1.0
+    r = np.full((1, CHAIN, 2), -1.0)
+    r[0, CHAIN - 1] = 0.0  # OGBench's relabelling: reward = success - 1, with success at the goal state
+    return tabular.TabularMDP(P, r, np.full((1, CHAIN), 1 / CHAIN), GAMMA)
+
+
+def chain_dataset(repeats=16):
+    """Every (s, a) pair `repeats` times: the behaviour policy is uniform. One-hot states, action -1 / +1."""
+    s, a = np.meshgrid(np.arange(CHAIN), np.arange(2), indexing="ij")
+    s, a = np.repeat(s.ravel(), repeats), np.repeat(a.ravel(), repeats)
+    nxt = np.where(s == CHAIN - 1, s, np.clip(s + 2 * a - 1, 0, CHAIN - 1))
+    eye = np.eye(CHAIN, dtype=np.float32)
+    success = (s == CHAIN - 1).astype(np.float32)
+    return {
+        "observations": jnp.asarray(eye[s]),
+        "actions": jnp.asarray((2 * a - 1)[:, None], jnp.float32),
+        "rewards": jnp.asarray(success - 1.0),
+        "masks": jnp.asarray(1.0 - success),
+        "next_observations": jnp.asarray(eye[nxt]),
+    }
+
+
+def expectile_fixed_point(tau, iters=500):
+    """V(s) = tau-expectile of Q(s, .) under the uniform behaviour policy, Q(s, a) = r + gamma m V(s').
+    For two equally likely values q_lo <= q_hi the expectile is (1 - tau) q_lo + tau q_hi."""
+    mdp = chain_mdp()
+    v = np.zeros(CHAIN)
+    for _ in range(iters):
+        q = np.einsum("sat,t->sa", mdp.P[0], v) * GAMMA + mdp.r[0]
+        q[CHAIN - 1] = 0.0
+        lo, hi = q.min(axis=1), q.max(axis=1)
+        v = (1 - tau) * lo + tau * hi
+    return v, q
+
+
+def train_chain_iql(tau, steps=3000):
+    config = iql.IQLConfig(obs_dim=CHAIN, action_dim=1, hidden_dims=(64, 64), discount=GAMMA, expectile=tau,
+                           polyak=0.05)  # fmt: skip
+    learner = iql.IQLLearner(config, TrainConfig(batch_size=64, learning_rate=1e-3))
+    keys = jax.random.split(jax.random.key(0), 1)
+    states, _ = run_training(learner, create_runs(learner, keys), chain_dataset(), keys, num_steps=steps,
+                             batch_size=64, progress=False)  # fmt: skip
+    state = jax.tree_util.tree_map(lambda x: x[0], states)
+    eye = jnp.eye(CHAIN)
+    v = np.asarray(iql.state_values(state, eye, config=config))
+    q = np.stack([np.asarray(iql.q_values(state, eye, jnp.full((CHAIN, 1), a), config=config)) for a in (-1.0, 1.0)], 1)
+    return v, q
+
+
+def test_iql_with_the_mean_expectile_learns_the_behaviour_policys_values():
+    v, q = train_chain_iql(0.5)
+    mdp = chain_mdp()
+    v_exact, q_exact, _, _ = tabular.evaluate(mdp, np.full((1, CHAIN, 2), 0.5))
+    assert np.abs(v - v_exact[0]).max() < 0.1, (v, v_exact)
+    assert np.abs(q - q_exact[0]).max() < 0.1, (q, q_exact)
+
+
+def test_iql_with_an_upper_expectile_learns_its_fixed_point_above_the_behaviour_values():
+    v, q = train_chain_iql(0.9)
+    v_exact, q_exact = expectile_fixed_point(0.9)
+    assert np.abs(v - v_exact).max() < 0.1, (v, v_exact)
+    assert np.abs(q - q_exact).max() < 0.1, (q, q_exact)
+    v_behaviour = tabular.evaluate(chain_mdp(), np.full((1, CHAIN, 2), 0.5))[0][0]
+    assert (v_exact[:-1] > v_behaviour[:-1] + 0.5).all()  # the test can tell tau = 0.9 from tau = 0.5
+    a = q - v[:, None]
+    assert (a[:-1, 1] > 0).all() and (a[:-1, 0] < 0).all()  # right is the better action, left the worse
+
+
+def test_advantages_do_not_depend_on_how_many_rows_are_asked_for():
+    config = iql.IQLConfig(obs_dim=3, action_dim=2, hidden_dims=(16,))
+    state = iql.IQLLearner(config, TrainConfig()).create(jax.random.key(0))
+    rng = np.random.default_rng(0)
+    obs, act = rng.normal(size=(9000, 3)), rng.normal(size=(9000, 2))
+    a = iql.advantages(state, obs, act, config=config)
+    assert a.shape == (9000,) and np.array_equal(a[:10], iql.advantages(state, obs[:10], act[:10], config=config))
+
+
+# ---- CFGRL's label schemes ------------------------------------------------------------------------------------
+
+ACTOR = dict(obs_dim=3, action_dim=2, hidden_dims=(16, 16))
+
+
+def _batch():
+    k1, k2 = jax.random.split(jax.random.key(3))
+    return {
+        "observations": jax.random.normal(k1, (5, 3)),
+        "actions": jax.random.normal(k2, (5, 2)),
+        "advantages": jnp.array([-1.0, 0.0, 2.0, -0.5, 0.3]),
+    }
+
+
+def _per_example(params, config, batch, key, labels, null):
+    """Per-example squared velocity errors with the path drawn from `key` (as the losses draw it)."""
+    t, x_t, vel = sample_path(key, batch["actions"])
+    v = VectorField(config.model_config).apply(params, x_t, t, labels, null, batch["observations"])
+    return np.asarray(jnp.mean((v - vel) ** 2, axis=-1))
+
+
+def test_three_way_loss_is_the_flow_loss_on_labels_a_at_least_threshold():
+    batch, key = _batch(), jax.random.key(7)
+    for thr, expected in [(0.0, [0, 1, 1, 0, 1]), (0.5, [0, 0, 1, 0, 0])]:
+        config = cfgrl_actor.CFGRLActorConfig(**ACTOR, threshold=thr, p_uncond=0.0)
+        params = cfgrl_actor.CFGRLActorLearner(config, TrainConfig()).create(jax.random.key(1)).params
+        loss, info = cfgrl_actor.actor_loss(params, batch, key, config=config)
+        # cfg_flow_loss splits its key into (null-mask key, path key)
+        path_key = jax.random.split(key)[1]
+        by_hand = _per_example(params, config, batch, path_key, jnp.array(expected), jnp.zeros(5, bool))
+        assert np.isclose(loss, by_hand.mean(), rtol=1e-5) and np.isclose(info["positive_fraction"], np.mean(expected))
+    config = cfgrl_actor.CFGRLActorConfig(**ACTOR, p_uncond=1.0)  # every label dropped: the unconditional loss
+    loss, _ = cfgrl_actor.actor_loss(params, batch, key, config=config)
+    null = _per_example(params, config, batch, jax.random.split(key)[1], jnp.zeros(5, jnp.int32), jnp.ones(5, bool))
+    assert np.isclose(loss, null.mean(), rtol=1e-5)
+
+
+def test_two_pass_loss_weights_the_positive_pass_by_a_above_threshold_and_the_null_pass_by_a_constant():
+    batch, key = _batch(), jax.random.key(7)
+    config = cfgrl_actor.CFGRLActorConfig(**ACTOR, label_scheme="two_pass", uncond_weight=0.1)
+    params = cfgrl_actor.CFGRLActorLearner(config, TrainConfig()).create(jax.random.key(1)).params
+    loss, info = cfgrl_actor.actor_loss(params, batch, key, config=config)
+    pos = _per_example(params, config, batch, key, jnp.ones(5, jnp.int32), jnp.zeros(5, bool))
+    null = _per_example(params, config, batch, key, jnp.ones(5, jnp.int32), jnp.ones(5, bool))
+    strict = np.array([0, 0, 1, 0, 1])  # A = 0 is not positive here (the authors' strict inequality)
+    assert np.isclose(loss, np.mean(strict * pos + 0.1 * null), rtol=1e-5)
+    assert np.isclose(info["positive_fraction"], 0.4)
+    assert not np.isclose(loss, np.mean(np.array([0, 1, 1, 0, 1]) * pos + 0.1 * null), rtol=1e-3)
+
+
+def test_bad_actor_configs_are_refused():
+    with pytest.raises(ValueError, match="label_scheme"):
+        cfgrl_actor.CFGRLActorConfig(**ACTOR, label_scheme="two-pass")
+    with pytest.raises(ValueError, match="uncond_weight"):
+        cfgrl_actor.CFGRLActorConfig(**ACTOR, uncond_weight=-1.0)
+
+
+# ---- AWR at 1/beta = 0 is BC; the joint learner ----------------------------------------------------------------
+
+
+def _actor_data(advantages):
+    k1, k2 = jax.random.split(jax.random.key(5))
+    return {
+        "observations": jax.random.normal(k1, (200, 3)),
+        "actions": jnp.tanh(jax.random.normal(k2, (200, 2))),
+        "advantages": jnp.asarray(advantages, jnp.float32),
+    }
+
+
+def _train_awr(advantages, inv_betas, steps=50):
+    config = awr.AWRConfig(action_dim=2, obs_dim=3, hidden_dims=(16,))
+    learner = awr.AWRLearner(config, TrainConfig(batch_size=32))
+    keys = jnp.stack([jax.random.key(0)] * len(inv_betas))  # common random numbers across the runs
+    states, _ = run_training(learner, create_runs(learner, keys), _actor_data(advantages), keys, num_steps=steps,
+                             batch_size=32, run_args=(jnp.asarray(inv_betas, jnp.float32),), progress=False)  # fmt: skip
+    return [np.asarray(x) for x in jax.tree_util.tree_leaves(states.params)]
+
+
+def test_awr_at_zero_inverse_temperature_is_behaviour_cloning_whatever_the_advantages():
+    adv = np.random.default_rng(1).normal(size=200) * 5
+    runs = _train_awr(adv, inv_betas=[0.0, 3.0])
+    bc = _train_awr(np.zeros(200), inv_betas=[0.0, 3.0])  # the same program shape: bit-for-bit comparable
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(runs, bc))  # 1/beta = 0 ignores the advantages
+    assert not all(np.array_equal(a[1], b[1]) for a, b in zip(runs, bc))  # 1/beta = 3 does use them
+
+
+def _joint(inv_betas=(0.0, 3.0)):
+    from cfgrl_core.agents.offline import Actor, CriticWithActors
+
+    critic = iql.IQLLearner(iql.IQLConfig(obs_dim=3, action_dim=2, hidden_dims=(16,)), TrainConfig(batch_size=32))
+    actors = (
+        Actor("cfgrl", cfgrl_actor.CFGRLActorLearner(cfgrl_actor.CFGRLActorConfig(**ACTOR), TrainConfig(batch_size=32))),
+        Actor("awr", awr.AWRLearner(awr.AWRConfig(action_dim=2, obs_dim=3, hidden_dims=(16,)), TrainConfig()),
+              run_values=inv_betas),
+    )  # fmt: skip
+    return CriticWithActors(critic, actors)
+
+
+def test_the_joint_learner_trains_its_critic_exactly_as_iql_alone():
+    rng = np.random.default_rng(2)
+    data = {k: jnp.asarray(rng.normal(size=(300, 3)), jnp.float32) for k in ("observations", "next_observations")}
+    data |= {"actions": jnp.asarray(np.tanh(rng.normal(size=(300, 2))), jnp.float32),
+             "rewards": jnp.asarray((rng.random(300) < 0.1) - 1.0, jnp.float32), "masks": jnp.ones(300)}  # fmt: skip
+    joint = _joint()
+    keys = jax.random.split(jax.random.key(0), 2)
+    states, _ = run_training(joint, create_runs(joint, keys), data, keys, num_steps=30, batch_size=32, progress=False)
+    # the critic alone, started from the same initialisation (the joint learner's first split)
+    alone = iql.IQLLearner(joint.critic.config, TrainConfig(batch_size=32))
+    init = jax.vmap(lambda k: alone.create(jax.random.split(k, 3)[0]))(keys)
+    only, _ = run_training(alone, init, data, keys, num_steps=30, batch_size=32, progress=False)
+    for a, b in zip(jax.tree_util.tree_leaves(states.critic.params), jax.tree_util.tree_leaves(only.params)):
+        assert np.allclose(a, b, atol=1e-6)
+    awr_params = jax.tree_util.tree_leaves(states.actors["awr"].params)[0]
+    assert awr_params.shape[:2] == (2, 2)  # [seeds, 1/beta values]
+    assert not np.array_equal(awr_params[:, 0], awr_params[:, 1])  # 1/beta = 0 and 3 trained differently
