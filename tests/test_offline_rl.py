@@ -207,7 +207,8 @@ def _train_awr(advantages, inv_betas, steps=50):
     learner = awr.AWRLearner(config, TrainConfig(batch_size=32))
     keys = jnp.stack([jax.random.key(0)] * len(inv_betas))  # common random numbers across the runs
     states, _ = run_training(learner, create_runs(learner, keys), _actor_data(advantages), keys, num_steps=steps,
-                             batch_size=32, run_args=(jnp.asarray(inv_betas, jnp.float32),), progress=False)  # fmt: skip
+                             batch_size=32, run_args=(jnp.asarray(inv_betas, jnp.float32),),
+                             progress=False)  # fmt: skip
     return [np.asarray(x) for x in jax.tree_util.tree_leaves(states.params)]
 
 
@@ -215,8 +216,8 @@ def test_awr_at_zero_inverse_temperature_is_behaviour_cloning_whatever_the_advan
     adv = np.random.default_rng(1).normal(size=200) * 5
     runs = _train_awr(adv, inv_betas=[0.0, 3.0])
     bc = _train_awr(np.zeros(200), inv_betas=[0.0, 3.0])  # the same program shape: bit-for-bit comparable
-    assert all(np.array_equal(a[0], b[0]) for a, b in zip(runs, bc))  # 1/beta = 0 ignores the advantages
-    assert not all(np.array_equal(a[1], b[1]) for a, b in zip(runs, bc))  # 1/beta = 3 does use them
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(runs, bc, strict=True))  # 1/beta = 0 ignores the advantages
+    assert not all(np.array_equal(a[1], b[1]) for a, b in zip(runs, bc, strict=True))  # 1/beta = 3 does use them
 
 
 def _joint(inv_betas=(0.0, 3.0)):
@@ -224,7 +225,8 @@ def _joint(inv_betas=(0.0, 3.0)):
 
     critic = iql.IQLLearner(iql.IQLConfig(obs_dim=3, action_dim=2, hidden_dims=(16,)), TrainConfig(batch_size=32))
     actors = (
-        Actor("cfgrl", cfgrl_actor.CFGRLActorLearner(cfgrl_actor.CFGRLActorConfig(**ACTOR), TrainConfig(batch_size=32))),
+        Actor("cfgrl",
+              cfgrl_actor.CFGRLActorLearner(cfgrl_actor.CFGRLActorConfig(**ACTOR), TrainConfig(batch_size=32))),
         Actor("awr", awr.AWRLearner(awr.AWRConfig(action_dim=2, obs_dim=3, hidden_dims=(16,)), TrainConfig()),
               run_values=inv_betas),
     )  # fmt: skip
@@ -243,7 +245,9 @@ def test_the_joint_learner_trains_its_critic_exactly_as_iql_alone():
     alone = iql.IQLLearner(joint.critic.config, TrainConfig(batch_size=32))
     init = jax.vmap(lambda k: alone.create(jax.random.split(k, 3)[0]))(keys)
     only, _ = run_training(alone, init, data, keys, num_steps=30, batch_size=32, progress=False)
-    for a, b in zip(jax.tree_util.tree_leaves(states.critic.params), jax.tree_util.tree_leaves(only.params)):
+    for a, b in zip(
+        jax.tree_util.tree_leaves(states.critic.params), jax.tree_util.tree_leaves(only.params), strict=True
+    ):
         assert np.allclose(a, b, atol=1e-6)
     awr_params = jax.tree_util.tree_leaves(states.actors["awr"].params)[0]
     assert awr_params.shape[:2] == (2, 2)  # [seeds, 1/beta values]

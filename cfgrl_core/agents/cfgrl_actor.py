@@ -56,14 +56,12 @@ class CFGRLActorConfig:
         check_probability("p_uncond", self.p_uncond)
         if not self.uncond_weight >= 0:
             raise ValueError(f"uncond_weight must be >= 0, got {self.uncond_weight}")
-        self.model_config  # validates the sizes
+        _ = self.model_config  # validates the sizes
 
     @property
     def model_config(self) -> ModelConfig:
         """The vector field: labels {NEGATIVE, POSITIVE} plus the learned null embedding."""
-        return ModelConfig(
-            action_dim=self.action_dim, hidden_dims=self.hidden_dims, obs_dim=self.obs_dim, num_labels=2
-        )
+        return ModelConfig(action_dim=self.action_dim, hidden_dims=self.hidden_dims, obs_dim=self.obs_dim, num_labels=2)
 
 
 def optimality_labels(advantages: jax.Array, threshold: float = 0.0, *, strict: bool = False) -> jax.Array:

@@ -83,9 +83,7 @@ class Critic(nn.Module):
     @nn.compact
     def __call__(self, observations, actions):
         x = jnp.concatenate([observations, actions], axis=-1)
-        return jnp.stack(
-            [ValueMLP(self.config.hidden_dims, self.config.layer_norm, name=f"q{k}")(x) for k in (1, 2)]
-        )
+        return jnp.stack([ValueMLP(self.config.hidden_dims, self.config.layer_norm, name=f"q{k}")(x) for k in (1, 2)])
 
 
 class Value(nn.Module):

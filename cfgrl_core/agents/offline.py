@@ -60,14 +60,12 @@ class CriticWithActors:
     def create(self, key: jax.Array) -> JointState:
         keys = jax.random.split(key, len(self.actors) + 1)
         actors = {}
-        for actor, k in zip(self.actors, keys[1:]):
+        for actor, k in zip(self.actors, keys[1:], strict=True):
             if actor.run_values is None:
                 actors[actor.name] = actor.learner.create(k)
             else:  # the same initialisation for every value (common random numbers)
-                one = actor.learner.create(k)
-                actors[actor.name] = jax.tree_util.tree_map(
-                    lambda x: jnp.broadcast_to(x, (len(actor.run_values), *x.shape)), one
-                )
+                one, n = actor.learner.create(k), len(actor.run_values)
+                actors[actor.name] = jax.tree_util.tree_map(lambda x, n=n: jnp.broadcast_to(x, (n, *x.shape)), one)
         return JointState(critic=self.critic.create(keys[0]), actors=actors, step=jnp.zeros((), jnp.int32))
 
     def update(self, state: JointState, batch: dict, key: jax.Array) -> tuple[JointState, dict]:
@@ -77,12 +75,12 @@ class CriticWithActors:
         critic, info = self.critic.update(state.critic, batch, key)
         actor_batch = {"observations": batch["observations"], "actions": batch["actions"], "advantages": adv}
         actors, key_actors = {}, jax.random.split(key, len(self.actors))
-        for actor, k in zip(self.actors, key_actors):
+        for actor, k in zip(self.actors, key_actors, strict=True):
             if actor.run_values is None:
                 actors[actor.name], actor_info = actor.learner.update(state.actors[actor.name], actor_batch, k)
             else:
                 values = jnp.asarray(actor.run_values, jnp.float32)
-                step = lambda s, v, learner=actor.learner: learner.update(s, actor_batch, k, v)
+                step = lambda s, v, learner=actor.learner, k=k: learner.update(s, actor_batch, k, v)
                 actors[actor.name], actor_info = jax.vmap(step)(state.actors[actor.name], values)
             info[f"{actor.name}_loss"] = actor_info[actor.learner.loss_key]
         info["positive_fraction"] = jnp.mean((adv >= 0).astype(jnp.float32))

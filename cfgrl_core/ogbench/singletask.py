@@ -39,7 +39,9 @@ def singletask_name(env_name: str, task_id: int | None = None) -> str:
     """'pointmaze-large-navigate-v0' -> 'pointmaze-large-navigate-singletask-v0' (the relabelled dataset name of
     the default task), or '...-singletask-task3-v0' for task_id = 3."""
     if not isinstance(env_name, str) or not env_name.endswith("-v0") or "singletask" in env_name:
-        raise ValueError(f"expected a goal-conditioned dataset name such as 'pointmaze-large-navigate-v0', got {env_name!r}")
+        raise ValueError(
+            f"expected a goal-conditioned dataset name such as 'pointmaze-large-navigate-v0', got {env_name!r}"
+        )
     suffix = "" if task_id is None else f"-task{int(task_id)}"
     return env_name[: -len("-v0")] + f"-singletask{suffix}-v0"
 
@@ -58,7 +60,10 @@ def transitions(dataset: dict) -> dict:
     missing = [k for k in ("observations", "actions", "next_observations", "rewards", "masks") if k not in dataset]
     if missing:
         raise ValueError(f"not a single-task dataset (missing {missing}); load a '-singletask-v0' name")
-    return {k: np.asarray(dataset[k], np.float32) for k in ("observations", "actions", "rewards", "masks", "next_observations")}
+    return {
+        k: np.asarray(dataset[k], np.float32)
+        for k in ("observations", "actions", "rewards", "masks", "next_observations")
+    }
 
 
 @functools.partial(jax.jit, static_argnames=("config", "flow_steps"))
