@@ -217,6 +217,46 @@ def results_04(figures: Path) -> str:
     return fill(T04, values, "README results04")
 
 
+# ---------------------------------------------------------------------------------------------------------- 05
+
+T05 = """\
+(`fig05_table.csv`, `results/offline_rl/{preset}/*.json`; preset `{preset}`: datasets regenerated with OGBench's
+recipe and relabelled by OGBench's single-task loader, {seeds} seeds, IQL critic {critic}, actors {actor}, batch
+{batch}, {steps:,} joint steps; `w` and 1/β chosen per seed on {val} validation episodes, {episodes} test episodes
+per seed and value). Success in %, mean ± std over seeds (ddof = 1):
+
+{table}
+
+CFGRL − AWR, paired over seeds (mean ± standard error): {gaps}. Our networks see {ratio} of the paper's training
+samples; notebook 05's summary gives the label statistics, the budget curve and the gradient concentration."""
+
+
+def table_05(figures: Path) -> str:
+    """Notebook 05's Table 2: success (%) mean ± std (ddof 1) over seeds, from fig05_table.csv."""
+    rows = _rows(figures / "fig05_table.csv")
+    cols = ["AWR", "CFGRL", "BC (w=0)", "filtered BC (w=1)"]
+    out = [
+        "| task | seeds | AWR (validated 1/β) | CFGRL (validated `w`) | BC (`w = 0`) | filtered BC (`w = 1`) "
+        "| paper AWR | paper CFGRL |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        cells = [_pm(r[c + " mean"], r[c + " std"], ".0f") for c in cols]
+        paper = [_pm(r[f"paper {c} mean"], r[f"paper {c} std"], "g") if r[f"paper {c} mean"] else "–"
+                 for c in ("AWR", "CFGRL")]  # fmt: skip
+        task = r["task"].replace("pointmaze-", "").replace("-navigate-singletask", "").replace("-v0", "")
+        out.append(f"| {task} | {r['seeds']} | " + " | ".join(cells + paper) + " |")
+    return "\n".join(out)
+
+
+def results_05(figures: Path) -> str:
+    s = load_summary(figures / "fig05_summary.json")
+    gaps = "; ".join(f"{task} {m:+.0f} ± {se:.0f} points" for task, (m, se) in s["gaps"].items())
+    keys = ("preset", "seeds", "critic", "actor", "batch", "val", "episodes", "ratio")
+    values = {k: s[k] for k in keys} | dict(steps=s["n_steps"], table=table_05(figures), gaps=gaps)
+    return fill(T05, values, "README results05")
+
+
 # ---------------------------------------------------------------------------------------------------------- 06
 
 T06 = """\
@@ -373,6 +413,7 @@ BLOCKS = {
     "results02": lambda figures, bench: results_02(figures),
     "results03": lambda figures, bench: results_03(figures),
     "results04": lambda figures, bench: results_04(figures),
+    "results05": lambda figures, bench: results_05(figures),
     "results06": lambda figures, bench: results_06(figures),
     "speed": lambda figures, bench: speed(bench),
 }

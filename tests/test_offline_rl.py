@@ -1,5 +1,7 @@
 """Notebook 05's learners: the IQL critic, CFGRL's label schemes, AWR at 1/beta = 0, OGBench's single-task data."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,6 +11,7 @@ from cfgrl_core import tabular
 from cfgrl_core.agents import awr, cfgrl_actor, iql
 from cfgrl_core.flow import sample_path
 from cfgrl_core.networks import VectorField
+from cfgrl_core.ogbench import evaluation, offline_rl, singletask
 from cfgrl_core.train import TrainConfig, create_runs, run_training
 
 # ---- the expectile loss --------------------------------------------------------------------------------------
@@ -252,3 +255,91 @@ def test_the_joint_learner_trains_its_critic_exactly_as_iql_alone():
     awr_params = jax.tree_util.tree_leaves(states.actors["awr"].params)[0]
     assert awr_params.shape[:2] == (2, 2)  # [seeds, 1/beta values]
     assert not np.array_equal(awr_params[:, 0], awr_params[:, 1])  # 1/beta = 0 and 3 trained differently
+
+
+# ---- OGBench's single-task data, the runner -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fast_medium():
+    """The fast preset's 20-episode medium dataset (generated once into the session's data folder), relabelled."""
+    data, _, _ = offline_rl.load_task_data(offline_rl.MEDIUM, offline_rl.get_preset("fast"), progress=False)
+    return data
+
+
+@pytest.mark.parametrize("task_id", [1, 3])
+def test_single_task_rewards_and_masks_are_success_of_the_state_before_the_action(task_id, fast_medium):
+    """Recomputed here from the positions and the task's goal cell: reward 0 and mask 0 exactly where the agent is
+    within the goal tolerance (pointmaze observations are the x-y position)."""
+    task = singletask.singletask_name("pointmaze-medium-navigate-v0", task_id)
+    data = fast_medium if task_id == 1 else offline_rl.load_task_data(task, offline_rl.get_preset("fast"),
+                                                                       progress=False)[0]  # fmt: skip
+    env = evaluation.make_env(task)
+    try:
+        maze = env.unwrapped
+        goal = maze.ij_to_xy(maze.task_infos[task_id - 1]["goal_ij"])
+        tol = maze._goal_tol
+    finally:
+        env.close()
+    at_goal = np.linalg.norm(data["observations"][:, :2] - goal, axis=1) <= tol
+    assert at_goal.any() and not at_goal.all()
+    assert np.array_equal(data["rewards"], at_goal.astype(np.float32) - 1)
+    assert np.array_equal(data["masks"], 1 - at_goal.astype(np.float32))
+    # the next observation of a row is the observation of the next row within an episode
+    same = np.all(data["next_observations"][:-1] == data["observations"][1:], axis=1)
+    assert same.mean() > 0.99
+
+
+def test_task_names_parse_and_bad_ones_are_refused():
+    assert offline_rl.parse_task(offline_rl.LARGE) == ("pointmaze-large-navigate-v0", 1)
+    assert offline_rl.parse_task(offline_rl.MEDIUM3) == ("pointmaze-medium-navigate-v0", 3)
+    assert offline_rl.parse_task(offline_rl.CUBE) == ("cube-single-play-v0", 2)
+    for bad in ("pointmaze-large-navigate-v0", "pointmaze-large-navigate-singletask-taskx-v0", 3):
+        with pytest.raises(ValueError, match="single-task"):
+            offline_rl.parse_task(bad)
+    with pytest.raises(ValueError, match="unknown preset"):
+        offline_rl.get_preset("gpu")
+
+
+def test_a_single_task_policy_rolls_out_deterministically_and_a_mismatched_one_is_refused(fast_medium):
+    cfgs = offline_rl.configs(offline_rl.get_preset("fast"), 2, 2)
+    params = cfgrl_actor.CFGRLActorLearner(cfgs["cfgrl"], TrainConfig()).create(jax.random.key(0)).params
+    policy = singletask.cfgrl_policy(params, cfgs["cfgrl"], flow_steps=2)
+    r = evaluation.evaluate_policy(offline_rl.MEDIUM, policy, (0.0, 3.0), task_ids=(1,), episodes_per_task=2, seed=0,
+                                   max_steps=5)  # fmt: skip
+    assert r.success.shape == (1, 2, 2) and r.lengths.max() <= 5
+    again = evaluation.evaluate_policy(offline_rl.MEDIUM, policy, (0.0, 3.0), task_ids=(1,), episodes_per_task=2,
+                                       seed=0, max_steps=5)  # fmt: skip
+    assert np.array_equal(r.lengths, again.lengths)
+    gauss = singletask.awr_policy(awr.init_policy_params(cfgs["awr_gaussian"], jax.random.key(1)),
+                                  cfgs["awr_gaussian"])  # fmt: skip
+    assert np.allclose(gauss.act(None, None, None, np.zeros((3, 2), np.float32)).shape, (3, 2))
+    wrong = evaluation.RowPolicy(act=policy.act, obs_dim=3, goal_dim=None)  # e.g. a policy of another env
+    with pytest.raises(ValueError, match="policy expects"):
+        evaluation.evaluate_policy(offline_rl.MEDIUM, wrong, (1.0,), task_ids=(1,), episodes_per_task=1, seed=0,
+                                   max_steps=2)  # fmt: skip
+
+
+def test_choose_takes_the_best_validation_value_and_ties_go_to_the_smaller():
+    val = np.zeros((2, 4, 3))
+    val[0, :, 2] = 1  # seed 0: only the third value succeeds
+    val[1, :2, 1] = val[1, :2, 2] = 1  # seed 1: a tie between the second and the third
+    assert offline_rl.choose(val, [0.0, 1.0, 3.0]) == [3.0, 1.0]
+
+
+@pytest.mark.slow  # about a minute and a half: the whole runner, training and evaluation
+def test_the_fast_run_writes_a_result_that_loads_back(tmp_path, monkeypatch):
+    monkeypatch.setenv("CFGRL_RESULTS_DIR", str(tmp_path))
+    result = offline_rl.run_and_save(offline_rl.MEDIUM, "fast", progress=False, log=lambda *a: None)
+    fast = offline_rl.get_preset("fast")
+    assert offline_rl.load_result(offline_rl.result_path("fast", offline_rl.MEDIUM)) == json.loads(json.dumps(result))
+    assert sorted(result["actors"]) == ["awr_flow", "awr_gaussian", "cfgrl", "cfgrl_two_pass"]
+    assert np.asarray(result["success"][str(fast.num_steps)]["cfgrl"]).shape == (2, fast.episodes, len(fast.ws))
+    params, cfgs = offline_rl.load_weights(offline_rl.MEDIUM, "fast")
+    sample = offline_rl.load_sample(offline_rl.MEDIUM, "fast")
+    q = iql.q_values(jax.tree_util.tree_map(lambda x: x[1], params["critic"])["critic"], sample["observations"],
+                     sample["actions"], config=cfgs["critic"])  # fmt: skip
+    assert np.allclose(q, sample["q"][1], atol=1e-4)
+    row = offline_rl.table_row(result)
+    assert row["seeds"] == 2 and row["paper AWR mean"] is None
+    assert not (tmp_path / "fast" / offline_rl.MEDIUM / "train").exists()  # the work files are cleared

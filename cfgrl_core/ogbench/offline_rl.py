@@ -501,7 +501,7 @@ def table_row(result: dict) -> dict:
     for label, w in [("BC (w=0)", 0.0), ("filtered BC (w=1)", 1.0)]:
         hit = np.flatnonzero(np.isclose(ws, w))
         row[f"{label} mean"], row[f"{label} std"] = mean_std(cfg[:, hit[0]]) if hit.size else (None, None)
-    paper = PAPER_TABLE2.get(result["task"])
-    row["paper AWR"] = None if paper is None else paper["AWR"]
-    row["paper CFGRL"] = None if paper is None else paper["CFGRL"]
+    paper = PAPER_TABLE2.get(result["task"], {})
+    for label in ("AWR", "CFGRL"):
+        row[f"paper {label} mean"], row[f"paper {label} std"] = paper.get(label, (None, None))
     return row

@@ -1,0 +1,556 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: -all
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-widgets,-varInspector
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 · Offline RL with a learned critic: IQL + AWR vs CFGRL on OGBench single-task (Table 2, Figure 3)
+#
+# **Paper claims** (Frans et al. 2025, §5, Table 2 and Figure 3). Take one IQL critic and extract a policy from it
+# in two ways. AWR weights each dataset action by $\min(e^{A(s,a)/\beta}, 100)$ and needs one training per
+# temperature $1/\beta$. CFGRL trains **one** flow policy conditioned on the binary label $o = 1[A(s,a) \ge 0]$
+# (dropped to a null label 10 % of the time) and picks the strength of improvement at sampling time:
+#
+# $$v_w(x, t) = v(x, t \mid s, \varnothing) + w\,\big(v(x, t \mid s, o{=}1) - v(x, t \mid s, \varnothing)\big),$$
+#
+# which samples from $\hat\pi(a \mid s)\, p(o{=}1 \mid s, a)^w$: BC at $w = 0$, filtered BC at $w = 1$, further
+# improvement at $w > 1$ (notebook 02 proves this and checks it on exact MDPs). On OGBench single-task the paper
+# reports pointmaze-large 70 → 100 %, teleport 3 → 57 %, cube-single 85 → 82 % (AWR → CFGRL, each at the best
+# value of its sweep, 4 seeds), and in Figure 3 that CFGRL's curve over $w$ rises above AWR's best temperature.
+#
+# Notebook 03 asked "AWR or guidance?" on a bandit with *exact* advantages, and there AWR did as well or better.
+# The paper's claim is about *learned, noisy* advantages on real tasks; this notebook tests it there.
+#
+# **You will learn**
+# - how an IQL critic (twin $Q$, expectile $V$) is trained on OGBench's single-task relabelling, and what its
+#   advantage labels look like: how many are positive, and how often two critic seeds disagree on them;
+# - how one CFGRL training gives a whole curve over $w$, where AWR pays one training per point;
+# - how much of the difference survives honest selection (validation episodes, never the test episodes);
+# - how the gradient of one real batch is shared among its examples under AWR's weights and CFGRL's labels;
+# - what guidance does to one decision: the actions sampled at one state, coloured by the critic's $Q$.
+#
+# Cost: printed at the end of section 2 from each result's own timings (the `cpu` preset is what `make figures`
+# runs; the `paper` preset is a GPU job: `python scripts/run_offline_rl.py --preset paper`).
+
+# %% [markdown]
+# ## Setup
+# `cfgrl_core.agents.iql` is the critic, `cfgrl_core.agents.awr` and `cfgrl_core.agents.cfgrl_actor` the two
+# extraction methods, `cfgrl_core.agents.offline` trains all of them together as one learner of the core loop,
+# `cfgrl_core.ogbench.singletask` turns them into rollout policies, and `cfgrl_core.ogbench.offline_rl` is the
+# experiment (presets, checkpoints, validation, results files).
+
+# %%
+import json
+import os
+
+import ipywidgets as widgets
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from IPython.display import display
+
+from cfgrl_core.agents import awr, cfgrl_actor, iql
+from cfgrl_core.guidance import sample_guided
+from cfgrl_core.io.figures import figures_dir, save_figure
+from cfgrl_core.io.summary import save_summary
+from cfgrl_core.ogbench import evaluation
+from cfgrl_core.ogbench import experiment as gx
+from cfgrl_core.ogbench import offline_rl as orl
+from cfgrl_core.progress import announce
+from cfgrl_core.toys.per_example import ess_fraction, per_example_grad_norms, top_share
+
+# %% [markdown]
+# ## Parameters
+# `FAST=1` (the test suite sets it) selects the `fast` preset: a tiny dataset and networks and 40-step episodes;
+# it checks the pipeline, its numbers mean nothing. Otherwise the `cpu` preset runs; `CFGRL_OFFLINE_PRESET=paper`
+# runs the paper's sizes (a GPU job). `CFGRL_REUSE_RESULTS=1` (what `make app` sets) loads the committed results
+# and weights instead of training; otherwise every run is done again, and an interrupted run resumes from its last
+# checkpoint. `CFGRL_OGBENCH_DATA` overrides where datasets live.
+
+# %% tags=["parameters"]
+FAST = int(os.environ.get("FAST", "0"))
+SEED = 0
+
+# %%
+PRESET = orl.get_preset("fast" if FAST else os.environ.get("CFGRL_OFFLINE_PRESET", "cpu"))
+DATA_DIR = os.environ.get("CFGRL_OGBENCH_DATA") or None
+REUSE = os.environ.get("CFGRL_REUSE_RESULTS", "0") == "1"
+if FAST:  # the fast results go next to the fast figures, never over the committed ones
+    os.environ["CFGRL_RESULTS_DIR"] = str(figures_dir() / "offline_rl_fast")
+TASKS = list(PRESET.tasks)
+WS, INV_BETAS = np.asarray(PRESET.ws), np.asarray(PRESET.inv_betas)
+
+
+def short(task):
+    """'pointmaze-medium-navigate-singletask-task3-v0' -> 'medium task 3'."""
+    env_name, task_id = orl.parse_task(task)
+    family = env_name.removesuffix("-v0").replace("pointmaze-", "").replace("-navigate", "").replace("-play", "")
+    return f"{family} task {task_id}"
+
+
+print(f"preset {PRESET.name}: {PRESET}")
+print(f"results -> {orl.results_dir(PRESET.name)}; device: {orl.device_description()}")
+
+# %% [markdown]
+# ## 1. The data: navigate play, relabelled for one task
+# The datasets are the goal-conditioned navigate datasets of notebook 04 (1000 episodes of undirected play by
+# OGBench's noisy scripted oracle, generated locally with OGBench's recipe). OGBench's own single-task loader
+# relabels them for one fixed evaluation task: reward $r = \mathrm{success}(s_t) - 1$ and mask $1 - \mathrm{success}
+# (s_t)$, success meaning $s_t$ lies within the goal tolerance of that task's goal. So almost every reward is $-1$:
+# the critic has to learn, from the few transitions that pass by the goal, which actions lead there. The map
+# shows the task's start (●), goal (★) and the dataset states with reward 0 (red).
+
+# %%
+DATA = {}
+for task in TASKS:
+    announce(f"05: data {task}")
+    DATA[task], _, _ = orl.load_task_data(task, PRESET, data_dir=DATA_DIR, seed=SEED)
+
+GEOMETRY = {task: gx.maze_geometry(orl.parse_task(task)[0]) for task in TASKS}
+
+
+def draw_maze(ax, task):
+    geo = GEOMETRY[task]
+    half = geo["cell"] / 2
+    for x, y in geo["walls"]:
+        ax.add_patch(plt.Rectangle((x - half, y - half), geo["cell"], geo["cell"], color="0.8", lw=0))
+    lo, hi = geo["walls"].min(0) - half, geo["walls"].max(0) + half
+    ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]), aspect="equal", xticks=[], yticks=[])
+
+
+data_rows = []
+fig, axes = plt.subplots(1, len(TASKS), figsize=(4.2 * len(TASKS), 3.6), squeeze=False)
+for ax, task in zip(axes[0], TASKS, strict=True):
+    d, (_, task_id) = DATA[task], orl.parse_task(task)
+    geo = GEOMETRY[task]
+    draw_maze(ax, task)
+    obs = d["observations"]
+    ax.plot(obs[:: max(1, len(obs) // 20_000), 0], obs[:: max(1, len(obs) // 20_000), 1], ",", color="C0", alpha=0.3)
+    goal_rows = obs[d["rewards"] == 0]
+    ax.plot(goal_rows[:, 0], goal_rows[:, 1], ".", color="C3", ms=2)
+    ax.plot(*geo["task_starts"][task_id - 1], "o", color="C2", ms=9, mec="k")
+    ax.plot(*geo["task_goals"][task_id - 1], "*", color="C3", ms=15, mec="k")
+    n_goal = int((d["rewards"] == 0).sum())
+    ax.set_title(f"{short(task)}: {n_goal:,} of {len(obs):,} rewards are 0", fontsize=9)
+    data_rows.append(dict(task=task, transitions=len(obs), reward_zero=n_goal, mask_zero=int((d["masks"] == 0).sum())))
+fig.suptitle("Single-task data: all states (blue), reward-0 states (red), the task's start ● and goal ★")
+fig.tight_layout()
+save_figure(fig, "fig05_tasks", data_rows, meta=dict(preset=PRESET.name, seed=SEED))
+plt.show()
+pd.DataFrame(data_rows)
+
+# %% [markdown]
+# ## 2. One run per task: a critic and every actor trained together
+# For each task, `num_seeds` seeds (vmapped). Each seed trains one IQL critic (twin $Q$ with min, $V$ by expectile
+# regression $\tau = 0.9$, $\gamma = 0.99$, Polyak 0.005, LayerNorm MLPs) and, on the same minibatches and with
+# the advantages of the critic *before* each step, every actor: CFGRL (one training, three-way labels), the AWR
+# Gaussian actor (one training per $1/\beta \in$ `inv_betas`, the paper's baseline, mean action at evaluation),
+# and on the preset's `extra_tasks` also AWR with CFGRL's own flow network (one per $1/\beta$) and CFGRL with the
+# authors' ExORL two-pass labels. All actors of a seed see exactly the same critic.
+#
+# The run is evaluated at 25 %, 50 % and 100 % of its steps (a budget curve) on test episodes, and at the end also
+# on validation episodes (other env seeds), on which each seed's $w$ and $1/\beta$ are chosen. Test episodes use
+# the same env seeds and policy noise for every $w$ and $1/\beta$ (common random numbers).
+
+# %%
+RESULTS = {}
+for task in TASKS:
+    announce(f"05: experiment {task} ({PRESET.num_seeds} seeds x {PRESET.num_steps:,} steps, then evaluation)")
+    RESULTS[task] = orl.obtain(task, PRESET, reuse=REUSE, seed=SEED, data_dir=DATA_DIR)
+COST = pd.DataFrame({short(t): r["timings"] for t, r in RESULTS.items()}).T
+COST["total (min)"] = COST.sum(axis=1) / 60
+print(f"cost of each run (s; the run that made the result, on {RESULTS[TASKS[0]]['device']}):")
+print(COST.round(1).to_string())
+
+# %% [markdown]
+# ## 3. Figure 3: one CFGRL training against one AWR training per temperature
+# Success (mean over seeds, band = ± one std over seeds, ddof = 1) against $w$ for CFGRL (bottom axis) and against
+# $1/\beta$ for AWR (top axis), on one panel per task. The legend says how many trainings each curve cost per
+# seed. Triangles mark each seed's value chosen on validation episodes. $w = 0$ is the BC policy of the same
+# network; $1/\beta = 0$ is a separately trained BC policy (Gaussian).
+
+# %%
+def band(ax, x, per_seed, color, label, marker):
+    mean = 100 * per_seed.mean(0)
+    sd = 100 * per_seed.std(0, ddof=1) if len(per_seed) > 1 else np.zeros_like(mean)
+    ax.plot(x, mean, marker=marker, color=color, label=label, ms=4)
+    ax.fill_between(x, mean - sd, mean + sd, color=color, alpha=0.15)
+
+
+fig3_rows = []
+fig, axes = plt.subplots(1, len(TASKS), figsize=(4.6 * len(TASKS), 3.9), squeeze=False)
+for ax, task in zip(axes[0], TASKS, strict=True):
+    r = RESULTS[task]
+    top = ax.twiny()
+    x_beta = np.arange(len(INV_BETAS)) * (WS.max() / max(1, len(INV_BETAS) - 1))  # evenly spread on the top axis
+    for k, name in enumerate(r["actors"]):
+        per_seed = orl.curves(r, name)
+        n_train = r["trainings_per_seed"][name]
+        label = f"{name} ({n_train} training{'s' if n_train > 1 else ''}/seed)"
+        if name.startswith("cfgrl"):
+            band(ax, WS, per_seed, f"C{k}", label, "o")
+            values = WS
+        else:
+            band(ax, x_beta, per_seed, f"C{k}", label, "s")
+            values = INV_BETAS
+        chosen = np.asarray(r["chosen"][name])
+        pos = np.interp(chosen, values, WS if name.startswith("cfgrl") else x_beta)
+        ax.plot(pos, np.full_like(pos, -5.0 - 2 * k), "^", color=f"C{k}", ms=6, alpha=0.7)
+        fig3_rows += [dict(task=task, actor=name, value=float(v), seed=s, success=float(c))
+                      for s, curve in enumerate(per_seed) for v, c in zip(values, curve, strict=True)]  # fmt: skip
+    top.set_xlim(ax.get_xlim())
+    top.set_xticks(x_beta, [f"{b:g}" for b in INV_BETAS])
+    top.set_xlabel("AWR temperature 1/β (squares)")
+    ax.set(xlabel="CFGRL guidance weight w (circles)", ylabel="success rate (%)", title=short(task), ylim=(-14, 104))
+    ax.legend(fontsize=7, loc="upper left")
+fig.suptitle(f"Success against w (CFGRL) and 1/β (AWR), preset '{PRESET.name}', {PRESET.num_seeds} seeds, "
+             f"{PRESET.episodes} test episodes each; ▲ = value chosen on validation episodes", fontsize=10)
+fig.tight_layout()
+save_figure(fig, "fig05_success_curves", fig3_rows, meta=dict(preset=PRESET.name, seed=SEED))
+plt.show()
+
+# %% [markdown]
+# ## 4. Table 2: AWR and CFGRL at their validated values, next to the paper
+# Success in %, mean ± std over seeds (ddof = 1) at the last checkpoint: for AWR (Gaussian) and CFGRL, each seed
+# at the value chosen on its validation episodes; BC ($w = 0$) and filtered BC ($w = 1$) of the CFGRL network for
+# reference. The paper's columns are its Table 2 (official datasets, 4×512 networks, 1M steps of batch 1024,
+# 4 seeds, best value of each sweep); medium task 3 is our addition and has no paper entry.
+
+# %%
+TABLE = pd.DataFrame([orl.table_row(RESULTS[t]) for t in TASKS])
+
+
+def pm(row, label):
+    return "–" if row[f"{label} mean"] is None else f"{row[label + ' mean']:.0f} ± {row[label + ' std']:.0f}"
+
+
+def paper_pm(row, label):
+    m, sd = row[f"paper {label} mean"], row[f"paper {label} std"]
+    return "–" if m is None or pd.isna(m) else f"{m:g} ± {sd:g}"
+
+
+SHOWN = pd.DataFrame({
+    "task": [short(t) for t in TABLE["task"]], "seeds": TABLE["seeds"],
+    **{c: [pm(r, c) for _, r in TABLE.iterrows()] for c in ("AWR", "CFGRL", "BC (w=0)", "filtered BC (w=1)")},
+    **{f"paper {c}": [paper_pm(r, c) for _, r in TABLE.iterrows()] for c in ("AWR", "CFGRL")},
+})  # fmt: skip
+display(SHOWN)
+fig, ax = plt.subplots(figsize=(2 + 2.4 * len(TASKS), 3.6))
+cols = ["AWR", "CFGRL", "BC (w=0)", "filtered BC (w=1)"]
+for k, c in enumerate(cols):
+    x = np.arange(len(TASKS)) + (k - 1.5) * 0.18
+    ax.bar(x, TABLE[f"{c} mean"], 0.18, yerr=TABLE[f"{c} std"], capsize=2, color=f"C{k}", label=c)
+paper_rows = [i for i, m in enumerate(TABLE["paper AWR mean"]) if m is not None and not pd.isna(m)]
+for n, i in enumerate(paper_rows):
+    ax.plot([i - 1.5 * 0.18, i - 0.5 * 0.18], [TABLE["paper AWR mean"][i], TABLE["paper CFGRL mean"][i]], "ks",
+            mfc="none", ms=7, label="paper (AWR, CFGRL)" if n == 0 else None)  # fmt: skip
+ax.set_xticks(np.arange(len(TASKS)), [short(t) for t in TASKS])
+ax.set(ylabel="success rate (%)", ylim=(0, 105), title="Validated AWR and CFGRL, mean ± std over seeds")
+ax.legend(fontsize=7)
+fig.tight_layout()
+save_figure(fig, "fig05_table", TABLE.to_dict("records"), meta=dict(preset=PRESET.name, seed=SEED))
+plt.show()
+
+# %% [markdown]
+# ## 5. The budget: the same runs at 25 %, 50 % and 100 % of their steps
+# IQL's values reach the start of a long path only after many updates, so success should grow with the budget.
+# Per checkpoint: the best point of each method's curve (mean over seeds; oracle selection, for the picture
+# only) and BC ($w = 0$). Earlier checkpoints have fewer test episodes (the legend of the CSV says how many).
+
+# %%
+budget_rows = []
+fig, axes = plt.subplots(1, len(TASKS), figsize=(4.2 * len(TASKS), 3.3), squeeze=False)
+for ax, task in zip(axes[0], TASKS, strict=True):
+    r = RESULTS[task]
+    steps = r["checkpoint_steps"]
+    for k, name in enumerate(r["actors"]):
+        best = [100 * orl.curves(r, name, st).mean(0).max() for st in steps]
+        ax.plot(steps, best, "-o", color=f"C{k}", label=f"{name}: best of curve", ms=4)
+        budget_rows += [dict(task=task, actor=name, step=st, best_mean=b,
+                             episodes=np.asarray(r["success"][str(st)][name]).shape[1])
+                        for st, b in zip(steps, best, strict=True)]  # fmt: skip
+    bc = [100 * orl.curves(r, "cfgrl", st)[:, 0].mean() for st in steps]
+    ax.plot(steps, bc, "--", color="0.4", label="BC (w = 0)")
+    ax.set(xlabel="training steps", ylabel="success rate (%)", title=short(task), ylim=(-3, 103))
+    ax.legend(fontsize=7)
+fig.suptitle("Success against the training budget (oracle-best point of each curve, mean over seeds)")
+fig.tight_layout()
+save_figure(fig, "fig05_budget", budget_rows, meta=dict(preset=PRESET.name, seed=SEED))
+plt.show()
+
+# %% [markdown]
+# ## 6. The labels: how many are positive, and how often two critics disagree
+# CFGRL only ever sees $o = 1[A \ge 0]$. Over the whole dataset, per critic seed: the fraction of positive labels,
+# and for each pair of seeds the fraction of transitions whose label they disagree on. Notebook 02's argument
+# is that guidance with a *binary* label samples $\hat\pi(a\mid s)\,p(o{=}1\mid s,a)^w$: if the labels were noise-free,
+# $p(o{=}1 \mid s, a)$ would be 0 or 1 and $w = 1$ (filtered BC) would already be the whole improvement; label noise
+# makes $p(o{=}1\mid s,a)$ a smooth score strictly between 0 and 1, and $w > 1$ sharpens it. If two independent critics
+# disagree on a fraction $d$ of labels, each is wrong on at least $d/2$ of them. Notebook 03 showed the other side:
+# with *exact* advantages AWR's weights carry the full information, so guidance has no edge there.
+
+# %%
+label_rows = []
+for task in TASKS:
+    lab = RESULTS[task]["labels"]
+    dis = np.asarray(lab["disagreement"])
+    pairs = dis[np.triu_indices(len(dis), 1)]
+    label_rows.append(dict(task=task, positive_mean=float(np.mean(lab["positive_fraction"])),
+                           positive_min=float(np.min(lab["positive_fraction"])),
+                           positive_max=float(np.max(lab["positive_fraction"])),
+                           disagreement_mean=float(pairs.mean()) if pairs.size else float("nan"),
+                           disagreement_max=float(pairs.max()) if pairs.size else float("nan")))  # fmt: skip
+LABELS = pd.DataFrame(label_rows)
+SAMPLES = {task: orl.load_sample(task, PRESET.name) for task in TASKS}
+fig, axes = plt.subplots(1, len(TASKS), figsize=(4.2 * len(TASKS), 3.2), squeeze=False)
+hist_rows = []
+for ax, task in zip(axes[0], TASKS, strict=True):
+    adv = SAMPLES[task]["advantages"]  # [S, n]
+    lo, hi = np.quantile(adv, [0.005, 0.995])
+    bins = np.linspace(lo, hi, 60)
+    for s in range(len(adv)):
+        counts, _ = np.histogram(adv[s], bins)
+        ax.stairs(counts, bins, color=f"C{s}", alpha=0.7, label=f"critic seed {s}")
+        hist_rows += [dict(task=task, seed=s, bin_lo=a, bin_hi=b, count=int(c))
+                      for a, b, c in zip(bins[:-1], bins[1:], counts, strict=True)]  # fmt: skip
+    ax.axvline(0, color="k", lw=1)
+    row = LABELS[LABELS["task"] == task].iloc[0]
+    ax.set(xlabel="A(s, a) = min Q - V", ylabel="transitions",
+           title=f"{short(task)}: {100 * row['positive_mean']:.0f}% positive, seeds disagree on "
+                 f"{100 * row['disagreement_mean']:.0f}%")  # fmt: skip
+    ax.legend(fontsize=6)
+fig.suptitle(f"Learned advantages on a fixed sample of {PRESET.sample_size:,} dataset transitions (label = A ≥ 0)")
+fig.tight_layout()
+save_figure(fig, "fig05_labels", hist_rows, meta=dict(preset=PRESET.name, seed=SEED))
+plt.show()
+LABELS.round(4)
+
+# %% [markdown]
+# ## 7. Figure 2 on the real batch: how the gradient is shared among examples
+# One batch of the sample above with the learned advantages of critic seed 0. For the trained AWR Gaussian actor at
+# each $1/\beta$ and the trained CFGRL actor (seed 0), every example's gradient norm $\|\nabla_\theta u_i \ell_i\|$
+# (`cfgrl_core.toys.per_example`, vmapped `grad`). Kish's effective sample size of the norms (ESS/B: 1 when every
+# example pulls equally) and the share of the summed norm carried by the largest 1 % of examples.
+
+# %%
+WEIGHTS = {task: orl.load_weights(task, PRESET.name) for task in TASKS}
+GRAD_TASK = TASKS[0]
+params, cfgs = WEIGHTS[GRAD_TASK]
+sample = SAMPLES[GRAD_TASK]
+GRAD_BATCH = min(512, len(sample["advantages"][0]))
+grad_batch = {"observations": jnp.asarray(sample["observations"][:GRAD_BATCH]),
+              "actions": jnp.asarray(sample["actions"][:GRAD_BATCH]),
+              "advantages": jnp.asarray(sample["advantages"][0, :GRAD_BATCH])}  # fmt: skip
+
+
+def member(tree, *index):
+    return jax.tree_util.tree_map(lambda x: x[index], tree)
+
+
+key_g = jax.random.PRNGKey(SEED + 11)
+norms = {"CFGRL": np.asarray(jax.jit(lambda p, b, k: per_example_grad_norms(
+    lambda q, bb, kk: cfgrl_actor.actor_loss(q, bb, kk, config=cfgs["cfgrl"]), p, b, k))(
+    member(params["cfgrl"], 0), grad_batch, key_g))}  # fmt: skip
+for i, ib in enumerate(INV_BETAS):
+    fn = jax.jit(lambda p, b, k, ib=float(ib): per_example_grad_norms(
+        lambda q, bb, kk: awr.awr_loss(q, bb, kk, ib, config=cfgs["awr_gaussian"]), p, b, k))  # fmt: skip
+    norms[f"AWR 1/β={ib:g}"] = np.asarray(fn(member(params["awr_gaussian"], 0, i), grad_batch, key_g))
+TOP = 0.01  # the share of the largest examples reported
+GRADS = pd.DataFrame([dict(method=m, ess_fraction=ess_fraction(g), top1_share=top_share(g, TOP),
+                           top10_share=top_share(g, 0.10)) for m, g in norms.items()])  # fmt: skip
+fig, ax = plt.subplots(figsize=(6.5, 3.8))
+grad_rows = []
+for k, (m, g) in enumerate(norms.items()):
+    sorted_g = np.sort(g)[::-1] / g.mean()
+    ax.plot(np.arange(1, len(g) + 1), sorted_g, color=f"C{k}", label=f"{m}: ESS/B {ess_fraction(g):.2f}")
+    grad_rows += [dict(method=m, rank=j + 1, norm_over_mean=float(v)) for j, v in enumerate(sorted_g)]
+ax.set(xscale="log", yscale="log", xlabel="example rank", ylabel="‖per-example gradient‖ / batch mean",
+       title=f"{short(GRAD_TASK)}, seed 0, batch of {GRAD_BATCH}")  # fmt: skip
+ax.legend(fontsize=7)
+fig.tight_layout()
+save_figure(fig, "fig05_gradient_norms", grad_rows, meta=dict(preset=PRESET.name, seed=SEED, task=GRAD_TASK))
+plt.show()
+GRADS.round(3)
+
+# %% [markdown]
+# ## 8. One decision under a $w$ slider, coloured by $Q$
+# At the start state of the first task, 400 actions sampled from CFGRL seed 0 at each $w$ of the grid (one sampling
+# call for the whole grid, computed up front, so the slider only redraws), each dot coloured by critic seed 0's
+# $\min_k Q_k(s, a)$; the title gives the mean $Q$ of the drawn actions and the mean over the dataset's own
+# actions' positive label rate is printed below.
+
+# %%
+SLIDER_TASK = TASKS[0]
+W_GRID = np.round(np.arange(0.0, 5.01, 0.25), 2)
+sp, scfg = WEIGHTS[SLIDER_TASK]
+env = evaluation.make_env(SLIDER_TASK)
+state0, _ = evaluation.reset_env(env, orl.parse_task(SLIDER_TASK)[1], evaluation.episode_seed(SEED, 1, 0))
+env.close()
+state0 = np.asarray(state0, np.float32)
+N_ACTIONS = 400
+SLIDER_ACTIONS = np.asarray(sample_guided(
+    member(sp["cfgrl"], 0), scfg["cfgrl"].model_config, jax.random.PRNGKey(SEED),
+    np.full(N_ACTIONS, cfgrl_actor.POSITIVE, np.int32), W_GRID,
+    observations=np.tile(state0, (N_ACTIONS, 1)), flow_steps=PRESET.flow_steps, clip=1.0,
+))  # fmt: skip  [W, N, 2]
+critic0 = member(sp["critic"], 0)["critic"]
+SLIDER_Q = np.asarray(jax.vmap(lambda a: iql.q_values(critic0, np.tile(state0, (N_ACTIONS, 1)), a,
+                                                      config=scfg["critic"]))(jnp.asarray(SLIDER_ACTIONS)))  # fmt: skip
+Q_RANGE = np.quantile(SLIDER_Q, [0.02, 0.98])
+
+
+def draw_decision(w):
+    """The action cloud at guidance weight w (snapped to the grid); returns (fig, mean Q of the drawn actions)."""
+    j = int(np.argmin(np.abs(W_GRID - w)))
+    acts, q = SLIDER_ACTIONS[j], SLIDER_Q[j]
+    fig, ax = plt.subplots(figsize=(5.2, 4.4))
+    sc = ax.scatter(acts[:, 0], acts[:, 1], c=q, s=7, cmap="viridis", vmin=Q_RANGE[0], vmax=Q_RANGE[1])
+    fig.colorbar(sc, ax=ax, label="Q(s, a), critic seed 0")
+    ax.add_patch(plt.Rectangle((-1, -1), 2, 2, fill=False, color="0.5", ls=":"))
+    ax.set(xlim=(-1.15, 1.15), ylim=(-1.15, 1.15), aspect="equal", xlabel="action x", ylabel="action y",
+           title=f"w = {W_GRID[j]:.2f}: mean Q {q.mean():.2f}")  # fmt: skip
+    fig.tight_layout()
+    return fig, float(q.mean())
+
+
+w_slider = widgets.FloatSlider(value=1.0, min=0.0, max=5.0, step=0.25, description="w", continuous_update=False)
+out_decision = widgets.Output()
+
+
+def redraw(out, value):
+    with out:
+        out.clear_output(wait=True)
+        draw_decision(value)
+        plt.show()
+
+
+w_slider.observe(lambda change: redraw(out_decision, change["new"]), names="value")
+redraw(out_decision, w_slider.value)
+display(widgets.VBox([w_slider, out_decision]))
+SLIDER_MEAN_Q = SLIDER_Q.mean(axis=1)
+print(f"{short(SLIDER_TASK)} start {state0.round(2)}: mean Q of the drawn actions by w: "
+      + ", ".join(f"{w:g}: {q:.2f}" for w, q in zip(W_GRID[::4], SLIDER_MEAN_Q[::4], strict=True)))  # fmt: skip
+
+# %% [markdown]
+# ## 9. Checks
+# What must hold in every mode (FAST included): the pieces are consistent with each other.
+
+# %%
+for task in TASKS:
+    r = RESULTS[task]
+    assert r["checkpoint_steps"][-1] == PRESET.num_steps and len(r["checkpoint_steps"]) == 3
+    for name in r["actors"]:
+        per_seed = orl.curves(r, name)
+        n_values = len(PRESET.ws) if name.startswith("cfgrl") else len(PRESET.inv_betas)
+        assert per_seed.shape == (PRESET.num_seeds, n_values) and np.all((0 <= per_seed) & (per_seed <= 1))
+        assert set(r["chosen"][name]) <= set(PRESET.ws if name.startswith("cfgrl") else PRESET.inv_betas)
+    assert orl.load_result(orl.result_path(PRESET.name, task)) == json.loads(json.dumps(r))  # the file round-trips
+    # the sample's advantages are Q - V of the saved critics, recomputed here from the saved weights
+    p, c = WEIGHTS[task]
+    s = SAMPLES[task]
+    q0 = np.asarray(iql.q_values(member(p["critic"], 0)["critic"], s["observations"], s["actions"], config=c["critic"]))
+    assert np.allclose(q0, s["q"][0], atol=1e-4) and np.allclose(s["q"] - s["v"], s["advantages"], atol=1e-4)
+    # the whole-dataset positive fraction and the sample's agree to sampling error
+    frac = (s["advantages"] >= 0).mean(axis=1)
+    assert np.all(np.abs(frac - np.asarray(r["labels"]["positive_fraction"])) < 5 / np.sqrt(len(s["index"])) + 1e-9)
+assert SLIDER_ACTIONS.shape == (len(W_GRID), N_ACTIONS, 2) and np.isfinite(SLIDER_Q).all()
+assert not np.allclose(SLIDER_ACTIONS[0], SLIDER_ACTIONS[np.searchsorted(W_GRID, 3.0)])  # w changes the samples
+print("all checks passed")
+
+# %% [markdown]
+# ## Summary
+# Printed from this run's results (the committed `figures/fig05_summary.json` holds the `cpu` preset's; the
+# README's Results block is rendered from it), with the noise of every comparison beside it.
+
+# %%
+def paired_gap(task, a, b):
+    """Mean over seeds of validated success(b) - success(a) in points, and its standard error (ddof = 1)."""
+    d = 100 * (orl.validated(RESULTS[task], b) - orl.validated(RESULTS[task], a))
+    return float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
+
+
+def verdict(mean, se):
+    return "more than twice its standard error" if abs(mean) > 2 * se else "within the noise"
+
+
+blocks, gaps = [], {}
+for task in TASKS:
+    r, row = RESULTS[task], TABLE[TABLE["task"] == task].iloc[0]
+    gaps[task] = paired_gap(task, "awr_gaussian", "cfgrl")
+    ws_best = WS[np.argmax(orl.curves(r, "cfgrl").mean(0))]
+    lab = LABELS[LABELS["task"] == task].iloc[0]
+    line = (f"- **{short(task)}**: AWR {pm(row, 'AWR')}, CFGRL {pm(row, 'CFGRL')} (BC {pm(row, 'BC (w=0)')}, "
+            f"filtered BC {pm(row, 'filtered BC (w=1)')}); CFGRL − AWR {gaps[task][0]:+.1f} ± {gaps[task][1]:.1f} "
+            f"points ({verdict(*gaps[task])}). Validated w per seed {r['chosen']['cfgrl']}, 1/β per seed "
+            f"{r['chosen']['awr_gaussian']}; the seed-mean w-curve peaks at w = {ws_best:g} (oracle, reference only). "
+            f"Labels: {100 * lab['positive_mean']:.1f} % positive, two critic seeds disagree on "
+            f"{100 * lab['disagreement_mean']:.1f} %.")  # fmt: skip
+    for name in ("awr_flow", "cfgrl_two_pass"):
+        if name in r["actors"]:
+            v = 100 * orl.validated(r, name)
+            line += f" {name} (validated): {v.mean():.0f} ± {v.std(ddof=1) if len(v) > 1 else float('nan'):.0f}."
+    blocks.append(line)
+steps = RESULTS[TASKS[0]]["checkpoint_steps"]
+budget = "; ".join(
+    f"{short(t)} " + " → ".join(f"{100 * orl.curves(RESULTS[t], 'cfgrl', st).mean(0).max():.0f}" for st in steps)
+    for t in TASKS
+)
+paper = orl.get_preset("paper")
+ratio = paper.num_steps * paper.batch_size / (PRESET.num_steps * PRESET.batch_size)
+g = GRADS.set_index("method")
+S05 = {
+    "preset": PRESET.name, "seeds": PRESET.num_seeds, "episodes": PRESET.episodes, "val": PRESET.val_episodes,
+    "per_task": "\n".join(blocks), "steps": ", ".join(f"{st:,}" for st in steps), "budget": budget,
+    "ratio": f"1/{ratio:.0f}", "n_steps": PRESET.num_steps, "batch": PRESET.batch_size,
+    "critic": "×".join(map(str, PRESET.critic_dims)), "actor": "×".join(map(str, PRESET.actor_dims)),
+    "grad_task": short(GRAD_TASK), "ess_cfgrl": g.loc["CFGRL", "ess_fraction"],
+    "ess_awr": ", ".join(f"{ib:g}: {g.loc[f'AWR 1/β={ib:g}', 'ess_fraction']:.2f}" for ib in INV_BETAS),
+    "top1_cfgrl": g.loc["CFGRL", "top1_share"], "top_pct": f"{100 * TOP:g}",
+    "top1_awr_max": g["top1_share"].drop("CFGRL").max(),
+    "cost_min": float(COST["total (min)"].sum()),
+    "paper": "; ".join(f"{short(t)} {a[0]:g} → {c[0]:g}" for t, v in orl.PAPER_TABLE2.items()
+                       for a, c in [(v["AWR"], v["CFGRL"])]),
+    "table": TABLE.to_dict("records"), "gaps": {short(t): list(v) for t, v in gaps.items()},
+    "labels": LABELS.to_dict("records"),
+}  # fmt: skip
+save_summary("fig05", r"""
+Numbers from this run (preset `{preset}`, {seeds} seeds, {episodes} test episodes per seed and value; w and 1/β
+chosen per seed on {val} validation episodes). Conventions: an entry is the mean ± std over seeds (ddof = 1) of
+success in %; a gap is the mean over seeds of the paired difference (the same seed's critic under both actors) ±
+its standard error, called a difference only beyond twice that standard error.
+
+{per_task}
+
+What to read in them:
+- **The budget** (best point of the CFGRL curve at {steps} steps, oracle, for the picture only): {budget}.
+- **The gradient** on a real batch of {grad_task} (the first seed): ESS/B of the per-example gradient norms is
+  {ess_cfgrl:.2f} for CFGRL and, by 1/β, {ess_awr} for AWR; the top {top_pct} % of examples carry {top1_cfgrl:.2f} of
+  CFGRL's summed norm and up to {top1_awr_max:.2f} of AWR's.
+- **Why not the paper's numbers** (paper, AWR → CFGRL: {paper}): our networks see {ratio} of its training
+  samples ({n_steps:,} steps × batch {batch}, critic {critic}, actors {actor}, on a CPU), on locally generated
+  datasets; IQL's values propagate back from the goal one backup at a time, so on the long paths of large and
+  teleport this budget leaves the critic unconverged.
+- Total cost of the runs: {cost_min:.0f} min (their own timings).
+""", S05, meta=dict(preset=PRESET.name, seed=SEED))
+
+# %% [markdown]
+# ## Exercises
+# 1. **More budget.** `python scripts/run_offline_rl.py --preset cpu --num-steps 100000 --task
+#    pointmaze-large-navigate-singletask-v0`: does the large maze's curve leave zero, and does CFGRL's lead grow?
+# 2. **The threshold.** Make a preset whose CFGRL actor uses `threshold=-1.0` (labels $A \ge -1$): more positives,
+#    less improvement per unit of $w$?
+# 3. **Two-pass labels.** On medium task 3 compare `cfgrl` and `cfgrl_two_pass` in Figure 3: the two-pass scheme
+#    never trains the negative branch; does its curve bend at a different $w$?
+# 4. **The slider.** At which $w$ does the action cloud leave the high-$Q$ region, and why can it?
