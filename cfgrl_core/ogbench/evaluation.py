@@ -117,11 +117,19 @@ class EnvPool:
 
     def __init__(self):
         self._envs: dict[str, list] = {}
+        self._makers: dict[str, object] = {}
+
+    def register(self, name: str, make) -> None:
+        """Build the envs of `name` with `make()` instead of `make_env(name)` (an env variant under its own name)."""
+        if self._envs.get(name):
+            raise ValueError(f"envs of {name!r} exist already; register a maker before the first get")
+        self._makers[name] = make
 
     def get(self, env_name: str, n: int) -> list:
         envs = self._envs.setdefault(env_name, [])
+        make = self._makers.get(env_name, lambda: make_env(env_name))
         while len(envs) < n:
-            envs.append(make_env(env_name))
+            envs.append(make())
         return envs[:n]
 
     def size(self, env_name: str) -> int:

@@ -86,6 +86,8 @@ class Preset:
     steps_per_call: int = 1000
     checkpoint_every: int = 10_000
     sample_size: int = 4096  # transitions kept with their Q, V, A for the notebook
+    path_start_tasks: tuple = ()  # tasks also evaluated from every cell of their shortest path (our variant)
+    path_episodes: int = 5  # episodes per path start, seed and value (test and validation alike)
 
 
 MEDIUM = "pointmaze-medium-navigate-singletask-v0"
@@ -117,15 +119,29 @@ PRESETS = {
         steps_per_call=100,
         checkpoint_every=100,
         sample_size=256,
-    ),  # fmt: skip
+        path_start_tasks=(MEDIUM,),
+        path_episodes=1,
+    ),
     # What `make figures` runs on a 2-core CPU (each result's `timings` holds what it cost). medium task 3, the
     # shortest path of the medium maze, is where the methods can separate at this budget (the issue's mechanism task);
     # large and teleport are the paper's rows, at the same budget.
     "cpu": Preset(
-        name="cpu", tasks=(MEDIUM3, LARGE, TELEPORT), extra_tasks=(MEDIUM3,), num_episodes=None,
-        critic_dims=(128, 128), actor_dims=(128, 128, 128), gaussian_dims=(128, 128), batch_size=128,
-        num_steps=30_000, num_seeds=4, episodes=10, val_episodes=10, checkpoint_episodes=4,
-    ),  # fmt: skip
+        name="cpu",
+        tasks=(MEDIUM3, LARGE, TELEPORT),
+        extra_tasks=(MEDIUM3,),
+        num_episodes=None,
+        critic_dims=(128, 128),
+        actor_dims=(128, 128, 128),
+        gaussian_dims=(128, 128),
+        batch_size=128,
+        num_steps=30_000,
+        num_seeds=4,
+        episodes=10,
+        val_episodes=10,
+        checkpoint_episodes=4,
+        path_start_tasks=(MEDIUM3,),
+        path_episodes=5,
+    ),
     # The paper's sizes (shared/reference/cfgrl.md §2, single-task column): a GPU job, the same runner.
     "paper": Preset(
         name="paper",
@@ -143,7 +159,7 @@ PRESETS = {
         checkpoint_episodes=10,
         steps_per_call=5000,
         checkpoint_every=50_000,
-    ),  # fmt: skip
+    ),
     # cube-single at the cpu sizes (its data alone take about 45 min to generate on one core).
     "cube": Preset(
         name="cube",
@@ -248,11 +264,22 @@ def _member(tree, *index):
     return jax.tree_util.tree_map(lambda x: x[index], tree)
 
 
-def evaluate_actors(task, preset, states, cfgs, *, episodes, seed, pool, progress) -> dict:
-    """Success [S, episodes, values] of every actor of `states` (seed-stacked JointState) on the task."""
-    _, task_id = parse_task(task)
-    common = dict(task_ids=(task_id,), episodes_per_task=episodes, seed=seed, max_steps=preset.max_steps, pool=pool,
-                  progress=progress)  # fmt: skip
+def path_env_key(task: str) -> str:
+    """The EnvPool name of a task's path-start env (`singletask.path_start_env`)."""
+    return f"{task}:path-starts"
+
+
+def evaluate_actors(task, preset, states, cfgs, *, episodes, seed, pool, progress, starts=None) -> dict:
+    """Success of every actor of `states` (seed-stacked JointState): [S, episodes, values] on the task, or, with
+    `starts` (task_info dicts, `singletask.path_starts`), [S, starts, episodes, values] from those starts."""
+    env_name, task_id = parse_task(task)
+    where = dict(task_ids=(task_id,)) if starts is None else dict(task_infos=starts)
+    if starts is not None and pool.size(path_env_key(task)) == 0:
+        pool.register(path_env_key(task), lambda: singletask.path_start_env(env_name, task_id))
+    target = task if starts is None else path_env_key(task)
+    common = dict(episodes_per_task=episodes, seed=seed, max_steps=preset.max_steps, pool=pool, progress=progress,
+                  **where)  # fmt: skip
+    pick = (lambda success: success[0]) if starts is None else (lambda success: success)
     out = {}
     for name, actor_states in states.actors.items():
         per_seed = []
@@ -260,14 +287,14 @@ def evaluate_actors(task, preset, states, cfgs, *, episodes, seed, pool, progres
             params = _member(actor_states.params, s)
             if name.startswith("cfgrl"):
                 policy = singletask.cfgrl_policy(params, cfgs[name], preset.flow_steps)
-                r = evaluation.evaluate_policy(task, policy, preset.ws, **common)
-                per_seed.append(r.success[0])  # [E, W]
+                r = evaluation.evaluate_policy(target, policy, preset.ws, **common)
+                per_seed.append(pick(r.success))  # [E, W] or [T, E, W]
             else:
                 cols = []
                 for b in range(len(preset.inv_betas)):
                     policy = singletask.awr_policy(_member(params, b), cfgs[name], preset.flow_steps)
-                    cols.append(evaluation.evaluate_policy(task, policy, (0.0,), **common).success[0, :, 0])
-                per_seed.append(np.stack(cols, axis=-1))  # [E, B]
+                    cols.append(pick(evaluation.evaluate_policy(target, policy, (0.0,), **common).success)[..., 0])
+                per_seed.append(np.stack(cols, axis=-1))  # [E, B] or [T, E, B]
         out[name] = np.stack(per_seed).astype(int).tolist()
     return out
 
@@ -337,9 +364,14 @@ def run_task(task: str, preset, *, seed: int = 0, data_dir=None, run_dir=None, p
     keys = jax.random.split(key_train, s)
     device_data = {k: jnp.asarray(v) for k, v in data.items()}
     steps = checkpoint_steps(preset)
-    evals, val = {}, {}
+    evals, val, path_evals, path_val = {}, {}, {}, {}
+    env_name, task_id = parse_task(task)
+    starts = singletask.path_starts(env_name, task_id) if task in preset.path_start_tasks else None
     eval_seconds = [0.0]
     pool = evaluation.EnvPool()
+
+    def cached(name, run):
+        return run() if folder is None else folder.cached(name, run)
 
     def evaluate(step, states):
         t = time.perf_counter()
@@ -351,11 +383,26 @@ def run_task(task: str, preset, *, seed: int = 0, data_dir=None, run_dir=None, p
             run_val = lambda: evaluate_actors(task, preset, states, cfgs, episodes=preset.val_episodes,
                                               seed=seed + 10_000, pool=pool, progress=progress)  # fmt: skip
             val.update(run_val() if folder is None else folder.cached("validation", run_val))
+        if starts is not None:
+            path_evals[step] = cached(f"path_step_{step:08d}", lambda: evaluate_actors(
+                task, preset, states, cfgs, episodes=preset.path_episodes, seed=seed, pool=pool, progress=progress,
+                starts=starts))  # fmt: skip
+            if step == steps[-1]:
+                path_val.update(cached("path_validation", lambda: evaluate_actors(
+                    task, preset, states, cfgs, episodes=preset.path_episodes, seed=seed + 10_000, pool=pool,
+                    progress=progress, starts=starts)))  # fmt: skip
         curve = np.asarray(evals[step]["cfgrl"], float).mean(axis=(0, 1))
         awr_curve = np.asarray(evals[step]["awr_gaussian"], float).mean(axis=(0, 1))
         by_w = " ".join(f"{w:g}:{c:.2f}" for w, c in zip(preset.ws, curve, strict=True))
         by_beta = " ".join(f"{b:g}:{c:.2f}" for b, c in zip(preset.inv_betas, awr_curve, strict=True))
         log(f"  {task} step {step}: CFGRL by w {by_w} | AWR by 1/beta {by_beta}")
+        if starts is not None:
+            by_d = lambda name: " ".join(f"{c:.2f}" for c in np.asarray(path_evals[step][name], float).mean(
+                axis=(0, 2)).max(axis=-1))  # fmt: skip
+            log(
+                f"  path starts by distance {[s_['distance'] for s_ in starts]}, best value: CFGRL {by_d('cfgrl')}"
+                f" | AWR {by_d('awr_gaussian')}"
+            )
         eval_seconds[0] += time.perf_counter() - t
 
     t0 = time.perf_counter()
@@ -367,6 +414,11 @@ def run_task(task: str, preset, *, seed: int = 0, data_dir=None, run_dir=None, p
                     evals[step] = load_json(folder.eval_file(f"step_{step:08d}"))
             if steps[-1] <= start and folder.eval_file("validation").is_file():
                 val.update(load_json(folder.eval_file("validation")))
+            for step in steps if starts is not None else ():
+                if step <= start and folder.eval_file(f"path_step_{step:08d}").is_file():
+                    path_evals[step] = load_json(folder.eval_file(f"path_step_{step:08d}"))
+            if starts is not None and steps[-1] <= start and folder.eval_file("path_validation").is_file():
+                path_val.update(load_json(folder.eval_file("path_validation")))
         states, losses = train_resumable(
             learner, states, device_data, keys, num_steps=preset.num_steps, batch_size=preset.batch_size,
             checkpoints=None if folder is None else folder.train, checkpoint_every=preset.checkpoint_every,
@@ -382,7 +434,12 @@ def run_task(task: str, preset, *, seed: int = 0, data_dir=None, run_dir=None, p
     t0 = time.perf_counter()
     labels, adv = label_statistics(states, cfgs, data, s)
     timings["labels_s"] = time.perf_counter() - t0
-    env_name, task_id = parse_task(task)
+    path = None
+    if starts is not None:
+        path = dict(starts=starts, episodes=preset.path_episodes, success={str(k): v for k, v in path_evals.items()},
+                    val_success=path_val, chosen={name: choose(np.asarray(path_val[name]).reshape(
+                        preset.num_seeds, -1, np.asarray(path_val[name]).shape[-1]),
+                        preset.ws if name.startswith("cfgrl") else preset.inv_betas) for name in path_val})  # fmt: skip
     result = dict(
         task=task, env_name=env_name, task_id=task_id, preset=dataclasses.asdict(preset), seed=seed,
         ws=list(preset.ws), inv_betas=list(preset.inv_betas), checkpoint_steps=steps,
@@ -390,7 +447,7 @@ def run_task(task: str, preset, *, seed: int = 0, data_dir=None, run_dir=None, p
             name: (1 if name.startswith("cfgrl") else len(preset.inv_betas)) for name in evals[steps[-1]]},
         success={str(k): v for k, v in evals.items()}, val_success=val,
         chosen={name: choose(val[name], preset.ws if name.startswith("cfgrl") else preset.inv_betas) for name in val},
-        labels=labels, loss_every_100=np.asarray(losses)[:, ::100].round(4).tolist(),
+        path_starts=path, labels=labels, loss_every_100=np.asarray(losses)[:, ::100].round(4).tolist(),
         num_transitions=int(len(data["observations"])), num_mask_zero=int((data["masks"] == 0).sum()),
         dataset_recipe=recipe, dataset_sha256=dataset_sha256, timings={k: round(v, 2) for k, v in timings.items()},
         resumed_from_step=resumed_from, device=device_description(), jax_version=jax.__version__, commit=git_commit(),

@@ -13,6 +13,12 @@ evaluation we use the installed 1.2 envs ('pre'): an episode succeeds when a sta
 reached, observed one step later than under 'post'. The two differ only for an episode that first reaches the goal
 on its very last step (counted under 'post', not under 'pre') -- at most a fraction of a percent at 1000 steps.
 
+Starts along the path (our variant, not OGBench's). A single-task env always starts at its task's start. To see
+how far back from the goal the learned values already guide a policy, `path_start_env` builds the same maze with
+the single-task settings (no goal noise, success_timing='pre') but honouring a `task_info` start, and
+`path_starts` lists the cells of the task's shortest path as such starts, each with its distance to the goal in
+cells; the last one is the task's own start.
+
 Policies (`cfgrl_core.ogbench.evaluation.RowPolicy`, evaluated in lockstep by `evaluate_policy`; the env's goal is
 ignored): the CFGRL actor sampled with guidance weight w towards o = 1, the AWR Gaussian at its mean (as the
 authors evaluate it; w ignored), and the AWR flow actor (its conditional flow; w ignored).
@@ -30,7 +36,8 @@ from cfgrl_core.agents.awr import AWRConfig, GaussianActor
 from cfgrl_core.agents.cfgrl_actor import POSITIVE, CFGRLActorConfig
 from cfgrl_core.checks import check_flow_steps
 from cfgrl_core.guidance import sample_rows
-from cfgrl_core.ogbench.evaluation import RowPolicy, map_row_chunks, sample_actions
+from cfgrl_core.ogbench.evaluation import RowPolicy, make_env, map_row_chunks, sample_actions
+from cfgrl_core.ogbench.maze import bfs_distances
 
 DEFAULT_TASKS = {"pointmaze": 1, "cube": 2}  # OGBench's default single task of each family
 
@@ -106,3 +113,37 @@ def awr_policy(params, config: AWRConfig, flow_steps: int = 16) -> RowPolicy:
     else:
         act = functools.partial(_flow_awr_act, params, config=config, flow_steps=check_flow_steps(flow_steps))
     return RowPolicy(act=act, obs_dim=config.obs_dim, goal_dim=None)
+
+
+def path_start_env(env_name: str, task_id: int):
+    """The maze of `env_name` ('pointmaze-medium-navigate-v0') as its single-task env for task `task_id` has it (no
+    goal noise, success_timing='pre', the same episode length), except that reset honours options={'task_info': ...}
+    so an episode can start anywhere. Rewards are the goal-conditioned ones (0 / 1); only success is used."""
+    import ogbench
+
+    if not env_name.startswith("pointmaze-"):
+        raise ValueError(f"starts along the path exist for point mazes only, got {env_name!r}")
+    env = make_env(env_name)
+    env.close()  # only its registered id was needed
+    return ogbench.make_env_and_datasets(env_name, env_only=True, add_noise_to_goal=False, success_timing="pre")
+
+
+def path_starts(env_name: str, task_id: int) -> list[dict]:
+    """The cells of task `task_id`'s shortest path from its start to its goal, goal excluded, nearest first: task_info
+    dicts {init_ij, goal_ij, distance} (distance in cells; the last entry is the task's own start). Ties between
+    shortest paths go to the first neighbour in (down, up, right, left) order."""
+    env = make_env(singletask_name(env_name, task_id))
+    try:
+        maze = env.unwrapped
+        info = maze.task_infos[task_id - 1]
+        maze_map = np.asarray(maze.maze_map)
+    finally:
+        env.close()
+    goal, cell = tuple(int(v) for v in info["goal_ij"]), tuple(int(v) for v in info["init_ij"])
+    dist = bfs_distances(maze_map, goal)
+    path = [cell]
+    while dist[cell] > 1:
+        cell = next(n for n in ((cell[0] + 1, cell[1]), (cell[0] - 1, cell[1]), (cell[0], cell[1] + 1),
+                                (cell[0], cell[1] - 1)) if dist.get(n) == dist[cell] - 1)  # fmt: skip
+        path.append(cell)
+    return [dict(init_ij=list(c), goal_ij=list(goal), distance=int(dist[c])) for c in reversed(path)]
