@@ -69,6 +69,7 @@ from cfgrl_core.io.summary import save_summary
 from cfgrl_core.ogbench import evaluation
 from cfgrl_core.ogbench import experiment as gx
 from cfgrl_core.ogbench import offline_rl as orl
+from cfgrl_core.ogbench import singletask
 from cfgrl_core.progress import announce
 from cfgrl_core.toys.per_example import ess_fraction, per_example_grad_norms, top_share
 
@@ -182,6 +183,7 @@ print(COST.round(1).to_string())
 # seed. Triangles mark each seed's value chosen on validation episodes. $w = 0$ is the BC policy of the same
 # network; $1/\beta = 0$ is a separately trained BC policy (Gaussian).
 
+
 # %%
 def band(ax, x, per_seed, color, label, marker):
     mean = 100 * per_seed.mean(0)
@@ -216,8 +218,11 @@ for ax, task in zip(axes[0], TASKS, strict=True):
     top.set_xlabel("AWR temperature 1/β (squares)")
     ax.set(xlabel="CFGRL guidance weight w (circles)", ylabel="success rate (%)", title=short(task), ylim=(-14, 104))
     ax.legend(fontsize=7, loc="upper left")
-fig.suptitle(f"Success against w (CFGRL) and 1/β (AWR), preset '{PRESET.name}', {PRESET.num_seeds} seeds, "
-             f"{PRESET.episodes} test episodes each; ▲ = value chosen on validation episodes", fontsize=10)
+fig.suptitle(
+    f"Success against w (CFGRL) and 1/β (AWR), preset '{PRESET.name}', {PRESET.num_seeds} seeds, "
+    f"{PRESET.episodes} test episodes each; ▲ = value chosen on validation episodes",
+    fontsize=10,
+)
 fig.tight_layout()
 save_figure(fig, "fig05_success_curves", fig3_rows, meta=dict(preset=PRESET.name, seed=SEED))
 plt.show()
@@ -292,7 +297,59 @@ save_figure(fig, "fig05_budget", budget_rows, meta=dict(preset=PRESET.name, seed
 plt.show()
 
 # %% [markdown]
-# ## 6. The labels: how many are positive, and how often two critics disagree
+# ## 6. How far back from the goal do the learned values reach? Starts along the path
+# Our variant, not the paper's: on the preset's `path_start_tasks` the same trained actors are also evaluated from
+# every cell of the task's shortest path (nearest the goal first; the last start is the task's own start), in the
+# same maze with the single-task settings (no goal noise, success counted before the action) and the same episode
+# length. IQL's values are learned backwards from the goal, one backup at a time, so at a small budget they can
+# guide a policy from near the goal but not yet from the task's start: this is where the methods can separate at a
+# CPU budget. Each method's value ($w$, $1/\beta$) is chosen per seed on validation episodes from the same starts
+# (other env seeds), pooled over the starts. Lines: mean over seeds; band ± one std over seeds (ddof = 1).
+
+# %%
+PATH_TASKS = [t for t in TASKS if RESULTS[t].get("path_starts")]
+path_rows = []
+fig, axes = plt.subplots(len(PATH_TASKS), 2, figsize=(11, 3.6 * len(PATH_TASKS)), squeeze=False)
+for (ax, ax_b), task in zip(axes, PATH_TASKS, strict=True):
+    r = RESULTS[task]
+    dist = np.asarray([s_["distance"] for s_ in r["path_starts"]["starts"]])
+    for k, name in enumerate(r["actors"]):
+        per_seed = orl.path_validated(r, name)  # [S, starts]
+        band(ax, dist, per_seed, f"C{k}", f"{name} (validated)", "o" if name.startswith("cfgrl") else "s")
+        path_rows += [dict(task=task, actor=name, selection="validated", distance=int(d), seed=s_, success=float(v))
+                      for s_, row in enumerate(per_seed) for d, v in zip(dist, row, strict=True)]  # fmt: skip
+    for w, style in ((0.0, ":"), (1.0, "--")):
+        j = int(np.flatnonzero(np.isclose(WS, w))[0])
+        per_seed = orl.path_curves(r, "cfgrl")[:, :, j]
+        ax.plot(dist, 100 * per_seed.mean(0), style, color="0.3", label=f"cfgrl at w = {w:g}")
+        path_rows += [dict(task=task, actor="cfgrl", selection=f"w={w:g}", distance=int(d), seed=s_, success=float(v))
+                      for s_, row in enumerate(per_seed) for d, v in zip(dist, row, strict=True)]  # fmt: skip
+    ax.set(
+        xlabel="start: distance to the goal along the shortest path (cells)",
+        ylabel="success rate (%)",
+        title=f"{short(task)}: {r['path_starts']['episodes']} episodes per start and seed",
+        ylim=(-3, 103),
+    )
+    ax.legend(fontsize=7)
+    for k, step in enumerate(r["checkpoint_steps"]):
+        color = plt.cm.viridis(0.15 + 0.7 * k / max(1, len(r["checkpoint_steps"]) - 1))
+        for name, style in (("cfgrl", "-o"), ("awr_gaussian", "--s")):
+            best = 100 * orl.path_curves(r, name, step).mean(0).max(axis=-1)  # oracle best value per start
+            ax_b.plot(dist, best, style, color=color, ms=3, label=f"{name}, {step:,} steps")
+    ax_b.set(
+        xlabel="start: distance to the goal (cells)",
+        ylabel="success rate (%)",
+        ylim=(-3, 103),
+        title="the budget: best value per start (oracle, picture only)",
+    )
+    ax_b.legend(fontsize=6, ncol=2)
+fig.tight_layout()
+if PATH_TASKS:
+    save_figure(fig, "fig05_path_starts", path_rows, meta=dict(preset=PRESET.name, seed=SEED))
+plt.show()
+
+# %% [markdown]
+# ## 7. The labels: how many are positive, and how often two critics disagree
 # CFGRL only ever sees $o = 1[A \ge 0]$. Over the whole dataset, per critic seed: the fraction of positive labels,
 # and for each pair of seeds the fraction of transitions whose label they disagree on. Notebook 02's argument
 # is that guidance with a *binary* label samples $\hat\pi(a\mid s)\,p(o{=}1\mid s,a)^w$: if the labels were noise-free,
@@ -338,7 +395,7 @@ plt.show()
 LABELS.round(4)
 
 # %% [markdown]
-# ## 7. Figure 2 on the real batch: how the gradient is shared among examples
+# ## 8. Figure 2 on the real batch: how the gradient is shared among examples
 # One batch of the sample above with the learned advantages of critic seed 0. For the trained AWR Gaussian actor at
 # each $1/\beta$ and the trained CFGRL actor (seed 0), every example's gradient norm $\|\nabla_\theta u_i \ell_i\|$
 # (`cfgrl_core.toys.per_example`, vmapped `grad`). Kish's effective sample size of the norms (ESS/B: 1 when every
@@ -385,26 +442,41 @@ plt.show()
 GRADS.round(3)
 
 # %% [markdown]
-# ## 8. One decision under a $w$ slider, coloured by $Q$
-# At the start state of the first task, 400 actions sampled from CFGRL seed 0 at each $w$ of the grid (one sampling
+# ## 9. One decision under a $w$ slider, coloured by $Q$
+# At a state where the critic has learned something (two cells from the goal on the first path-start task; the
+# task's own start otherwise), 400 actions sampled from CFGRL seed 0 at each $w$ of the grid (one sampling
 # call for the whole grid, computed up front, so the slider only redraws), each dot coloured by critic seed 0's
 # $\min_k Q_k(s, a)$; the title gives the mean $Q$ of the drawn actions and the mean over the dataset's own
 # actions' positive label rate is printed below.
 
 # %%
-SLIDER_TASK = TASKS[0]
+SLIDER_TASK = (PATH_TASKS or TASKS)[0]
 W_GRID = np.round(np.arange(0.0, 5.01, 0.25), 2)
 sp, scfg = WEIGHTS[SLIDER_TASK]
-env = evaluation.make_env(SLIDER_TASK)
-state0, _ = evaluation.reset_env(env, orl.parse_task(SLIDER_TASK)[1], evaluation.episode_seed(SEED, 1, 0))
+if PATH_TASKS:
+    starts = RESULTS[SLIDER_TASK]["path_starts"]["starts"]
+    SLIDER_START = min(starts, key=lambda s_: abs(s_["distance"] - 2))
+    env = singletask.path_start_env(*orl.parse_task(SLIDER_TASK))
+    state0, _ = evaluation.reset_env(env, SLIDER_START, evaluation.episode_seed(SEED, 1, 0))
+else:
+    SLIDER_START = None
+    env = evaluation.make_env(SLIDER_TASK)
+    state0, _ = evaluation.reset_env(env, orl.parse_task(SLIDER_TASK)[1], evaluation.episode_seed(SEED, 1, 0))
 env.close()
 state0 = np.asarray(state0, np.float32)
 N_ACTIONS = 400
-SLIDER_ACTIONS = np.asarray(sample_guided(
-    member(sp["cfgrl"], 0), scfg["cfgrl"].model_config, jax.random.PRNGKey(SEED),
-    np.full(N_ACTIONS, cfgrl_actor.POSITIVE, np.int32), W_GRID,
-    observations=np.tile(state0, (N_ACTIONS, 1)), flow_steps=PRESET.flow_steps, clip=1.0,
-))  # fmt: skip  [W, N, 2]
+SLIDER_ACTIONS = np.asarray(
+    sample_guided(
+        member(sp["cfgrl"], 0),
+        scfg["cfgrl"].model_config,
+        jax.random.PRNGKey(SEED),
+        np.full(N_ACTIONS, cfgrl_actor.POSITIVE, np.int32),
+        W_GRID,
+        observations=np.tile(state0, (N_ACTIONS, 1)),
+        flow_steps=PRESET.flow_steps,
+        clip=1.0,
+    )
+)  # fmt: skip  [W, N, 2]
 critic0 = member(sp["critic"], 0)["critic"]
 SLIDER_Q = np.asarray(jax.vmap(lambda a: iql.q_values(critic0, np.tile(state0, (N_ACTIONS, 1)), a,
                                                       config=scfg["critic"]))(jnp.asarray(SLIDER_ACTIONS)))  # fmt: skip
@@ -440,11 +512,11 @@ w_slider.observe(lambda change: redraw(out_decision, change["new"]), names="valu
 redraw(out_decision, w_slider.value)
 display(widgets.VBox([w_slider, out_decision]))
 SLIDER_MEAN_Q = SLIDER_Q.mean(axis=1)
-print(f"{short(SLIDER_TASK)} start {state0.round(2)}: mean Q of the drawn actions by w: "
+print(f"{short(SLIDER_TASK)}, state {state0.round(2)} ({SLIDER_START}): mean Q of the drawn actions by w: "
       + ", ".join(f"{w:g}: {q:.2f}" for w, q in zip(W_GRID[::4], SLIDER_MEAN_Q[::4], strict=True)))  # fmt: skip
 
 # %% [markdown]
-# ## 9. Checks
+# ## 10. Checks
 # What must hold in every mode (FAST included): the pieces are consistent with each other.
 
 # %%
@@ -474,6 +546,7 @@ print("all checks passed")
 # Printed from this run's results (the committed `figures/fig05_summary.json` holds the `cpu` preset's; the
 # README's Results block is rendered from it), with the noise of every comparison beside it.
 
+
 # %%
 def paired_gap(task, a, b):
     """Mean over seeds of validated success(b) - success(a) in points, and its standard error (ddof = 1)."""
@@ -502,6 +575,23 @@ for task in TASKS:
             v = 100 * orl.validated(r, name)
             line += f" {name} (validated): {v.mean():.0f} ± {v.std(ddof=1) if len(v) > 1 else float('nan'):.0f}."
     blocks.append(line)
+path_blocks, path_gaps = [], {}
+for task in PATH_TASKS:
+    r = RESULTS[task]
+    dist = [s_["distance"] for s_ in r["path_starts"]["starts"]]
+    a, c = 100 * orl.path_validated(r, "awr_gaussian"), 100 * orl.path_validated(r, "cfgrl")  # [S, starts]
+    bc = 100 * orl.path_curves(r, "cfgrl")[:, :, int(np.flatnonzero(np.isclose(WS, 0.0))[0])]
+    d = (c - a).mean(axis=1)  # per seed, pooled over the starts
+    path_gaps[task] = (float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan"))
+    cells = "; ".join(f"{k}: {a[:, i].mean():.0f} / {c[:, i].mean():.0f} / {bc[:, i].mean():.0f}"
+                      for i, k in enumerate(dist))  # fmt: skip
+    path_blocks.append(
+        f"- **{short(task)} from its path** (distance in cells: AWR / CFGRL / BC, validated, mean over seeds): "
+        f"{cells}. "
+        f"Pooled over the starts, CFGRL − AWR {path_gaps[task][0]:+.1f} ± {path_gaps[task][1]:.1f} points "
+        f"({verdict(*path_gaps[task])}); w per seed {r['path_starts']['chosen']['cfgrl']}, 1/β per seed "
+        f"{r['path_starts']['chosen']['awr_gaussian']}."
+    )
 steps = RESULTS[TASKS[0]]["checkpoint_steps"]
 budget = "; ".join(
     f"{short(t)} " + " → ".join(f"{100 * orl.curves(RESULTS[t], 'cfgrl', st).mean(0).max():.0f}" for st in steps)
@@ -512,7 +602,9 @@ ratio = paper.num_steps * paper.batch_size / (PRESET.num_steps * PRESET.batch_si
 g = GRADS.set_index("method")
 S05 = {
     "preset": PRESET.name, "seeds": PRESET.num_seeds, "episodes": PRESET.episodes, "val": PRESET.val_episodes,
-    "per_task": "\n".join(blocks), "steps": ", ".join(f"{st:,}" for st in steps), "budget": budget,
+    "per_task": "\n".join(blocks), "path": "\n".join(path_blocks) or "- (no path-start task in this preset)",
+    "path_gaps": {short(t): list(v) for t, v in path_gaps.items()},
+    "steps": ", ".join(f"{st:,}" for st in steps), "budget": budget,
     "ratio": f"1/{ratio:.0f}", "n_steps": PRESET.num_steps, "batch": PRESET.batch_size,
     "critic": "×".join(map(str, PRESET.critic_dims)), "actor": "×".join(map(str, PRESET.actor_dims)),
     "grad_task": short(GRAD_TASK), "ess_cfgrl": g.loc["CFGRL", "ess_fraction"],
@@ -525,13 +617,20 @@ S05 = {
     "table": TABLE.to_dict("records"), "gaps": {short(t): list(v) for t, v in gaps.items()},
     "labels": LABELS.to_dict("records"),
 }  # fmt: skip
-save_summary("fig05", r"""
+save_summary(
+    "fig05",
+    r"""
 Numbers from this run (preset `{preset}`, {seeds} seeds, {episodes} test episodes per seed and value; w and 1/β
 chosen per seed on {val} validation episodes). Conventions: an entry is the mean ± std over seeds (ddof = 1) of
 success in %; a gap is the mean over seeds of the paired difference (the same seed's critic under both actors) ±
 its standard error, called a difference only beyond twice that standard error.
 
 {per_task}
+
+Starts along the shortest path (our variant, the path-start figure above; each value chosen on validation
+episodes from the same starts):
+
+{path}
 
 What to read in them:
 - **The budget** (best point of the CFGRL curve at {steps} steps, oracle, for the picture only): {budget}.
@@ -543,7 +642,10 @@ What to read in them:
   datasets; IQL's values propagate back from the goal one backup at a time, so on the long paths of large and
   teleport this budget leaves the critic unconverged.
 - Total cost of the runs: {cost_min:.0f} min (their own timings).
-""", S05, meta=dict(preset=PRESET.name, seed=SEED))
+""",
+    S05,
+    meta=dict(preset=PRESET.name, seed=SEED),
+)
 
 # %% [markdown]
 # ## Exercises

@@ -562,3 +562,19 @@ def table_row(result: dict) -> dict:
     for label in ("AWR", "CFGRL"):
         row[f"paper {label} mean"], row[f"paper {label} std"] = paper.get(label, (None, None))
     return row
+
+
+def path_curves(result: dict, name: str, step: int | None = None) -> np.ndarray:
+    """Per-seed success rate [S, starts, values] of one actor from the path starts at `step` (default: the last)."""
+    path = result["path_starts"]
+    step = result["checkpoint_steps"][-1] if step is None else step
+    return np.asarray(path["success"][str(step)][name], float).mean(axis=2)
+
+
+def path_validated(result: dict, name: str, step: int | None = None) -> np.ndarray:
+    """Per-seed success [S, starts] from the path starts at the value chosen on that seed's path-start validation
+    episodes (pooled over the starts)."""
+    values = result["ws"] if name.startswith("cfgrl") else result["inv_betas"]
+    per_seed = path_curves(result, name, step)
+    idx = [int(np.flatnonzero(np.isclose(values, v))[0]) for v in result["path_starts"]["chosen"][name]]
+    return per_seed[np.arange(len(idx)), :, idx]
