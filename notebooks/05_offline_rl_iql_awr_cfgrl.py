@@ -298,9 +298,9 @@ plt.show()
 
 # %% [markdown]
 # ## 6. How far back from the goal do the learned values reach? Starts along the path
-# Our variant, not the paper's: on the preset's `path_start_tasks` the same trained actors are also evaluated from
-# every cell of the task's shortest path (nearest the goal first; the last start is the task's own start), in the
-# same maze with the single-task settings (no goal noise, success counted before the action) and the same episode
+# Our variant, not the paper's: on the preset's `path_start_tasks` the final CFGRL and Gaussian-AWR actors are also
+# evaluated from every cell of the task's shortest path (nearest the goal first; the last start is the task's own
+# start), in the same maze with the single-task settings (no goal noise, success counted before the action) and the same episode
 # length. IQL's values are learned backwards from the goal, one backup at a time, so at a small budget they can
 # guide a policy from near the goal but not yet from the task's start: this is where the methods can separate at a
 # CPU budget. Each method's value ($w$, $1/\beta$) is chosen per seed on validation episodes from the same starts
@@ -331,16 +331,14 @@ for (ax, ax_b), task in zip(axes, PATH_TASKS, strict=True):
         ylim=(-3, 103),
     )
     ax.legend(fontsize=7)
-    for k, step in enumerate(r["checkpoint_steps"]):
-        color = plt.cm.viridis(0.15 + 0.7 * k / max(1, len(r["checkpoint_steps"]) - 1))
-        for name, style in (("cfgrl", "-o"), ("awr_gaussian", "--s")):
-            best = 100 * orl.path_curves(r, name, step).mean(0).max(axis=-1)  # oracle best value per start
-            ax_b.plot(dist, best, style, color=color, ms=3, label=f"{name}, {step:,} steps")
+    for k, d in enumerate(dist):  # the whole w-curve from each start (mean over seeds)
+        color = plt.cm.viridis(0.1 + 0.8 * k / max(1, len(dist) - 1))
+        ax_b.plot(WS, 100 * orl.path_curves(r, "cfgrl")[:, k].mean(0), "-o", color=color, ms=3, label=f"{d} cells")
     ax_b.set(
-        xlabel="start: distance to the goal (cells)",
+        xlabel="CFGRL guidance weight w",
         ylabel="success rate (%)",
         ylim=(-3, 103),
-        title="the budget: best value per start (oracle, picture only)",
+        title="CFGRL's w-curve from each start (mean over seeds)",
     )
     ax_b.legend(fontsize=6, ncol=2)
 fig.tight_layout()

@@ -343,3 +343,28 @@ def test_the_fast_run_writes_a_result_that_loads_back(tmp_path, monkeypatch):
     row = offline_rl.table_row(result)
     assert row["seeds"] == 2 and row["paper AWR mean"] is None
     assert not (tmp_path / "fast" / offline_rl.MEDIUM / "train").exists()  # the work files are cleared
+
+
+def test_path_starts_walk_the_shortest_path_and_the_path_env_starts_there():
+    starts = singletask.path_starts("pointmaze-medium-navigate-v0", 1)
+    assert [s["distance"] for s in starts] == list(range(1, len(starts) + 1))
+    cells = [tuple(starts[0]["goal_ij"])] + [tuple(s["init_ij"]) for s in starts]  # goal, then nearest first
+    assert all(abs(a[0] - b[0]) + abs(a[1] - b[1]) == 1 for a, b in zip(cells[:-1], cells[1:], strict=True))
+    env = evaluation.make_env(offline_rl.MEDIUM)
+    try:
+        task = env.unwrapped.task_infos[0]
+        assert list(starts[-1]["init_ij"]) == list(task["init_ij"]) and list(starts[0]["goal_ij"]) == list(
+            task["goal_ij"]
+        )
+    finally:
+        env.close()
+    env = singletask.path_start_env("pointmaze-medium-navigate-v0", 1)
+    try:
+        maze = env.unwrapped
+        obs, info = evaluation.reset_env(env, starts[1], 0)
+        assert np.linalg.norm(obs[:2] - maze.ij_to_xy(starts[1]["init_ij"])) < 0.5 * maze._maze_unit
+        assert np.allclose(info["goal"][:2], maze.ij_to_xy(starts[1]["goal_ij"]))  # no goal noise
+    finally:
+        env.close()
+    with pytest.raises(ValueError, match="point mazes"):
+        singletask.path_start_env("cube-single-play-v0", 2)

@@ -13,10 +13,14 @@ one IQL critic with every actor extracted from it at the same time:
 The same run is evaluated at `checkpoint_fractions` of its steps (a budget curve), on `episodes` test episodes per
 seed and evaluated value; at the last step also on `val_episodes` validation episodes with other env seeds,
 on which w (CFGRL) and 1/beta (AWR) are chosen per seed (ties to the smaller value). Test episodes use the same env
-seeds and policy keys for every seed, w and 1/beta (common random numbers). Runs checkpoint every
+seeds and policy keys for every seed, w and 1/beta (common random numbers). Tasks in `path_start_tasks` are also
+evaluated, at the last step, from each cell of their shortest path (`singletask.path_starts`, our variant: how
+far back from the goal the learned values guide the actors), with validation episodes from the same starts for
+choosing w and 1/beta there. Runs checkpoint every
 `checkpoint_every` steps and cache each finished evaluation, so a killed run resumes where it stopped.
 
-Result JSON (results/offline_rl/<preset>/<task>.json): success arrays indexed [seed][episode][value]; label
+Result JSON (results/offline_rl/<preset>/<task>.json): success arrays indexed [seed][episode][value] (path starts:
+[seed][start][episode][value], under "path_starts"); label
 statistics of the final critics over the whole dataset; the provenance. Beside it, <task>/weights/ holds the
 final critics and CFGRL and Gaussian-AWR actors (seed-stacked), and <task>/sample.npz a fixed subsample of
 transitions with every seed's Q, V and A (the notebook's label and gradient figures).
@@ -87,7 +91,7 @@ class Preset:
     checkpoint_every: int = 10_000
     sample_size: int = 4096  # transitions kept with their Q, V, A for the notebook
     path_start_tasks: tuple = ()  # tasks also evaluated from every cell of their shortest path (our variant)
-    path_episodes: int = 5  # episodes per path start, seed and value (test and validation alike)
+    path_episodes: int = 3  # episodes per path start, seed and value (test and validation alike), at the last step
 
 
 MEDIUM = "pointmaze-medium-navigate-singletask-v0"
@@ -140,7 +144,7 @@ PRESETS = {
         val_episodes=10,
         checkpoint_episodes=4,
         path_start_tasks=(MEDIUM3,),
-        path_episodes=5,
+        path_episodes=3,
     ),
     # The paper's sizes (shared/reference/cfgrl.md §2, single-task column): a GPU job, the same runner.
     "paper": Preset(
@@ -269,6 +273,9 @@ def path_env_key(task: str) -> str:
     return f"{task}:path-starts"
 
 
+PATH_ACTORS = ("cfgrl", "awr_gaussian")  # the actors also evaluated from the path starts (rollouts cost the most)
+
+
 def evaluate_actors(task, preset, states, cfgs, *, episodes, seed, pool, progress, starts=None) -> dict:
     """Success of every actor of `states` (seed-stacked JointState): [S, episodes, values] on the task, or, with
     `starts` (task_info dicts, `singletask.path_starts`), [S, starts, episodes, values] from those starts."""
@@ -282,6 +289,8 @@ def evaluate_actors(task, preset, states, cfgs, *, episodes, seed, pool, progres
     pick = (lambda success: success[0]) if starts is None else (lambda success: success)
     out = {}
     for name, actor_states in states.actors.items():
+        if starts is not None and name not in PATH_ACTORS:
+            continue
         per_seed = []
         for s in range(preset.num_seeds):
             params = _member(actor_states.params, s)
@@ -383,12 +392,11 @@ def run_task(task: str, preset, *, seed: int = 0, data_dir=None, run_dir=None, p
             run_val = lambda: evaluate_actors(task, preset, states, cfgs, episodes=preset.val_episodes,
                                               seed=seed + 10_000, pool=pool, progress=progress)  # fmt: skip
             val.update(run_val() if folder is None else folder.cached("validation", run_val))
-        if starts is not None:
+        if starts is not None and step == steps[-1]:  # the last step only: rollouts from many starts cost the most
             path_evals[step] = cached(f"path_step_{step:08d}", lambda: evaluate_actors(
                 task, preset, states, cfgs, episodes=preset.path_episodes, seed=seed, pool=pool, progress=progress,
                 starts=starts))  # fmt: skip
-            if step == steps[-1]:
-                path_val.update(cached("path_validation", lambda: evaluate_actors(
+            path_val.update(cached("path_validation", lambda: evaluate_actors(
                     task, preset, states, cfgs, episodes=preset.path_episodes, seed=seed + 10_000, pool=pool,
                     progress=progress, starts=starts)))  # fmt: skip
         curve = np.asarray(evals[step]["cfgrl"], float).mean(axis=(0, 1))
@@ -396,7 +404,7 @@ def run_task(task: str, preset, *, seed: int = 0, data_dir=None, run_dir=None, p
         by_w = " ".join(f"{w:g}:{c:.2f}" for w, c in zip(preset.ws, curve, strict=True))
         by_beta = " ".join(f"{b:g}:{c:.2f}" for b, c in zip(preset.inv_betas, awr_curve, strict=True))
         log(f"  {task} step {step}: CFGRL by w {by_w} | AWR by 1/beta {by_beta}")
-        if starts is not None:
+        if starts is not None and step in path_evals:
             by_d = lambda name: " ".join(f"{c:.2f}" for c in np.asarray(path_evals[step][name], float).mean(
                 axis=(0, 2)).max(axis=-1))  # fmt: skip
             log(
