@@ -313,7 +313,9 @@ fig, axes = plt.subplots(len(PATH_TASKS), 2, figsize=(11, 3.6 * len(PATH_TASKS))
 for (ax, ax_b), task in zip(axes, PATH_TASKS, strict=True):
     r = RESULTS[task]
     dist = np.asarray([s_["distance"] for s_ in r["path_starts"]["starts"]])
-    for k, name in enumerate(r["actors"]):
+    for k, name in enumerate(r["actors"]):  # the colours of Figure 3
+        if name not in r["path_starts"]["chosen"]:
+            continue  # (only orl.PATH_ACTORS are rolled out from the path starts)
         per_seed = orl.path_validated(r, name)  # [S, starts]
         band(ax, dist, per_seed, f"C{k}", f"{name} (validated)", "o" if name.startswith("cfgrl") else "s")
         path_rows += [dict(task=task, actor=name, selection="validated", distance=int(d), seed=s_, success=float(v))
