@@ -639,8 +639,8 @@ What to read in them:
   CFGRL's summed norm and up to {top1_awr_max:.2f} of AWR's.
 - **Why not the paper's numbers** (paper, AWR → CFGRL: {paper}): our networks see {ratio} of its training
   samples ({n_steps:,} steps × batch {batch}, critic {critic}, actors {actor}, on a CPU), on locally generated
-  datasets; IQL's values propagate back from the goal one backup at a time, so on the long paths of large and
-  teleport this budget leaves the critic unconverged.
+  datasets. IQL's values propagate back from the goal one backup at a time; the path starts above measure how far
+  back they guide the actors at this budget.
 - Total cost of the runs: {cost_min:.0f} min (their own timings).
 """,
     S05,
