@@ -302,11 +302,12 @@ plt.show()
 # ## 6. How far back from the goal do the learned values reach? Starts along the path
 # Our variant, not the paper's: on the preset's `path_start_tasks` the final CFGRL and Gaussian-AWR actors are also
 # evaluated from every cell of the task's shortest path (nearest the goal first; the last start is the task's own
-# start), in the same maze with the single-task settings (no goal noise, success counted before the action) and
-# the same episode length. IQL's values are learned backwards from the goal, one backup at a time, so at a small budget they can
-# guide a policy from near the goal but not yet from the task's start: this is where the methods can separate at a
-# CPU budget. Each method's value ($w$, $1/\beta$) is chosen per seed on validation episodes from the same starts
-# (other env seeds), pooled over the starts. Lines: mean over seeds; band ± one std over seeds (ddof = 1).
+# start), in the same maze with the single-task settings (no goal noise, success counted before the action) and the
+# same episode length. IQL's values are learned backwards from the goal, one backup at a time, so at a small budget
+# they can guide a policy from near the goal but not yet from the task's start: this is where the methods can
+# separate at a CPU budget. Each method's value ($w$, $1/\beta$) is chosen per seed on validation episodes from the
+# same starts (other env seeds), pooled over the starts. Lines: mean over seeds; band ± one std over seeds
+# (ddof = 1).
 
 # %%
 PATH_TASKS = [t for t in TASKS if RESULTS[t].get("path_starts")]
