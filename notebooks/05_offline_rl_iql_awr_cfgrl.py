@@ -620,9 +620,7 @@ S05 = {
     "table": TABLE.to_dict("records"), "gaps": {short(t): list(v) for t, v in gaps.items()},
     "labels": LABELS.to_dict("records"),
 }  # fmt: skip
-save_summary(
-    "fig05",
-    r"""
+save_summary("fig05", r"""
 Numbers from this run (preset `{preset}`, {seeds} seeds, {episodes} test episodes per seed and value; w and 1/β
 chosen per seed on {val} validation episodes). Conventions: an entry is the mean ± std over seeds (ddof = 1) of
 success in %; a gap is the mean over seeds of the paired difference (the same seed's critic under both actors) ±
@@ -646,10 +644,7 @@ What to read in them:
   back they guide the actors at this budget.
 - Total cost of the runs: {cost_min:.0f} min (their own wall-clock timings; a run that shared the cores with
   another, as the committed `cpu` runs did, reads slower than it would alone).
-""",
-    S05,
-    meta=dict(preset=PRESET.name, seed=SEED),
-)
+""", S05, meta=dict(preset=PRESET.name, seed=SEED))
 
 # %% [markdown]
 # ## Exercises
