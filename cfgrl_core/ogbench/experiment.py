@@ -167,13 +167,21 @@ def load_training_data(env_name: str, preset: Preset, *, data_dir=None, seed: in
     with, and the path of the train file. Files already there are used as they are; one that is not a valid dataset
     (truncated, not an npz, keys missing) is a `ogbench_data.DatasetFileError` naming it, with the command that
     regenerates it for this preset and seed; it is never deleted or overwritten here."""
+    return generate_and_load(
+        env_name, oraclerep_name(env_name), preset, data_dir=data_dir, seed=seed, progress=progress
+    )
+
+
+def generate_and_load(env_name: str, load_name: str, preset, *, data_dir=None, seed: int = 0, progress: bool = True):
+    """`env_name`'s dataset (generated if missing, at `preset.num_episodes`) loaded by OGBench's loader as `load_name`
+    (its -oraclerep name, or a -singletask name for its relabelling). Returns (train dict, recipe, train path)."""
     folder = data_dir_for(preset, data_dir)
     kwargs = {} if preset.num_episodes is None else dict(num_episodes=preset.num_episodes)
     train_path, _ = ogbench_data.generate_dataset(
         env_name, data_dir=folder, seed=seed, num_workers=min(2, os.cpu_count() or 1), progress=progress, **kwargs
     )
     regenerate = ogbench_data.regenerate_command(env_name, folder, num_episodes=preset.num_episodes, seed=seed)
-    train_ds, _ = ogbench_data.load_with_ogbench(oraclerep_name(env_name), train_path, regenerate=regenerate)
+    train_ds, _ = ogbench_data.load_with_ogbench(load_name, train_path, regenerate=regenerate)
     return dict(train_ds), ogbench_data.read_recipe(train_path, regenerate=regenerate), train_path
 
 

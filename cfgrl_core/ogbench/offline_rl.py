@@ -48,7 +48,7 @@ from cfgrl_core.io.provenance import REPO_ROOT, device_description, file_sha256,
 from cfgrl_core.io.resumable import train_resumable
 from cfgrl_core.ogbench import datasets as ogbench_data
 from cfgrl_core.ogbench import evaluation, singletask
-from cfgrl_core.ogbench.experiment import RunFolder, data_dir_for, mean_std
+from cfgrl_core.ogbench.experiment import RunFolder, checkpoint_steps, generate_and_load, mean_std
 from cfgrl_core.train import TrainConfig, create_runs
 
 INV_BETAS = (0.0, 1.0, 3.0, 10.0, 30.0)  # AWR: one training each (1/beta = 0 is BC)
@@ -220,14 +220,9 @@ def result_path(preset_name: str, task: str) -> Path:
 def load_task_data(task: str, preset: Preset, *, data_dir=None, seed: int = 0, progress: bool = True):
     """(transitions, recipe, train path) of a task: the dataset generated if missing, relabelled by OGBench."""
     env_name, _ = parse_task(task)
-    folder = data_dir_for(preset, data_dir)
-    kwargs = {} if preset.num_episodes is None else dict(num_episodes=preset.num_episodes)
-    train_path, _ = ogbench_data.generate_dataset(
-        env_name, data_dir=folder, seed=seed, num_workers=min(2, os.cpu_count() or 1), progress=progress, **kwargs
-    )
-    regenerate = ogbench_data.regenerate_command(env_name, folder, num_episodes=preset.num_episodes, seed=seed)
-    train_ds, _ = ogbench_data.load_with_ogbench(task, train_path, regenerate=regenerate)
-    return singletask.transitions(train_ds), ogbench_data.read_recipe(train_path, regenerate=regenerate), train_path
+    train_ds, recipe, train_path = generate_and_load(env_name, task, preset, data_dir=data_dir, seed=seed,
+                                                     progress=progress)  # fmt: skip
+    return singletask.transitions(train_ds), recipe, train_path
 
 
 def configs(preset: Preset, obs_dim: int, action_dim: int) -> dict:
@@ -256,12 +251,6 @@ def make_learner(preset: Preset, cfgs: dict, extras: bool) -> CriticWithActors:
             Actor("cfgrl_two_pass", cfgrl_actor.CFGRLActorLearner(cfgs["cfgrl_two_pass"], tc)),
         ]
     return CriticWithActors(iql.IQLLearner(cfgs["critic"], tc), tuple(actors))
-
-
-def checkpoint_steps(preset: Preset) -> list[int]:
-    if any(not 0 < f <= 1 for f in preset.checkpoint_fractions):
-        raise ValueError(f"checkpoint_fractions must lie in (0, 1], got {preset.checkpoint_fractions}")
-    return sorted({max(1, round(f * preset.num_steps)) for f in preset.checkpoint_fractions} | {preset.num_steps})
 
 
 def _member(tree, *index):
