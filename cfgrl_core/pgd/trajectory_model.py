@@ -49,30 +49,53 @@ def device_data(z: np.ndarray) -> dict:
     return {"actions": jnp.asarray(z, jnp.float32), "conditions": jnp.zeros(len(z), jnp.int32)}
 
 
-def window_log_q(layout: WindowLayout, normaliser: Normaliser, target: pointmass.GaussianPolicy):
+@dataclasses.dataclass(frozen=True)
+class FixedPolicyLogProb:
+    """log pi(u | s) of a scripted point-mass policy, in the (policy_params, s, u) form guidance takes (no params)."""
+
+    policy: pointmass.GaussianPolicy
+
+    def __call__(self, policy_params, s, u):
+        del policy_params
+        return pointmass.log_prob(self.policy, s, u)
+
+
+def window_log_q(layout: WindowLayout, normaliser: Normaliser, log_prob):
     """log q_target of normalised windows z [B, dim] -> [B]: sum_t log pi_target(u_t | s_t), states not
-    differentiated (as the authors' guidance), rewards and dones not involved."""
+    differentiated (as the authors' guidance), rewards and dones not involved. log_prob(s [.., 2], u) -> [..]."""
     mean, std = jnp.asarray(normaliser.mean), jnp.asarray(normaliser.std)
 
     def log_q(z):
         parts = layout.unflatten(z * std + mean)
         s = jax.lax.stop_gradient(parts["states"][..., :-1, :])
-        return jnp.sum(pointmass.log_prob(target, s, parts["actions"]), -1)
+        return jnp.sum(log_prob(s, parts["actions"]), -1)
 
     return log_q
 
 
-@functools.partial(jax.jit, static_argnames=("config", "layout", "target", "n", "flow_steps", "guidance"))
-def _generate(params, normaliser_arrays, key, lam, *, config, layout, target, n, flow_steps, guidance):
+def _generate_one(params, normaliser_arrays, key, lam, policy_params, *, config, layout, log_prob, n, flow_steps,
+                  guidance):  # fmt: skip
+    """Windows [n, dim] in data units (pure). log_prob=None: unguided; else log_prob(policy_params, s, u)."""
     normaliser = Normaliser(*normaliser_arrays)
     velocity = cfg_velocity_fn(params, config, jnp.zeros(n, jnp.int32))
     x_0 = jax.random.normal(key, (n, config.action_dim))
-    if target is None:
+    if log_prob is None:
         z = euler_integrate(velocity, x_0, flow_steps)
     else:
-        grad = policy_guidance.window_grad_log_q(window_log_q(layout, normaliser, target), layout.action_mask())
+        log_q = window_log_q(layout, normaliser, lambda s, u: log_prob(policy_params, s, u))
+        grad = policy_guidance.window_grad_log_q(log_q, layout.action_mask())
         z = policy_guidance.sample(velocity, grad, x_0, lam, flow_steps=flow_steps, guidance=guidance)
     return z * normaliser.std + normaliser.mean
+
+
+_STATIC = ("config", "layout", "log_prob", "n", "flow_steps", "guidance")
+_generate = jax.jit(_generate_one, static_argnames=_STATIC)
+
+
+@functools.partial(jax.jit, static_argnames=_STATIC)
+def _generate_runs(params, normaliser_arrays, keys, lams, policy_params, **static):
+    one = functools.partial(_generate_one, **static)
+    return jax.vmap(one, in_axes=(0, None, 0, 0, 0))(params, normaliser_arrays, keys, lams, policy_params)
 
 
 def generate(params, config: ModelConfig, layout: WindowLayout, normaliser: Normaliser, key, n: int, *, lam=0.0,
@@ -84,8 +107,24 @@ def generate(params, config: ModelConfig, layout: WindowLayout, normaliser: Norm
     if target is None and lam != 0:
         raise ValueError(f"guidance weight lam={lam} needs a target policy")
     arrays = (jnp.asarray(normaliser.mean), jnp.asarray(normaliser.std))
-    x = _generate(params, arrays, key, jnp.float32(lam), config=config, layout=layout, target=target, n=n,
+    log_prob = None if target is None else FixedPolicyLogProb(target)
+    x = _generate(params, arrays, key, jnp.float32(lam), None, config=config, layout=layout, log_prob=log_prob, n=n,
                   flow_steps=flow_steps, guidance=guidance)  # fmt: skip
+    return np.asarray(x)
+
+
+def generate_runs(params, config: ModelConfig, layout: WindowLayout, normaliser: Normaliser, keys, n: int, *, lams,
+                  log_prob, policy_params, flow_steps: int = 32,
+                  guidance: policy_guidance.PolicyGuidance = policy_guidance.DEFAULT) -> np.ndarray:  # fmt: skip
+    """n windows per run [R, n, dim], in one program: run r samples the model params[r] with keys[r], guided by
+    log_prob(policy_params[r], s, u) with weight lams[r] (leading axis R on params, keys, lams, policy_params).
+
+    log_prob is a static, hashable callable (e.g. a frozen dataclass); the policy parameters are traced, so a new
+    policy regenerates without recompiling."""
+    check_positive_int("n", n)
+    arrays = (jnp.asarray(normaliser.mean), jnp.asarray(normaliser.std))
+    x = _generate_runs(params, arrays, keys, jnp.asarray(lams, jnp.float32), policy_params, config=config,
+                       layout=layout, log_prob=log_prob, n=n, flow_steps=flow_steps, guidance=guidance)  # fmt: skip
     return np.asarray(x)
 
 

@@ -1,0 +1,418 @@
+"""Notebook 07's experiment: do TD3+BC and IQL do better on PGD data than on real or unguided synthetic data?
+
+    run = obtain(get_preset("cpu"), results_dir("cpu"))       # trains, or loads a finished run
+    run["agents"]["td3_bc"]["arms"]["pgd_2.5"]["final_score"]  # one value per seed
+
+What a run does, every step seeded (reference §1.8, at CPU scale):
+1. the mixed-quality dataset of `reward_task` (<dir>/mixed.npz) and its windows of H transitions;
+2. the flow trajectory model of notebook 06 (`trajectory_model`), one per seed, trained once on those windows
+   (<dir>/trajectory_model/); from it, for each seed, an initial *unguided* synthetic dataset;
+3. for each agent (TD3+BC, IQL) and seed, one run per arm, all seeds and arms of an agent in two vmapped programs:
+     real       batches of `batch_size` real transitions;
+     unguided   `synth_batch` rows from the initial unguided dataset (never regenerated) + the rest real;
+     pgd_<lam>  the same mix, but every `regen_every` steps the synthetic dataset is regenerated with guidance
+                lambda towards the agent's *current* policy (none at step 0: the first dataset is unguided);
+   every arm of a seed starts from the same initial parameters and uses the same minibatch keys and the same
+   initial synthetic data (common random numbers), so paired differences between arms are meaningful;
+4. at every regeneration point: each run's return on `eval_episodes` seeded episodes (its deterministic policy in
+   the true simulator) and, for the synthetic arms, what their current synthetic data are worth: the mean log-
+   likelihood of their actions under the current policy (the guidance density), the dynamics error against the
+   true simulator, the reward error and the terminal fraction;
+5. results.json with every curve, per seed, and the provenance; a checkpoint after every period, so a killed run
+   resumes where it stopped and gives the same numbers.
+
+lambda is pre-registered (`Preset.lam`, fixed before any agent was trained): notebook 06's lambda* = 0.1 for a
+target policy of noise 0.2 adds a precision of 0.1 / 0.2^2 = 2.5 to the behaviour's per-step action factor; with
+the unit-variance guidance density of `synthetic_replay.AgentLogProb` the same added precision is lambda = 2.5.
+The sweep over lambda (one agent) is reported as a sweep, never used to pick the headline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from cfgrl_core.agents.iql_agent import IQLAgent
+from cfgrl_core.agents.td3_bc import TD3BCConfig, TD3BCLearner
+from cfgrl_core.checks import check_positive_int
+from cfgrl_core.io.atomic import atomic_write_bytes
+from cfgrl_core.io.checkpoints import CheckpointDir, load_json, save_json
+from cfgrl_core.io.provenance import REPO_ROOT, device_description, file_sha256, git_commit
+from cfgrl_core.io.resumable import train_resumable
+from cfgrl_core.pgd import measures, pointmass, reward_task, trajectory_model
+from cfgrl_core.pgd.synthetic_replay import AgentLogProb, MixedReplay, real_transitions, to_device, window_transitions
+from cfgrl_core.pgd.windows import Normaliser, make_windows
+from cfgrl_core.progress import announce, progress_bar
+from cfgrl_core.train import create_runs, run_training
+
+AGENTS = ("td3_bc", "iql")
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    name: str
+    num_episodes: int = 200  # behaviour episodes (about 40 transitions each)
+    horizon: int = 16  # H, transitions per window (= generation length)
+    stride: int = 4
+    traj_hidden: tuple = (256, 256, 256)
+    traj_steps: int = 10_000
+    traj_batch: int = 256
+    traj_lr: float = 1e-3
+    num_seeds: int = 3  # a seed = one trajectory model and one agent run per arm
+    agents: tuple = AGENTS
+    agent_hidden: tuple = (256, 256)
+    agent_steps: int = 20_000
+    batch_size: int = 256  # rows per agent step
+    synth_batch: int = 240  # of which synthetic, in the synthetic arms (the released code's 240 of 256)
+    regen_every: int = 2_000  # steps between regenerations (and evaluations)
+    synth_windows: int = 512  # windows per synthetic dataset (x H transitions)
+    flow_steps: int = 32
+    lam: float = 2.5  # the pre-registered headline lambda
+    lam_sweep: tuple = (0.5, 2.5, 10.0)  # the lambdas of the sweep agent (holds lam)
+    sweep_agent: str = "td3_bc"
+    guide_std: float = 1.0  # std of the guidance density N(act(s), std^2 I)
+    eval_episodes: int = 50
+    steps_per_call: int = 1_000
+
+    def __post_init__(self):
+        for f in ("num_episodes", "horizon", "stride", "traj_steps", "num_seeds", "agent_steps", "batch_size",
+                  "regen_every", "synth_windows", "flow_steps", "eval_episodes"):  # fmt: skip
+            check_positive_int(f, getattr(self, f))
+        if self.num_seeds < 2:
+            raise ValueError("a spread over seeds needs num_seeds >= 2")
+        if not 0 < self.synth_batch < self.batch_size:
+            raise ValueError(f"synth_batch must lie in (0, batch_size={self.batch_size}), got {self.synth_batch}")
+        if self.agent_steps % self.regen_every:
+            raise ValueError(f"agent_steps ({self.agent_steps}) must be a multiple of regen_every "
+                             f"({self.regen_every})")  # fmt: skip
+        if self.lam not in self.lam_sweep or self.sweep_agent not in self.agents:
+            raise ValueError("the sweep must hold the headline lambda, and the sweep agent must be one of the agents")
+        unknown = set(self.agents) - set(AGENTS)
+        if unknown:
+            raise ValueError(f"unknown agents {sorted(unknown)}; choose from {AGENTS}")
+
+    @property
+    def periods(self) -> int:
+        return self.agent_steps // self.regen_every
+
+    def arms(self, agent: str) -> tuple:
+        """(name, lambda or None for 'unguided') of the synthetic arms of one agent."""
+        lams = self.lam_sweep if agent == self.sweep_agent else (self.lam,)
+        return (("unguided", None), *((f"pgd_{lam:g}", float(lam)) for lam in lams))
+
+
+PRESETS = {
+    "fast": Preset("fast", num_episodes=120, traj_hidden=(64, 64), traj_steps=300, num_seeds=2, agent_hidden=(32, 32),
+                   agent_steps=300, batch_size=64, synth_batch=48, regen_every=100, synth_windows=32, flow_steps=6,
+                   lam_sweep=(2.5, 10.0), eval_episodes=6, steps_per_call=100),
+    "cpu": Preset("cpu", agent_hidden=(128, 128)),
+    "paper": Preset("paper", num_episodes=1_000, traj_hidden=(512, 512, 512, 512), traj_steps=100_000,
+                    num_seeds=5, agent_steps=200_000, regen_every=10_000, synth_windows=4_096, flow_steps=64,
+                    lam_sweep=(0.5, 1.0, 2.5, 5.0, 10.0), eval_episodes=100, steps_per_call=5_000),
+}  # fmt: skip
+
+TASK = reward_task.RewardTask()
+
+
+def get_preset(name) -> Preset:
+    if isinstance(name, Preset):
+        return name
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    return PRESETS[name]
+
+
+def results_dir(preset_name: str) -> Path:
+    """results/pgd_agents/<preset> in the repository (or $CFGRL_RESULTS_DIR/pgd_agents/<preset>)."""
+    root = os.environ.get("CFGRL_RESULTS_DIR") or REPO_ROOT / "results"
+    return Path(root) / "pgd_agents" / preset_name
+
+
+def make_agent(name: str, preset: Preset):
+    if name == "td3_bc":
+        return TD3BCLearner(TD3BCConfig(2, 2, preset.agent_hidden))
+    return IQLAgent(2, 2, preset.agent_hidden)
+
+
+def _key(tag: str, *ints) -> jax.Array:
+    key = jax.random.key(0)
+    for i in (sum(map(ord, tag)), *ints):
+        key = jax.random.fold_in(key, i)
+    return key
+
+
+def _seed_keys(key, seeds) -> jax.Array:
+    """fold_in(key, seed) for each entry of `seeds` [R]: runs of the same seed share their sampling keys."""
+    return jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.asarray(seeds))
+
+
+def _tile(tree, times: int):
+    """[S, ...] -> [times * S, ...]: run r = (arm r // S, seed r % S)."""
+    return jax.tree_util.tree_map(lambda x: jnp.tile(x, (times,) + (1,) * (x.ndim - 1)), tree)
+
+
+# ------------------------------------------------------------------------------------------ the trajectory model
+def train_trajectory_model(preset: Preset, windows, normaliser: Normaliser, folder: Path, progress=True):
+    """The S seed-stacked trajectory models, trained (resumably) or loaded from <folder>/trajectory_model."""
+    saved = folder / "trajectory_model"
+    if (saved / "model.json").is_file():
+        params, config, _, _, meta = trajectory_model.load_model(saved)
+        return params, config, meta["final_loss"]
+    config = trajectory_model.model_config(windows.layout, preset.traj_hidden)
+    learner = trajectory_model.trajectory_learner(config, batch_size=preset.traj_batch, learning_rate=preset.traj_lr)
+    s = preset.num_seeds
+    states = create_runs(learner, jax.random.split(_key("trajectory init"), s))
+    states, losses = train_resumable(
+        learner, states, trajectory_model.device_data(normaliser.normalise(windows.x)),
+        jax.random.split(_key("trajectory train"), s), num_steps=preset.traj_steps, batch_size=preset.traj_batch,
+        checkpoints=CheckpointDir(folder / "train" / "trajectory"), checkpoint_every=max(preset.traj_steps // 4, 1),
+        steps_per_call=preset.steps_per_call, progress=progress, desc=f"trajectory model, {s} seeds",
+    )  # fmt: skip
+    final_loss = losses[:, -200:].mean(1).tolist()
+    meta = {"preset": preset.name, "steps": preset.traj_steps, "final_loss": final_loss}
+    trajectory_model.save_model(saved, states.params, config, windows.layout, normaliser, meta)
+    return states.params, config, final_loss
+
+
+# ------------------------------------------------------------------------------------------------ the measures
+def synthetic_measures(windows_x, layout, log_prob: AgentLogProb, actor_params) -> dict:
+    """What each run's synthetic windows [R, n, dim] are worth under its current policy: {measure: [R]}."""
+    parts = layout.unflatten(np.asarray(windows_x, np.float32))
+    states, actions = parts["states"], parts["actions"]
+    ll = np.asarray(jax.vmap(log_prob)(actor_params, jnp.asarray(states[:, :, :-1]), jnp.asarray(actions)))
+    out = {"log_lik": ll.mean((1, 2)), "dynamics_error": [], "reward_error": [],
+           "terminal_fraction": (parts["dones"] > 0.5).mean((1, 2))}  # fmt: skip
+    for r in range(len(states)):
+        out["dynamics_error"].append(float(measures.dynamics_errors(TASK.world, states[r], actions[r]).mean()))
+        true_r = reward_task.reward(TASK, pointmass.step(TASK.world, states[r][:, :-1], actions[r]))
+        out["reward_error"].append(float(np.abs(parts["rewards"][r] - true_r).mean()))
+    return {k: np.asarray(v, np.float64) for k, v in out.items()}
+
+
+def real_log_lik(data: dict, log_prob: AgentLogProb, actor_params) -> np.ndarray:
+    """Mean log-likelihood of the real data's actions under each run's current policy [R]."""
+    s, u = jnp.asarray(data["observations"], jnp.float32), jnp.asarray(data["actions"], jnp.float32)
+    return np.asarray(jax.vmap(lambda p: jnp.mean(log_prob(p, s, u)))(actor_params), np.float64)
+
+
+# ------------------------------------------------------------------------------------------------ one agent
+@dataclasses.dataclass
+class Groups:
+    """The runs of one agent: `real` [S] and `synth` [len(arms) * S] (run r = arm r // S, seed r % S)."""
+
+    real: object
+    synth: object
+    windows: np.ndarray  # [len(arms) * S, synth_windows, dim], the synthetic data of each synth run
+
+
+def _history_like(preset: Preset, n_arms: int) -> dict:
+    p, s = preset.periods + 1, preset.num_seeds
+    h = {"return_real": np.zeros((p, s)), "return_synth": np.zeros((p, n_arms * s)),
+         "real_log_lik_real": np.zeros((p, s)), "real_log_lik_synth": np.zeros((p, n_arms * s))}  # fmt: skip
+    for k in ("log_lik", "dynamics_error", "reward_error", "terminal_fraction"):
+        h[f"synth_{k}"] = np.zeros((p, n_arms * s))
+    h["final_returns_real"] = np.zeros((s, preset.eval_episodes))
+    h["final_returns_synth"] = np.zeros((n_arms * s, preset.eval_episodes))
+    return h
+
+
+def run_agent(name: str, preset: Preset, data: dict, layout, normaliser, traj, initial_windows, folder: Path, *,
+              progress=True, log=announce) -> dict:  # fmt: skip
+    """Train every arm and seed of one agent, with regeneration, evaluation and checkpoints. Returns its result."""
+    agent = make_agent(name, preset)
+    arms = preset.arms(name)
+    s, n_arms = preset.num_seeds, len(arms)
+    traj_params, traj_config = traj
+    log_prob = AgentLogProb(agent, preset.guide_std)
+    real = to_device(real_transitions(data))
+    real_learner = MixedReplay(agent, 0)
+    synth_learner = MixedReplay(agent, preset.synth_batch)
+    init_keys = jax.random.split(_key(f"{name} init"), s)
+    train_keys = jax.random.split(_key(f"{name} train"), s)
+    lams = np.asarray([0.0 if lam is None else lam for _, lam in arms for _ in range(s)], np.float32)
+    regenerated = np.asarray([lam is not None for _, lam in arms for _ in range(s)])
+    seed_of = np.tile(np.arange(s), n_arms)
+    groups = Groups(create_runs(real_learner, init_keys), create_runs(synth_learner, _tile(init_keys, n_arms)),
+                    np.concatenate([initial_windows] * n_arms))  # fmt: skip
+    history = _history_like(preset, n_arms)
+    checkpoints = CheckpointDir(folder / "train" / name)
+    start = 0
+    if checkpoints.latest() is not None:
+        start = checkpoints.latest()
+        like = {"real": jax.device_get(groups.real), "synth": jax.device_get(groups.synth), "windows": groups.windows,
+                "history": history}  # fmt: skip
+        restored = checkpoints.restore(start, like)
+        groups = Groups(
+            jax.tree_util.tree_map(jnp.asarray, restored["real"]),
+            jax.tree_util.tree_map(jnp.asarray, restored["synth"]),
+            np.asarray(restored["windows"]),
+        )
+        history = {k: np.asarray(v) for k, v in restored["history"].items()}
+        log(f"{name}: resumed at step {start}")
+    s0 = reward_task.start_states(TASK, preset.eval_episodes, seed=1)
+    act_runs = jax.jit(jax.vmap(agent.act))
+    actor_params = jax.jit(jax.vmap(agent.actor_params))
+
+    def evaluate(period, final=False):
+        for group, state in (("real", groups.real), ("synth", groups.synth)):
+            params = actor_params(state)
+            r = len(jax.tree_util.tree_leaves(params)[0])
+            starts = np.broadcast_to(s0, (r, *s0.shape))
+            act = lambda st, p=params: np.asarray(act_runs(p, jnp.asarray(st)))
+            returns, _ = reward_task.rollout_returns(TASK, act, starts)
+            history[f"return_{group}"][period] = returns.mean(-1)
+            history[f"real_log_lik_{group}"][period] = real_log_lik(data, log_prob, params)
+            if final:
+                history[f"final_returns_{group}"][:] = returns
+        m = synthetic_measures(groups.windows, layout, log_prob, actor_params(groups.synth))
+        for k, v in m.items():
+            history[f"synth_{k}"][period] = v
+
+    if start == 0:
+        evaluate(0)
+    bar = progress_bar(total=preset.agent_steps, initial=start, desc=f"{name}: {s} real + {n_arms * s} synthetic "
+                       f"runs", unit="step", unit_scale=True, disable=not progress)  # fmt: skip
+    for period in range(start // preset.regen_every + 1, preset.periods + 1):
+        step = period * preset.regen_every
+        real_state, _ = run_training(real_learner, groups.real, real, train_keys, num_steps=step,
+                                     batch_size=preset.batch_size, steps_per_call=preset.steps_per_call,
+                                     progress=False)  # fmt: skip
+        synth_data = to_device(window_transitions(layout, groups.windows))
+        synth_state, _ = run_training(synth_learner, groups.synth, real, _tile(train_keys, n_arms), num_steps=step,
+                                      batch_size=preset.batch_size - preset.synth_batch, run_args=(synth_data,),
+                                      steps_per_call=preset.steps_per_call, progress=False)  # fmt: skip
+        groups = Groups(real_state, synth_state, groups.windows)
+        if period < preset.periods:  # regenerate the PGD arms' data with their current policies
+            keys = _seed_keys(_key("regenerate", period), seed_of)
+            new = trajectory_model.generate_runs(
+                jax.tree_util.tree_map(lambda p: p[seed_of], traj_params), traj_config, layout, normaliser, keys,
+                preset.synth_windows, lams=lams, log_prob=log_prob, policy_params=actor_params(synth_state),
+                flow_steps=preset.flow_steps,
+            )  # fmt: skip
+            groups.windows = np.where(regenerated[:, None, None], new, groups.windows)
+        evaluate(period, final=period == preset.periods)
+        checkpoints.save(step, {"real": groups.real, "synth": groups.synth, "windows": groups.windows,
+                                "history": history})  # fmt: skip
+        for k in checkpoints.steps():
+            if k != step:
+                checkpoints.delete(k)
+        bar.update(step - bar.n)
+    bar.close()
+    return agent_result(preset, name, arms, history)
+
+
+def agent_result(preset: Preset, name: str, arms, history: dict) -> dict:
+    """Per arm: curves and final values with one entry per seed (lists), from the history arrays."""
+    s = preset.num_seeds
+    refs = reward_task.reference_returns(TASK, preset.eval_episodes, seed=1)
+    score = lambda r: reward_task.normalised_score(r, refs).tolist()
+    out = {"real": {"lam": None, "regenerated": False, "curve_return": history["return_real"].T.tolist(),
+                    "curve_score": score(history["return_real"].T),
+                    "final_return": history["return_real"][-1].tolist(),
+                    "final_score": score(history["return_real"][-1]),
+                    "final_episode_returns": history["final_returns_real"].tolist(),
+                    "curve_real_log_lik": history["real_log_lik_real"].T.tolist()}}  # fmt: skip
+    for a, (arm, lam) in enumerate(arms):
+        cols = slice(a * s, (a + 1) * s)
+        out[arm] = {
+            "lam": lam, "regenerated": lam is not None,
+            "curve_return": history["return_synth"][:, cols].T.tolist(),
+            "curve_score": score(history["return_synth"][:, cols].T),
+            "final_return": history["return_synth"][-1, cols].tolist(),
+            "final_score": score(history["return_synth"][-1, cols]),
+            "final_episode_returns": history["final_returns_synth"][cols].tolist(),
+            "curve_real_log_lik": history["real_log_lik_synth"][:, cols].T.tolist(),
+            **{f"curve_{k}": history[f"synth_{k}"][:, cols].T.tolist()
+               for k in ("log_lik", "dynamics_error", "reward_error", "terminal_fraction")},
+        }  # fmt: skip
+    return {"arms": out, "steps": [p * preset.regen_every for p in range(preset.periods + 1)], "references": refs}
+
+
+# ------------------------------------------------------------------------------------------------ the whole run
+def run_config(preset: Preset) -> dict:
+    config = {"preset": dataclasses.asdict(preset), "task": dataclasses.asdict(TASK),
+              "recipe": json.loads(reward_task.MixedRecipe(preset.num_episodes, task=TASK).to_json())}  # fmt: skip
+    return json.loads(json.dumps(config))
+
+
+def run_and_save(preset, folder, *, progress=True, log=announce) -> dict:
+    preset = get_preset(preset)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = run_config(preset)
+    config_file = folder / "config.json"
+    if config_file.is_file() and load_json(config_file) != config:
+        raise ValueError(f"{folder} holds a run of another configuration; delete it to start this one")
+    save_json(config_file, config)
+    t_start = time.time()
+    data_path = folder / "mixed.npz"
+    recipe = reward_task.MixedRecipe(preset.num_episodes, task=TASK)
+    data = reward_task.obtain_dataset(data_path, recipe)
+    windows = make_windows(data, preset.horizon, preset.stride)
+    normaliser = Normaliser.fit(windows.x)
+    log(f"mixed-quality data: {len(data['rewards'])} transitions, {len(windows.x)} windows of {preset.horizon}")
+    t0 = time.time()
+    traj_params, traj_config, traj_loss = train_trajectory_model(preset, windows, normaliser, folder, progress)
+    t_traj = time.time() - t0
+    s = preset.num_seeds
+    initial = trajectory_model.generate_runs(
+        traj_params, traj_config, windows.layout, normaliser, _seed_keys(_key("initial synthetic"), np.arange(s)),
+        preset.synth_windows, lams=np.zeros(s),
+        log_prob=None, policy_params=None, flow_steps=preset.flow_steps,
+    )  # fmt: skip
+    agents, seconds = {}, {"trajectory_model": t_traj}
+    for name in preset.agents:
+        t0 = time.time()
+        agents[name] = run_agent(name, preset, data, windows.layout, normaliser, (traj_params, traj_config), initial,
+                                 folder, progress=progress, log=log)  # fmt: skip
+        seconds[name] = time.time() - t0
+    seconds["total"] = time.time() - t_start
+    returns = reward_task.data_returns(data)
+    behaviour = np.asarray(data["behaviour_ids"])[np.r_[0, np.flatnonzero(np.diff(data["episode_ids"])) + 1]]
+    result = {
+        "config": config,
+        "commit": git_commit(),
+        "device": device_description(),
+        "dataset_sha256": file_sha256(data_path),
+        "num_transitions": int(len(data["rewards"])),
+        "num_windows": int(len(windows.x)),
+        "behaviour_episode_returns": returns.tolist(),
+        "behaviour_episode_policy": behaviour.tolist(),
+        "trajectory_final_loss": traj_loss,
+        "agents": agents,
+        "seconds": seconds,
+    }
+    save_json(folder / "results.json", result)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, windows=initial[:, :64])
+    atomic_write_bytes(folder / "initial_windows.npz", buf.getvalue())
+    shutil.rmtree(folder / "train", ignore_errors=True)
+    return result
+
+
+def load_result(folder) -> dict:
+    return load_json(Path(folder) / "results.json")
+
+
+def obtain(preset, folder, *, reuse: bool = False, progress=True, log=announce) -> dict:
+    """A finished run is loaded when reuse=True or when this clean commit made it; otherwise it is run (resuming
+    an interrupted one's checkpoints)."""
+    preset = get_preset(preset)
+    folder = Path(folder)
+    if (folder / "results.json").is_file():
+        made_with, commit = load_result(folder).get("commit", "?"), git_commit()
+        if reuse or ("+" not in commit and commit != "unknown" and made_with == commit):
+            log(f"loaded the finished run in {folder} (made by commit {made_with}; no training)")
+            return load_result(folder)
+        for name in ("results.json", "config.json"):
+            (folder / name).unlink(missing_ok=True)
+    return run_and_save(preset, folder, progress=progress, log=log)
