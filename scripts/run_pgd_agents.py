@@ -1,0 +1,42 @@
+"""Run notebook 07's experiment outside the notebook: TD3+BC and IQL on real, unguided and PGD data.
+
+    python scripts/run_pgd_agents.py --preset cpu          # what `make figures` runs inside notebook 07
+    python scripts/run_pgd_agents.py --preset paper        # larger sizes (a GPU build of JAX helps)
+    python scripts/run_pgd_agents.py --preset fast --out /tmp/try
+
+Writes results/pgd_agents/<preset>/ (or --out): mixed.npz (the mixed-quality dataset and its recipe),
+trajectory_model/ (weights and normaliser), initial_windows.npz (a few unguided windows per seed) and results.json
+(every curve per arm and seed, the references of the normalised score, timings, device, dataset hash, commit).
+A killed run resumes from its checkpoints (<out>/train/) when the same command is run again; a finished one is
+done again unless --reuse.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from cfgrl_core.pgd import offline_agents
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="cpu", choices=sorted(offline_agents.PRESETS))
+    parser.add_argument("--out", type=Path, default=None, help="results folder (default: results/pgd_agents/<preset>)")
+    parser.add_argument("--reuse", action="store_true", help="load a finished run instead of doing it again")
+    args = parser.parse_args(argv)
+    folder = args.out or offline_agents.results_dir(args.preset)
+    result = offline_agents.obtain(args.preset, folder, reuse=args.reuse)
+    for agent, r in result["agents"].items():
+        for arm, a in r["arms"].items():
+            score = np.asarray(a["final_score"])
+            print(f"{agent:7s} {arm:10s} score {score.mean():6.1f} ± {score.std(ddof=1):5.1f} (seeds {len(score)})")
+    print(f"{folder}: {result['seconds']['total']:.0f} s, commit {result['commit']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
