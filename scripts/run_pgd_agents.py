@@ -4,7 +4,8 @@
     python scripts/run_pgd_agents.py --preset paper        # larger sizes (a GPU build of JAX helps)
     python scripts/run_pgd_agents.py --preset fast --out /tmp/try
 
-Writes results/pgd_agents/<preset>/ (or --out): mixed.npz (the mixed-quality dataset and its recipe),
+Writes results/pgd_agents/<preset>/<task>/ (or --out/<task>/; one task per good fraction, e.g. good20):
+mixed.npz (the mixed-quality dataset and its recipe),
 trajectory_model/ (weights and normaliser), initial_windows.npz (a few unguided windows per seed) and results.json
 (every curve per arm and seed, the references of the normalised score, timings, device, dataset hash, commit).
 A killed run resumes from its checkpoints (<out>/train/) when the same command is run again; a finished one is
@@ -29,12 +30,14 @@ def main(argv=None) -> int:
     parser.add_argument("--reuse", action="store_true", help="load a finished run instead of doing it again")
     args = parser.parse_args(argv)
     folder = args.out or offline_agents.results_dir(args.preset)
-    result = offline_agents.obtain(args.preset, folder, reuse=args.reuse)
-    for agent, r in result["agents"].items():
-        for arm, a in r["arms"].items():
-            score = np.asarray(a["final_score"])
-            print(f"{agent:7s} {arm:10s} score {score.mean():6.1f} ± {score.std(ddof=1):5.1f} (seeds {len(score)})")
-    print(f"{folder}: {result['seconds']['total']:.0f} s, commit {result['commit']}")
+    results = offline_agents.obtain(args.preset, folder, reuse=args.reuse)
+    for task, result in results.items():
+        for agent, r in result["agents"].items():
+            for arm, a in r["arms"].items():
+                score = np.asarray(a["final_score"])
+                print(f"{task} {agent:7s} {arm:10s} score {score.mean():6.1f} ± {score.std(ddof=1):5.1f} "
+                      f"(seeds {len(score)})")  # fmt: skip
+        print(f"{folder / task}: {result['seconds']['total']:.0f} s, commit {result['commit']}")
     return 0
 
 

@@ -1,9 +1,11 @@
 """Notebook 07's experiment: do TD3+BC and IQL do better on PGD data than on real or unguided synthetic data?
 
-    run = obtain(get_preset("cpu"), results_dir("cpu"))       # trains, or loads a finished run
-    run["agents"]["td3_bc"]["arms"]["pgd_2.5"]["final_score"]  # one value per seed
+    runs = obtain(get_preset("cpu"), results_dir("cpu"))                 # trains, or loads finished runs
+    runs["good20"]["agents"]["td3_bc"]["arms"]["pgd_2.5"]["final_score"]  # one value per seed
 
-What a run does, every step seeded (reference §1.8, at CPU scale):
+A preset holds one task per `good_fractions` entry (the share of behaviour episodes that head to the rewarded
+goal), each run separately into <dir>/<task>/. What a task's run does, every step seeded (reference §1.8, at
+CPU scale):
 1. the mixed-quality dataset of `reward_task` (<dir>/mixed.npz) and its windows of H transitions;
 2. the flow trajectory model of notebook 06 (`trajectory_model`), one per seed, trained once on those windows
    (<dir>/trajectory_model/); from it, for each seed, an initial *unguided* synthetic dataset;
@@ -61,6 +63,7 @@ AGENTS = ("td3_bc", "iql")
 class Preset:
     name: str
     num_episodes: int = 200  # behaviour episodes (about 40 transitions each)
+    good_fractions: tuple = (0.2, 0.05)  # tasks: the probability that a behaviour episode heads to the rewarded goal
     horizon: int = 16  # H, transitions per window (= generation length)
     stride: int = 4
     traj_hidden: tuple = (256, 256, 256)
@@ -338,28 +341,38 @@ def agent_result(preset: Preset, name: str, arms, history: dict) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------ the whole run
-def run_config(preset: Preset) -> dict:
-    config = {"preset": dataclasses.asdict(preset), "task": dataclasses.asdict(TASK),
-              "recipe": json.loads(reward_task.MixedRecipe(preset.num_episodes, task=TASK).to_json())}  # fmt: skip
+def task_name(good_fraction: float) -> str:
+    """'good20' for a task whose behaviour episodes head to the rewarded goal with probability 0.2."""
+    return f"good{round(100 * good_fraction):02d}"
+
+
+def recipe(preset: Preset, good_fraction: float) -> reward_task.MixedRecipe:
+    return reward_task.MixedRecipe(preset.num_episodes, task=TASK, weights=(1.0 - good_fraction, good_fraction))
+
+
+def run_config(preset: Preset, good_fraction: float) -> dict:
+    config = {"preset": dataclasses.asdict(preset), "task": dataclasses.asdict(TASK), "good_fraction": good_fraction,
+              "recipe": json.loads(recipe(preset, good_fraction).to_json())}  # fmt: skip
     return json.loads(json.dumps(config))
 
 
-def run_and_save(preset, folder, *, progress=True, log=announce) -> dict:
+def run_task(preset, good_fraction: float, folder, *, progress=True, log=announce) -> dict:
+    """One task's whole run (dataset, trajectory models, every agent, arm and seed), saved in `folder`."""
     preset = get_preset(preset)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    config = run_config(preset)
+    config = run_config(preset, good_fraction)
     config_file = folder / "config.json"
     if config_file.is_file() and load_json(config_file) != config:
         raise ValueError(f"{folder} holds a run of another configuration; delete it to start this one")
     save_json(config_file, config)
     t_start = time.time()
     data_path = folder / "mixed.npz"
-    recipe = reward_task.MixedRecipe(preset.num_episodes, task=TASK)
-    data = reward_task.obtain_dataset(data_path, recipe)
+    data = reward_task.obtain_dataset(data_path, recipe(preset, good_fraction))
     windows = make_windows(data, preset.horizon, preset.stride)
     normaliser = Normaliser.fit(windows.x)
-    log(f"mixed-quality data: {len(data['rewards'])} transitions, {len(windows.x)} windows of {preset.horizon}")
+    log(f"{task_name(good_fraction)}: {len(data['rewards'])} transitions, {len(windows.x)} windows of "
+        f"{preset.horizon}")  # fmt: skip
     t0 = time.time()
     traj_params, traj_config, traj_loss = train_trajectory_model(preset, windows, normaliser, folder, progress)
     t_traj = time.time() - t0
@@ -403,10 +416,9 @@ def load_result(folder) -> dict:
     return load_json(Path(folder) / "results.json")
 
 
-def obtain(preset, folder, *, reuse: bool = False, progress=True, log=announce) -> dict:
-    """A finished run is loaded when reuse=True or when this clean commit made it; otherwise it is run (resuming
-    an interrupted one's checkpoints)."""
-    preset = get_preset(preset)
+def obtain_task(preset, good_fraction: float, folder, *, reuse: bool = False, progress=True, log=announce) -> dict:
+    """A finished task run is loaded when reuse=True or when this clean commit made it; otherwise it is run
+    (resuming an interrupted one's checkpoints)."""
     folder = Path(folder)
     if (folder / "results.json").is_file():
         made_with, commit = load_result(folder).get("commit", "?"), git_commit()
@@ -415,4 +427,11 @@ def obtain(preset, folder, *, reuse: bool = False, progress=True, log=announce) 
             return load_result(folder)
         for name in ("results.json", "config.json"):
             (folder / name).unlink(missing_ok=True)
-    return run_and_save(preset, folder, progress=progress, log=log)
+    return run_task(preset, good_fraction, folder, progress=progress, log=log)
+
+
+def obtain(preset, folder, *, reuse: bool = False, progress=True, log=announce) -> dict:
+    """{task name: result} for every task of the preset, each in <folder>/<task name>/."""
+    preset = get_preset(preset)
+    return {task_name(g): obtain_task(preset, g, Path(folder) / task_name(g), reuse=reuse, progress=progress, log=log)
+            for g in preset.good_fractions}  # fmt: skip
