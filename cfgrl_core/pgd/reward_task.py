@@ -111,6 +111,11 @@ def obtain_dataset(path, recipe: MixedRecipe, *, progress: bool = False) -> dict
     return pointmass.obtain_dataset(path, recipe, progress=progress, generate=generate_dataset, keys=DATA_KEYS)
 
 
+def load_dataset(path) -> tuple[dict, MixedRecipe]:
+    """(arrays, recipe) of a mixed-quality dataset file."""
+    return pointmass.load_dataset(path, recipe_type=MixedRecipe, keys=DATA_KEYS)
+
+
 # ---------------------------------------------------------------------------------------------------- evaluation
 def start_states(task: RewardTask, num_episodes: int, seed: int) -> np.ndarray:
     """s_0 of evaluation episode e ~ N(0, s0_std^2 I) from default_rng([seed, e]) [E, 2]."""
