@@ -46,7 +46,7 @@ class IQLAgent:
         train = TrainConfig(learning_rate=self.learning_rate, p_uncond=0.0)
         critic = IQLLearner(IQLConfig(self.obs_dim, self.action_dim, self.hidden_dims, discount=self.discount,
                                       expectile=self.expectile), train)  # fmt: skip
-        actor = AWRLearner(AWRConfig(self.action_dim, self.obs_dim, "gaussian", self.hidden_dims), train)
+        actor = AWRLearner(self.actor_config, train)
         return CriticWithActors(critic, (Actor(ACTOR, actor, run_values=(self.beta,)),))
 
     @property

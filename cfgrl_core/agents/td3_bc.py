@@ -19,7 +19,6 @@ states are already of order one). `TD3BCLearner` is a learner of the core loop (
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -192,8 +191,3 @@ class TD3BCLearner:
     def act(self, actor_params, observations):
         """The deterministic action mu(s) [B, A] of the policy being evaluated."""
         return DeterministicActor(self.config).apply(actor_params, observations)
-
-
-@functools.partial(jax.jit, static_argnames=("learner",))
-def act_jit(learner, actor_params, observations):
-    return learner.act(actor_params, observations)

@@ -48,6 +48,13 @@ def git_commit() -> str:
         return "unknown"
 
 
+def made_by_this_commit(made_with: str) -> bool:
+    """True when this checkout is a clean commit and `made_with` (a result's recorded commit) is that commit: the
+    result is what running this code again would give, so a runner may load it instead of training."""
+    commit = git_commit()
+    return "+" not in commit and commit != "unknown" and made_with == commit
+
+
 def device_description() -> str:
     """e.g. 'cpu (2 cores)' or 'gpu: NVIDIA H200' (the first JAX device)."""
     import jax

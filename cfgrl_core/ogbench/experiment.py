@@ -44,7 +44,7 @@ from cfgrl_core import train
 from cfgrl_core.checks import check_nonnegative_int
 from cfgrl_core.io.atomic import atomic_write_json
 from cfgrl_core.io.checkpoints import CheckpointDir, load_json, restore_pytree, save_json, save_weights_folder
-from cfgrl_core.io.provenance import REPO_ROOT, device_description, file_sha256, git_commit
+from cfgrl_core.io.provenance import REPO_ROOT, device_description, file_sha256, git_commit, made_by_this_commit
 from cfgrl_core.networks import ModelConfig
 from cfgrl_core.ogbench import datasets as ogbench_data
 from cfgrl_core.ogbench import evaluation, gc_dataset, maze
@@ -506,8 +506,8 @@ def obtain_run(env_name: str, preset, result_file, *, reuse: bool = False, seed:
     result_file = Path(result_file)
     weights = run_dir_for(result_file) / "weights"
     if result_file.is_file() and weights.is_dir():
-        commit, made_with = git_commit(), load_results(result_file).get("commit", "?")
-        same_commit = "+" not in commit and commit != "unknown" and made_with == commit
+        made_with = load_results(result_file).get("commit", "?")
+        same_commit = made_by_this_commit(made_with)
         if reuse or same_commit:
             made_by = "this commit" if same_commit else f"commit {made_with}"
             log(f"{env_name}: loaded {result_file} and its weights (no training; made by {made_by})")

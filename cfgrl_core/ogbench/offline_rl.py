@@ -44,7 +44,7 @@ from cfgrl_core.agents.offline import Actor, CriticWithActors
 from cfgrl_core.checks import check_nonnegative_int
 from cfgrl_core.io.atomic import atomic_write_bytes, atomic_write_json
 from cfgrl_core.io.checkpoints import load_json, restore_pytree, save_weights_folder
-from cfgrl_core.io.provenance import REPO_ROOT, device_description, file_sha256, git_commit
+from cfgrl_core.io.provenance import REPO_ROOT, device_description, file_sha256, git_commit, made_by_this_commit
 from cfgrl_core.io.resumable import train_resumable
 from cfgrl_core.ogbench import datasets as ogbench_data
 from cfgrl_core.ogbench import evaluation, singletask
@@ -486,8 +486,8 @@ def obtain(task: str, preset, *, reuse: bool = False, seed: int = 0, data_dir=No
     result_file = result_path(preset.name, task)
     folder = result_file.with_suffix("")
     if result_file.is_file() and (folder / "weights").is_dir():
-        commit, made_with = git_commit(), load_result(result_file).get("commit", "?")
-        same_commit = "+" not in commit and commit != "unknown" and made_with == commit
+        made_with = load_result(result_file).get("commit", "?")
+        same_commit = made_by_this_commit(made_with)
         if reuse or same_commit:
             log(f"{task}: loaded {result_file} (made by commit {made_with}; no training)")
             return load_result(result_file)

@@ -38,7 +38,7 @@ import numpy as np
 from cfgrl_core.checks import check_positive_int
 from cfgrl_core.io.atomic import atomic_write_bytes
 from cfgrl_core.io.checkpoints import CheckpointDir, load_json, save_json
-from cfgrl_core.io.provenance import REPO_ROOT, device_description, file_sha256, git_commit
+from cfgrl_core.io.provenance import REPO_ROOT, device_description, file_sha256, git_commit, made_by_this_commit
 from cfgrl_core.io.resumable import train_resumable
 from cfgrl_core.pgd import measures, pointmass, tilt, trajectory_model, world_model
 from cfgrl_core.pgd.policy_guidance import PolicyGuidance
@@ -371,9 +371,8 @@ def obtain(preset, folder, *, reuse: bool = False, progress=True, log=announce) 
     folder = Path(folder)
     done = (folder / "results.json").is_file() and (folder / "samples.npz").is_file()
     if done:
-        made_with, commit = load_json(folder / "results.json").get("commit", "?"), git_commit()
-        same_commit = "+" not in commit and commit != "unknown" and made_with == commit
-        if reuse or same_commit:
+        made_with = load_json(folder / "results.json").get("commit", "?")
+        if reuse or made_by_this_commit(made_with):
             log(f"loaded the finished run in {folder} (made by commit {made_with}; no training)")
             return load_run(folder)
         for name in ("results.json", "samples.npz", "config.json"):

@@ -48,7 +48,7 @@ from cfgrl_core.agents.td3_bc import TD3BCConfig, TD3BCLearner
 from cfgrl_core.checks import check_positive_int
 from cfgrl_core.io.atomic import atomic_write_bytes
 from cfgrl_core.io.checkpoints import CheckpointDir, load_json, save_json
-from cfgrl_core.io.provenance import REPO_ROOT, device_description, file_sha256, git_commit
+from cfgrl_core.io.provenance import REPO_ROOT, device_description, file_sha256, git_commit, made_by_this_commit
 from cfgrl_core.io.resumable import train_resumable
 from cfgrl_core.pgd import measures, pointmass, reward_task, trajectory_model
 from cfgrl_core.pgd.synthetic_replay import AgentLogProb, MixedReplay, real_transitions, to_device, window_transitions
@@ -421,8 +421,8 @@ def obtain_task(preset, good_fraction: float, folder, *, reuse: bool = False, pr
     (resuming an interrupted one's checkpoints)."""
     folder = Path(folder)
     if (folder / "results.json").is_file():
-        made_with, commit = load_result(folder).get("commit", "?"), git_commit()
-        if reuse or ("+" not in commit and commit != "unknown" and made_with == commit):
+        made_with = load_result(folder).get("commit", "?")
+        if reuse or made_by_this_commit(made_with):
             log(f"loaded the finished run in {folder} (made by commit {made_with}; no training)")
             return load_result(folder)
         for name in ("results.json", "config.json"):
