@@ -45,17 +45,33 @@ def euler_integrate(velocity_fn: Callable, x_0: jax.Array, flow_steps: int) -> j
     return jax.lax.fori_loop(0, flow_steps, step, x_0)
 
 
-def cfg_velocity_fn(params, config: ModelConfig, conditions, observations=None, ws=None):
+def cfg_velocity_fn(params, config: ModelConfig, conditions, observations=None, ws=None, uncond_params=None):
     """v(x, t) over N rows, each with its own condition, observation and guidance weight.
 
     conditions [N] int labels or [N, C] goals; observations [N, O] or None; ws [N] or None.
     ws given: v_uncond + w_n (v_cond - v_uncond), cond and uncond in ONE network call on 2 N rows
               (rows 0..N-1 conditional, N..2N-1 the null condition).
     ws None:  the conditional velocity alone, one call on N rows (an unguided conditional flow).
+    uncond_params: separate networks (the paper's Figure 7 ablation): v_cond from `params` with the real
+              condition and v_uncond from `uncond_params` (a network of the same config trained with every
+              condition dropped), each on N rows, combined by the same formula. With uncond_params = params
+              this is the shared-network velocity up to float rounding (a test).
     Returns velocity(x [N, A], t scalar) -> [N, A].
     """
     net = VectorField(config)
     n = conditions.shape[0]
+    if uncond_params is not None:
+        if ws is None:
+            raise ValueError("uncond_params needs ws: separate networks are only combined by guidance")
+        cond_mask, null_mask = jnp.zeros(n, bool), jnp.ones(n, bool)
+
+        def separate(x, t):
+            t_n = jnp.full((n, 1), t, x.dtype)
+            v_cond = net.apply(params, x, t_n, conditions, cond_mask, observations)
+            v_uncond = net.apply(uncond_params, x, t_n, conditions, null_mask, observations)
+            return guided_velocity(v_cond, v_uncond, ws[:, None])
+
+        return separate
     if ws is None:
         mask = jnp.zeros(n, bool)
 
@@ -76,14 +92,18 @@ def cfg_velocity_fn(params, config: ModelConfig, conditions, observations=None, 
     return guided
 
 
-def sample_rows(params, config: ModelConfig, x_0, conditions, observations=None, ws=None, *, flow_steps: int):
+def sample_rows(
+    params, config: ModelConfig, x_0, conditions, observations=None, ws=None, *, flow_steps: int, uncond_params=None
+):
     """THE sampler: Euler from x_0 [N, A] at t = 0 to t = 1 under `cfg_velocity_fn` (each row its own condition,
-    observation and w; ws=None integrates the conditional flow alone). Pure and traceable; returns x_1 [N, A].
+    observation and w; ws=None integrates the conditional flow alone; uncond_params: the unconditional velocity
+    from a separate network). Pure and traceable; returns x_1 [N, A].
 
     Every sampler of the collection goes through here: `sample_guided` (a vector of w for a batch), the OGBench
     evaluation (`cfgrl_core.ogbench.evaluation.sample_actions`, one w and key per rollout) and AWR's flow actor.
     """
-    return euler_integrate(cfg_velocity_fn(params, config, conditions, observations, ws), x_0, flow_steps)
+    velocity = cfg_velocity_fn(params, config, conditions, observations, ws, uncond_params)
+    return euler_integrate(velocity, x_0, flow_steps)
 
 
 def _tile(x, reps: int):

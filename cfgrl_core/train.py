@@ -118,6 +118,64 @@ class CFGLearner:
         return update(state, batch, key, model_config=self.model_config, train_config=self.train_config)
 
 
+@dataclass(frozen=True)
+class FlowMember:
+    """One flow network of a `MultiFlowLearner`: its name (the key of its parameters and of its sub-batch), its
+    vector field and its probability of dropping the condition to the null embedding."""
+
+    name: str
+    model_config: ModelConfig
+    p_uncond: float
+
+    def __post_init__(self):
+        check_probability(f"p_uncond of {self.name!r}", self.p_uncond)
+
+
+@dataclass(frozen=True)
+class MultiFlowLearner:
+    """Several CFG flow networks trained together: params {name: params}, the loss the SUM of each member's flow
+    loss on its own sub-batch batch[name], one Adam over all of them (the authors' HCFGRL: one optimizer, losses
+    summed). Adam is per-parameter and the members share no weight, so this equals training each member alone on
+    the same minibatches; it exists so one run (one key, one checkpoint) holds them all.
+
+    Used by the two-network ablation (an unconditional flow, p_uncond = 1, and a goal-conditioned one,
+    p_uncond = 0, on the same minibatch) and by the hierarchy (a subgoal flow and an action flow)."""
+
+    members: tuple  # FlowMember, ...
+    learning_rate: float = 3e-4
+    loss_key: str = "flow_loss"
+
+    def __post_init__(self):
+        names = [m.name for m in self.members]
+        if not names or len(set(names)) != len(names):
+            raise ValueError(f"members must have distinct names, got {names}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+
+    def configs(self) -> dict:
+        return {m.name: m.model_config for m in self.members}
+
+    def create(self, key: jax.Array) -> TrainState:
+        keys = jax.random.split(key, len(self.members))
+        params = {m.name: init_params(m.model_config, k) for m, k in zip(self.members, keys, strict=True)}
+        opt_state = optax.adam(self.learning_rate).init(params)
+        return TrainState(params=params, opt_state=opt_state, step=jnp.zeros((), jnp.int32))
+
+    def loss(self, params, batch: dict, key: jax.Array):
+        keys = jax.random.split(key, len(self.members))
+        total, info = 0.0, {}
+        for m, k in zip(self.members, keys, strict=True):
+            loss, _ = cfg_flow_loss(params[m.name], batch[m.name], k, model_config=m.model_config, p_uncond=m.p_uncond)
+            total, info[f"{m.name}_loss"] = total + loss, loss
+        return total, {**info, "flow_loss": total}
+
+    def update(self, state: TrainState, batch: dict, key: jax.Array) -> tuple[TrainState, dict]:
+        (_, info), grads = jax.value_and_grad(self.loss, has_aux=True)(state.params, batch, key)
+        updates, opt_state = optax.adam(self.learning_rate).update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        return TrainState(params=params, opt_state=opt_state, step=state.step + 1), info
+
+
 def scan_updates(
     step_fn, state, dataset: dict, key: jax.Array, *, num_steps: int, batch_size: int, sample_fn=sample_batch
 ):
@@ -159,6 +217,18 @@ def train_steps(
 train_steps_jit = jax.jit(train_steps, static_argnames=("num_steps", "model_config", "train_config", "sample_fn"))
 
 
+def _chunk(states, dataset, keys, run_args, learner, num_steps, batch_size, sample_fn):
+    def one_run(state, key, args):
+        def step_fn(state, batch, key_loss):
+            return learner.update(state, batch, key_loss, *args)
+
+        return scan_updates(
+            step_fn, state, dataset, key, num_steps=num_steps, batch_size=batch_size, sample_fn=sample_fn
+        )
+
+    return jax.vmap(one_run, in_axes=(0, 0, 0))(states, keys, tuple(run_args))
+
+
 @functools.partial(jax.jit, static_argnames=("learner", "num_steps", "batch_size", "sample_fn"))
 def train_chunk(
     states: TrainState,
@@ -174,16 +244,7 @@ def train_chunk(
     """`num_steps` updates of R runs in one program: `scan_updates` of `learner.update` vmapped over the leading
     run axis of `states`, `keys` [R] and every array in `run_args` (e.g. 1/beta [R]); the data are shared.
     Returns the states and info with leading axes [R, num_steps]."""
-
-    def one_run(state, key, args):
-        def step_fn(state, batch, key_loss):
-            return learner.update(state, batch, key_loss, *args)
-
-        return scan_updates(
-            step_fn, state, dataset, key, num_steps=num_steps, batch_size=batch_size, sample_fn=sample_fn
-        )
-
-    return jax.vmap(one_run, in_axes=(0, 0, 0))(states, keys, tuple(run_args))
+    return _chunk(states, dataset, keys, tuple(run_args), learner, num_steps, batch_size, sample_fn)
 
 
 def create_runs(learner, keys: jax.Array) -> TrainState:
@@ -211,6 +272,70 @@ def chunk_bounds(start: int, num_steps: int, steps_per_call: int, stops=()) -> l
     return sorted(b for b in bounds | {num_steps} if b > start)
 
 
+def run_devices(num_runs: int, devices=None) -> list:
+    """The devices R runs are sharded over: the most of `devices` (default: every local device) that divide R
+    evenly, so each device holds R / D whole runs. One device (or R = 1): [that device], nothing is sharded."""
+    devices = list(jax.local_devices() if devices is None else devices)
+    if not devices:
+        raise ValueError("devices is empty")
+    d = max(k for k in range(1, len(devices) + 1) if num_runs % k == 0)
+    return devices[:d]
+
+
+class ShardedRuns:
+    """R runs split over D devices along the run axis: device i holds runs [i R/D, (i+1) R/D) and runs the same
+    single-device `train_chunk` program on them. The calls are dispatched without waiting, so the devices work
+    in parallel. `join` gives back one array per leaf, sharded over the mesh with `jax.sharding.NamedSharding`
+    (axis "runs"), for checkpoints and callers.
+
+    Exactness: device i computes its runs with the vmapped program of R/D runs, where one device uses the program of
+    R runs. Those agree bit for bit only while XLA compiles both alike: on CPU, a reduction over a large enough
+    tensor (e.g. the bias gradients of [R, 256, 256] activations at R = 4, not at R = 2) is emitted differently
+    as the program grows, and then runs differ from their one-device twins in the last bit after a step
+    (2e-6 in the parameters after 40 steps of notebook 04's net), a difference that training then amplifies.
+    Small programs match exactly (tested on 2 host CPU devices); at notebook 04's sizes the seeds of a sharded run
+    are statistically, not bitwise, those of the one-device run. An XLA SPMD program over the same mesh (`jax.jit`
+    of globally sharded arrays, or `jax.shard_map`) differs from the one-device program even at small sizes, so it
+    is not used."""
+
+    def __init__(self, devices: list, states, keys, run_args: tuple, dataset: dict):
+        self.devices = list(devices)
+        self.mesh = jax.sharding.Mesh(np.asarray(self.devices), ("runs",))
+        d = len(self.devices)
+        self.states = [jax.device_put(self._part(states, i, d), dev) for i, dev in enumerate(self.devices)]
+        self.keys = [jax.device_put(self._part(keys, i, d), dev) for i, dev in enumerate(self.devices)]
+        self.run_args = [jax.device_put(self._part(tuple(run_args), i, d), dev) for i, dev in enumerate(self.devices)]
+        self.datasets = [jax.device_put(dataset, dev) for dev in self.devices]
+
+    @staticmethod
+    def _part(tree, i: int, d: int):
+        def take(x):
+            n = x.shape[0] // d
+            return x[i * n : (i + 1) * n]
+
+        return jax.tree_util.tree_map(take, tree)
+
+    def step(self, **kwargs) -> dict:
+        """Every device's `train_chunk` call (dispatched first, awaited by `join`); returns info, joined."""
+        infos = []
+        for i in range(len(self.devices)):
+            self.states[i], info = train_chunk(
+                self.states[i], self.datasets[i], self.keys[i], self.run_args[i], **kwargs
+            )
+            infos.append(info)
+        return self.join(infos)
+
+    def join(self, parts: list):
+        """Per-device pytrees with leading axis R/D -> one pytree of [R, ...] arrays sharded over the mesh."""
+        sharding = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec("runs"))
+
+        def one(*xs):
+            shape = (sum(x.shape[0] for x in xs), *xs[0].shape[1:])
+            return jax.make_array_from_single_device_arrays(shape, sharding, list(xs))
+
+        return jax.tree_util.tree_map(one, *parts)
+
+
 def run_training(
     learner,
     states: TrainState,
@@ -226,16 +351,24 @@ def run_training(
     on_stop=None,
     progress: bool = True,
     desc: str = "training",
+    devices=None,
 ) -> tuple[TrainState, np.ndarray]:
     """THE training loop: train R runs (leading axis of `states`, `keys`, `run_args`) up to step `num_steps`.
 
     Starts at the runs' current step (a state restored from a checkpoint at step k resumes at k and gives the same
     result as an uninterrupted run). Calls of at most `steps_per_call` scanned steps are cut at every step in
     `stops`, after which `on_stop(step, states, losses)` is called (losses: [R, steps run in this call so far]).
+    devices: a list of devices to shard the runs over (`run_devices` picks how many divide R; `ShardedRuns`, which
+    says when the numbers are bitwise those of one device); None or a single device runs everything where the
+    inputs already are, as before.
     Returns (states at num_steps, loss curve [R, num_steps - start] of `learner.loss_key`).
     """
     num_steps = check_positive_int("num_steps", num_steps)
     steps_per_call = check_positive_int("steps_per_call", steps_per_call)
+    r = jax.tree_util.tree_leaves(states)[0].shape[0]
+    sharded = None
+    if devices is not None and len(devices := run_devices(r, devices)) > 1:
+        sharded = ShardedRuns(devices, states, keys, tuple(run_args), dataset)
     start = int(np.asarray(states.step).reshape(-1)[0])
     if start > num_steps:
         raise ValueError(f"the runs are already at step {start}, past num_steps={num_steps}")
@@ -243,10 +376,12 @@ def run_training(
     losses, done = [], start
     stops = set(stops)
     for bound in chunk_bounds(start, num_steps, steps_per_call, stops):
-        states, info = train_chunk(
-            states, dataset, keys, tuple(run_args), learner=learner, num_steps=bound - done, batch_size=batch_size,
-            sample_fn=sample_fn,
-        )  # fmt: skip
+        kwargs = dict(learner=learner, num_steps=bound - done, batch_size=batch_size, sample_fn=sample_fn)
+        if sharded is None:
+            states, info = train_chunk(states, dataset, keys, tuple(run_args), **kwargs)
+        else:
+            info = sharded.step(**kwargs)
+            states = sharded.join(sharded.states)
         losses.append(np.asarray(info[learner.loss_key]))
         bar.update(bound - done)
         bar.set_postfix(loss=f"{float(losses[-1][:, -1].mean()):.4f}", refresh=False)
@@ -254,7 +389,6 @@ def run_training(
         if done in stops and on_stop is not None:
             on_stop(done, states, np.concatenate(losses, axis=-1))
     bar.close()
-    r = jax.tree_util.tree_leaves(states)[0].shape[0]
     return states, np.concatenate(losses, axis=-1) if losses else np.zeros((r, 0), np.float32)
 
 

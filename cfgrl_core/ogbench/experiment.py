@@ -47,7 +47,7 @@ from cfgrl_core.io.checkpoints import CheckpointDir, load_json, restore_pytree, 
 from cfgrl_core.io.provenance import REPO_ROOT, device_description, file_sha256, git_commit, made_by_this_commit
 from cfgrl_core.networks import ModelConfig
 from cfgrl_core.ogbench import datasets as ogbench_data
-from cfgrl_core.ogbench import evaluation, gc_dataset, maze
+from cfgrl_core.ogbench import evaluation, maze, methods
 from cfgrl_core.ogbench.validation import (  # noqa: F401  (re-exported: the notebook and tests use them from here)
     as_task_info,
     cube_validation_tasks,
@@ -89,6 +89,8 @@ class Preset:
     compute_dtype: str = "float32"
     steps_per_call: int = 1000  # scanned steps per jitted training call
     checkpoint_every: int = 10_000  # steps between resumable training checkpoints (orbax, in the run folder)
+    methods: tuple = ("shared",)  # `methods.METHODS` the preset runs on each env (the script's default)
+    subgoal_steps: int = 25  # the hierarchical method's subgoal horizon K
 
 
 MAZES = ("pointmaze-medium-navigate-v0", "pointmaze-large-navigate-v0", "pointmaze-giant-navigate-v0")
@@ -212,9 +214,11 @@ def results_dir(preset_name: str) -> Path:
     return Path(root) / preset_name
 
 
-def result_path(preset_name: str, env_name: str, root=None) -> Path:
-    """<results_dir(preset)>/<env>.json (or <root>/<env>.json)."""
-    return (results_dir(preset_name) if root is None else Path(root)) / f"{env_name}.json"
+def result_path(preset_name: str, env_name: str, root=None, method: str = "shared") -> Path:
+    """<results_dir(preset)>/<env>.json (or <root>/<env>.json) for the shared network; <env>--<method>.json for the
+    other methods."""
+    suffix = "" if methods.check_method(method) == "shared" else f"--{method}"
+    return (results_dir(preset_name) if root is None else Path(root)) / f"{env_name}{suffix}.json"
 
 
 def run_dir_for(result_file) -> Path:
@@ -229,27 +233,29 @@ class ExperimentRun:
 
     result: dict
     params: dict  # seed-stacked parameters (leading axis = seed), host arrays
-    model_config: ModelConfig
+    model_config: ModelConfig  # the (shared) policy's; for two-network methods, the action network's
+    learner: object = None  # the learner that trained params (`methods.make_learner`)
+    method: str = "shared"
+
+    def policy(self, s: int, flow_steps: int | None = None) -> evaluation.RowPolicy:
+        """Seed s's evaluation policy (`methods.policy`), with the result's flow steps by default."""
+        steps = self.result["preset"]["flow_steps"] if flow_steps is None else flow_steps
+        return methods.policy(self.method, seed_params(self.params, s), self.learner, steps)
 
 
-def train_config_of(preset: Preset) -> train.TrainConfig:
-    return train.TrainConfig(batch_size=preset.batch_size, learning_rate=preset.learning_rate, p_uncond=preset.p_uncond)
+model_config_for = methods.model_config_for
 
 
-def model_config_for(raw: dict, preset: Preset) -> ModelConfig:
-    """The goal-conditioned vector field of a dataset: obs, oracle goal and action sizes from its arrays."""
-    return ModelConfig(
-        action_dim=raw["actions"].shape[1], hidden_dims=tuple(preset.hidden_dims), obs_dim=raw["observations"].shape[1],
-        cond_dim=raw["oracle_reps"].shape[1], compute_dtype=preset.compute_dtype,
-    )  # fmt: skip
-
-
-def run_config(env_name: str, preset: Preset, seed: int, model_config: ModelConfig, dataset_sha256: str) -> dict:
+def run_config(env_name: str, preset: Preset, seed: int, model_config: ModelConfig, dataset_sha256: str,
+               method: str = "shared", learner=None) -> dict:  # fmt: skip
     """What identifies a run: a run folder holding another config is never resumed (an error says so)."""
-    return dict(
+    config = dict(
         env_name=env_name, preset=dataclasses.asdict(preset), seed=seed, model_config=dataclasses.asdict(model_config),
         dataset_sha256=dataset_sha256,
     )  # fmt: skip
+    if method != "shared":
+        config.update(method=method, model_configs=methods.configs_record(learner))
+    return config
 
 
 class RunFolder:
@@ -295,33 +301,49 @@ class RunFolder:
         shutil.rmtree(Path(path) / "evals", ignore_errors=True)
 
 
-def save_weights(folder, params, model_config: ModelConfig, meta: dict) -> Path:
-    """Final parameters (seed-stacked) as an orbax checkpoint in `folder`, with model config + meta as JSON."""
+def save_weights(folder, params, model_config: ModelConfig, meta: dict, learner=None) -> Path:
+    """Final parameters (seed-stacked) as an orbax checkpoint in `folder`, with model config + meta as JSON (and,
+    for a two-network learner, its members: name, config, p_uncond, and its learning rate)."""
     record = dict(model_config=dataclasses.asdict(model_config), **meta)
+    if isinstance(learner, train.MultiFlowLearner):
+        record["members"] = [
+            dict(name=m.name, model_config=dataclasses.asdict(m.model_config), p_uncond=m.p_uncond)
+            for m in learner.members
+        ]
+        record["learning_rate"] = learner.learning_rate
     return save_weights_folder(folder, params, record, record_name="config.json")
 
 
-def load_weights(folder) -> tuple[dict, ModelConfig]:
-    """(seed-stacked params, model config) saved by `save_weights`."""
+def learner_of_record(meta: dict):
+    """The learner a `save_weights` record describes (CFGLearner for a shared network)."""
+    if "members" not in meta:
+        return train.CFGLearner(ModelConfig(**meta["model_config"]), train.TrainConfig())
+    members = tuple(
+        train.FlowMember(m["name"], ModelConfig(**m["model_config"]), m["p_uncond"]) for m in meta["members"]
+    )
+    return train.MultiFlowLearner(members, learning_rate=meta["learning_rate"])
+
+
+def load_weights(folder, with_learner: bool = False):
+    """(seed-stacked params, model config) saved by `save_weights`; with_learner: (params, config, learner)."""
     folder = Path(folder)
     meta = load_json(folder / "config.json")
     model_config = ModelConfig(**meta["model_config"])
+    learner = learner_of_record(meta)
     num_seeds = int(meta["num_seeds"])
-    like = train.create_train_states(
-        jax.random.split(jax.random.PRNGKey(0), num_seeds), model_config, train.TrainConfig()
-    ).params
-    return restore_pytree(folder / "params", jax.device_get(like)), model_config
+    like = train.create_runs(learner, jax.random.split(jax.random.PRNGKey(0), num_seeds)).params
+    params = restore_pytree(folder / "params", jax.device_get(like))
+    return (params, model_config, learner) if with_learner else (params, model_config)
 
 
-def train_resumable(key, data, sample_fn, model_config, preset, folder: RunFolder | None, progress, desc):
-    """Train preset.num_seeds seeds to preset.num_steps, saving a checkpoint at every checkpoint step and every
-    `checkpoint_every` steps (keeping the checkpoint steps and the latest other one); resume from the latest.
+def train_resumable(key, data, sample_fn, learner, preset, folder: RunFolder | None, progress, desc, devices=None):
+    """Train preset.num_seeds seeds of `learner` to preset.num_steps, saving a checkpoint at every checkpoint step
+    and every `checkpoint_every` steps (keeping the checkpoint steps and the latest other one); resume from the
+    latest. devices: shard the seeds over them (`train.run_training`, `train.ShardedRuns`).
 
     Returns (seed-stacked TrainState at the end, loss curve [S, num_steps], {checkpoint step: params (host)}).
     Without a folder, nothing is saved (the same numbers: the key schedule does not depend on it).
     """
-    train_config = train_config_of(preset)
-    learner = train.CFGLearner(model_config, train_config)
     key_init, key_train = jax.random.split(key)
     s = preset.num_seeds
     states = train.create_runs(learner, jax.random.split(key_init, s))
@@ -350,7 +372,7 @@ def train_resumable(key, data, sample_fn, model_config, preset, folder: RunFolde
     states, losses = train.run_training(
         learner, states, data, keys, num_steps=preset.num_steps, batch_size=preset.batch_size, sample_fn=sample_fn,
         steps_per_call=preset.steps_per_call, stops=sorted(set(keep) | set(periodic)), on_stop=on_stop,
-        progress=progress, desc=desc,
+        progress=progress, desc=desc, devices=devices,
     )  # fmt: skip
     losses = np.concatenate([losses_before, losses], axis=-1)
 
@@ -372,6 +394,8 @@ def run_experiment(
     run_dir=None,
     progress: bool = True,
     log=print,
+    method: str = "shared",
+    devices=None,
 ) -> ExperimentRun:
     """Dataset -> S seeds trained with checkpoints -> w-curves at every checkpoint -> w chosen on validation goals.
 
@@ -382,6 +406,9 @@ def run_experiment(
     run_dir: a folder (`RunFolder`) for resumable checkpoints and finished evaluations; a run killed at any point
     and started again with the same arguments continues where it stopped and returns the same result (timings
     aside). None keeps everything in memory.
+    method: "shared" (one network, the paper's), "separate" (two networks) or "hierarchical" (`methods`).
+    devices: local devices to shard the seeds' training over (None: one device; `train.ShardedRuns` says when the
+    numbers are bitwise the one-device ones).
     """
     preset = get_preset(preset)
     check_nonnegative_int("seed", seed)
@@ -389,23 +416,30 @@ def run_experiment(
     t0 = time.perf_counter()
     raw, recipe, train_path = load_training_data(env_name, preset, data_dir=data_dir, seed=seed, progress=progress)
     dataset_sha256 = file_sha256(train_path)
-    data, sample_fn = gc_dataset.make_gc_sampler(raw)
+    method = methods.check_method(method)
+    data, sample_fn = methods.make_sampler(method, raw, preset)
     timings["data_s"] = time.perf_counter() - t0
     model_config = model_config_for(raw, preset)
-    config = run_config(env_name, preset, seed, model_config, dataset_sha256)
+    learner = methods.make_learner(method, raw, preset)
+    config = run_config(env_name, preset, seed, model_config, dataset_sha256, method, learner)
     folder = None if run_dir is None else RunFolder(run_dir, config)
     resumed_from = None if folder is None else folder.train.latest()
 
     t0 = time.perf_counter()
-    desc = f"{env_name.removesuffix('-navigate-v0')}: training {preset.num_seeds} seeds"
+    label = env_name.removesuffix("-navigate-v0") + ("" if method == "shared" else f" ({method})")
+    desc = f"{label}: training {preset.num_seeds} seeds"
     states, losses, params_at = train_resumable(
-        jax.random.PRNGKey(seed), data, sample_fn, model_config, preset, folder, progress, desc
+        jax.random.PRNGKey(seed), data, sample_fn, learner, preset, folder, progress, desc, devices
     )
     timings["train_s"] = time.perf_counter() - t0
     log(f"{env_name}: trained {preset.num_seeds} seeds x {preset.num_steps} steps in {timings['train_s']:.0f} s")
 
     eval_name = oraclerep_name(env_name)
-    common = dict(seed=seed, flow_steps=preset.flow_steps, max_steps=preset.max_steps)
+    common = dict(seed=seed, max_steps=preset.max_steps)
+
+    def policy_of(step, s):
+        return methods.policy(method, seed_params(params_at(step), s), learner, preset.flow_steps)
+
     steps = checkpoint_steps(preset)
     success, lengths = {}, {}
     t0 = time.perf_counter()
@@ -414,9 +448,9 @@ def run_experiment(
         def evaluate_step(step):
             episodes = preset.episodes_per_task if step == steps[-1] else preset.checkpoint_episodes_per_task
             runs = [
-                evaluation.evaluate_lockstep(
-                    eval_name, seed_params(params_at(step), s), model_config, preset.ws, episodes_per_task=episodes,
-                    pool=pool, progress=progress, **common,
+                evaluation.evaluate_policy(
+                    eval_name, policy_of(step, s), preset.ws, episodes_per_task=episodes, pool=pool,
+                    progress=progress, **common,
                 )
                 for s in range(preset.num_seeds)
             ]  # fmt: skip
@@ -444,10 +478,9 @@ def run_experiment(
 
         def evaluate_validation():
             runs = [
-                evaluation.evaluate_lockstep(
-                    eval_name, seed_params(params_at(steps[-1]), s), model_config, preset.ws,
-                    task_infos=[as_task_info(t) for t in val_tasks], episodes_per_task=1, pool=pool, progress=progress,
-                    **dict(common, seed=seed + 10_000),
+                evaluation.evaluate_policy(
+                    eval_name, policy_of(steps[-1], s), preset.ws, task_infos=[as_task_info(t) for t in val_tasks],
+                    episodes_per_task=1, pool=pool, progress=progress, **dict(common, seed=seed + 10_000),
                 )
                 for s in range(preset.num_seeds)
             ]  # fmt: skip
@@ -459,6 +492,7 @@ def run_experiment(
         timings["val_s"] = time.perf_counter() - t0
     result = dict(
         env_name=env_name,
+        method=method,
         preset=dataclasses.asdict(preset),
         seed=seed,
         ws=list(preset.ws),
@@ -472,6 +506,7 @@ def run_experiment(
         dataset_recipe=recipe,
         dataset_sha256=dataset_sha256,
         model_config=dataclasses.asdict(model_config),
+        model_configs=methods.configs_record(learner),
         timings={k: round(v, 2) for k, v in timings.items()},
         resumed_from_step=resumed_from,
         device=device_description(),
@@ -479,26 +514,29 @@ def run_experiment(
         commit=git_commit(),
     )
     log(f"  validation: chosen w per seed {result['chosen_w']}; times {result['timings']}")
-    return ExperimentRun(result=result, params=jax.device_get(states.params), model_config=model_config)
+    return ExperimentRun(result=result, params=jax.device_get(states.params), model_config=model_config,
+                         learner=learner, method=method)  # fmt: skip
 
 
-def run_and_save(env_name: str, preset, result_file, *, seed: int = 0, data_dir=None, progress=True, log=print):
+def run_and_save(env_name: str, preset, result_file, *, seed: int = 0, data_dir=None, progress=True, log=print,
+                 method: str = "shared", devices=None):  # fmt: skip
     """`run_experiment` in the run folder beside `result_file` (resumable), then the result JSON, the final weights
     (<run folder>/weights/) and the cleanup of checkpoints and cached evaluations. Returns the ExperimentRun."""
     preset = get_preset(preset)
     folder = run_dir_for(result_file)
-    run = run_experiment(env_name, preset, seed=seed, data_dir=data_dir, run_dir=folder, progress=progress, log=log)
-    meta = dict(env_name=env_name, preset=preset.name, seed=seed, num_seeds=preset.num_seeds,
+    run = run_experiment(env_name, preset, seed=seed, data_dir=data_dir, run_dir=folder, progress=progress, log=log,
+                         method=method, devices=devices)  # fmt: skip
+    meta = dict(env_name=env_name, method=run.method, preset=preset.name, seed=seed, num_seeds=preset.num_seeds,
                 step=preset.num_steps, dataset_sha256=run.result["dataset_sha256"], commit=run.result["commit"],
                 device=run.result["device"])  # fmt: skip
-    save_weights(folder / "weights", run.params, run.model_config, meta)
+    save_weights(folder / "weights", run.params, run.model_config, meta, run.learner)
     save_results(run.result, result_file)
     RunFolder.clear_work(folder)
     return run
 
 
 def obtain_run(env_name: str, preset, result_file, *, reuse: bool = False, seed: int = 0, data_dir=None,
-               progress=True, log=print) -> ExperimentRun:  # fmt: skip
+               progress=True, log=print, method: str = "shared") -> ExperimentRun:  # fmt: skip
     """The run a notebook needs. A finished run is loaded (`load_run`: no training) when reuse=True, or when it was
     made by this very commit of a clean tree (a `make figures` stopped half-way and started again does not redo
     the envs it finished). Otherwise a finished run is done again from scratch, and an unfinished one (checkpoints
@@ -514,14 +552,16 @@ def obtain_run(env_name: str, preset, result_file, *, reuse: bool = False, seed:
             return load_run(result_file)
     if result_file.is_file():  # a finished run: start again, keep nothing of it
         shutil.rmtree(run_dir_for(result_file), ignore_errors=True)
-    return run_and_save(env_name, preset, result_file, seed=seed, data_dir=data_dir, progress=progress, log=log)
+    return run_and_save(env_name, preset, result_file, seed=seed, data_dir=data_dir, progress=progress, log=log,
+                        method=method)  # fmt: skip
 
 
 def load_run(result_file) -> ExperimentRun:
     """A finished run from its result JSON and the weights beside it (no training, no evaluation)."""
     result = load_results(result_file)
-    params, model_config = load_weights(run_dir_for(result_file) / "weights")
-    return ExperimentRun(result=result, params=params, model_config=model_config)
+    params, model_config, learner = load_weights(run_dir_for(result_file) / "weights", with_learner=True)
+    method = result.get("method", "shared")
+    return ExperimentRun(result=result, params=params, model_config=model_config, learner=learner, method=method)
 
 
 def choose_w(val_success, ws) -> np.ndarray:
@@ -576,7 +616,7 @@ def summary_row(result: dict) -> dict:
     picked = per_seed[np.arange(len(chosen)), [_w_index(ws, w) for w in chosen]] * 100
     row["CFGRL (validated w) mean"], row["CFGRL (validated w) std"] = mean_std(picked)
     row["validated w per seed"] = " ".join(f"{w:g}" for w in chosen)
-    paper = PAPER_TABLE3.get(result["env_name"])
+    paper = PAPER_TABLE3.get(result["env_name"]) if result.get("method", "shared") == "shared" else None  # flat
     row["paper flow GCBC"], row["paper CFGRL (w=3)"] = paper if paper else (None, None)
     return row
 
