@@ -430,6 +430,46 @@ def results_07(figures: Path) -> str:
     return fill(T07, {k: s[k] for k in keys}, "README results07")
 
 
+# ---------------------------------------------------------------------------------------------------------- 08
+
+T08 = """\
+(`fig08_table.csv`, `results/gc_studies/{tier}/*.json`; tier `{tier}`: datasets regenerated with OGBench's recipe,
+{seeds} seeds, {hidden} MLPs, batch {batch}, {steps:,} steps per network, {episodes} episodes × {n_tasks} evaluation
+tasks per seed and `w`; the last two rows are notebook 04's `cpu` runs). Success in %, mean ± std over seeds
+(ddof = 1):
+
+{table}
+
+Shared minus separate networks on pointmaze-large, paired over seeds (mean ± SE, points): {abl_line}; {n_sep} of
+{n_ws} beyond twice the SE. HCFGRL against the flat network on giant, seed means: `w = 1` {hier_w1:.1f} % vs
+{flat_w1:.1f} %, `w = {w3:g}` {hier_w3:.1f} % vs {flat_w3:.1f} % (flat: {flat_steps:,} steps; each of the hierarchy's
+networks: {hier_steps:,}). Our reference has no paper number for state-based cube-single or for these hierarchy
+rows. The `paper` tier (`python scripts/run_gc_studies.py --tier paper`) has not been run yet."""
+
+
+def table_08(figures: Path) -> str:
+    """Notebook 08's table: success (%) mean ± std (ddof 1) over seeds, from fig08_table.csv."""
+    rows = _rows(figures / "fig08_table.csv")
+    cols = ["flow BC (w=0)", "flow GCBC (w=1)", "CFGRL (w=3)", "CFGRL (validated w)"]
+    out = [
+        "| env | method | preset | seeds | `w = 0` | `w = 1` | `w = 3` | validated `w` | validated `w` per seed |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        cells = [_pm(r[c + " mean"], r[c + " std"], ".1f") for c in cols]
+        env = r["env"].replace("pointmaze-", "").replace("-navigate-v0", "").replace("-play-v0", "")
+        out.append(f"| {env} | {r['method']} | {r['preset']} | {r['seeds']} | " + " | ".join(cells)
+                   + f" | {r['validated w per seed']} |")  # fmt: skip
+    return "\n".join(out)
+
+
+def results_08(figures: Path) -> str:
+    s = load_summary(figures / "fig08_summary.json")
+    keys = ("tier", "seeds", "hidden", "batch", "steps", "episodes", "n_tasks", "abl_line", "n_sep", "n_ws", "hier_w1",
+            "flat_w1", "w3", "hier_w3", "flat_w3", "flat_steps", "hier_steps")  # fmt: skip
+    return fill(T08, dict({k: s[k] for k in keys}, table=table_08(figures)), "README results08")
+
+
 BLOCKS = {
     "results01": lambda figures, bench: results_01(figures),
     "results02": lambda figures, bench: results_02(figures),
@@ -438,6 +478,7 @@ BLOCKS = {
     "results05": lambda figures, bench: results_05(figures),
     "results06": lambda figures, bench: results_06(figures),
     "results07": lambda figures, bench: results_07(figures),
+    "results08": lambda figures, bench: results_08(figures),
     "speed": lambda figures, bench: speed(bench),
 }
 

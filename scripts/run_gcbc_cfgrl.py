@@ -3,6 +3,12 @@
     python scripts/run_gcbc_cfgrl.py --preset paper                       # all the preset's envs, 8 seeds, 1M steps
     python scripts/run_gcbc_cfgrl.py --preset cpu --env pointmaze-large-navigate-v0
     python scripts/run_gcbc_cfgrl.py --preset paper --num-steps 20000 --out /tmp/try   # a short trial of the sizes
+    python scripts/run_gcbc_cfgrl.py --preset paper --env pointmaze-large-navigate-v0 --estimate-only
+    python scripts/run_gcbc_cfgrl.py --preset paper --method hierarchical --env pointmaze-giant-navigate-v0
+
+The seeds are sharded over every local device (`cfgrl_core.train.ShardedRuns`: each device trains its share of
+the seeds; one device: as before), and before each env a cost estimate measured on this machine is printed
+(`cfgrl_core.ogbench.cost`): training time from a few timed steps, and an upper bound on evaluation's policy time.
 
 Each env's result is written atomically as JSON to results/gcbc_cfgrl/<preset>/<env>.json (or --out), with the
 preset, timings, device, dataset hash and commit inside, and its final weights to <env>/weights/ beside it. A run
@@ -20,7 +26,10 @@ import shutil
 import sys
 from pathlib import Path
 
+import jax
+
 from cfgrl_core.checks import nonnegative_int_argument, positive_int_argument
+from cfgrl_core.ogbench import cost, methods
 from cfgrl_core.ogbench import experiment as gx
 
 positive_int, nonnegative_int = positive_int_argument, nonnegative_int_argument
@@ -40,6 +49,11 @@ def parse_args(argv=None):
     parser.add_argument("--overwrite", action="store_true", help="rerun envs whose result exists already")
     parser.add_argument("--fresh", action="store_true", help="discard an unfinished run's checkpoints, start again")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--method", action="append", choices=methods.METHODS, default=None,
+        help="repeatable; default: the preset's (shared network)",
+    )  # fmt: skip
+    parser.add_argument("--estimate-only", action="store_true", help="print the cost estimates and stop")
     args = parser.parse_args(argv)
     supported = sorted(gx.ogbench_data.OFFICIAL_RECIPES)
     for name in args.env or ():
@@ -55,18 +69,24 @@ def main(argv=None) -> int:
     if overrides:  # a changed preset is recorded under its own name, never mistaken for the real one
         preset = dataclasses.replace(preset, name=f"{preset.name}-modified", **overrides)
     out = args.out or gx.results_dir(preset.name)
-    print(f"device: {gx.device_description()}; preset: {preset}", flush=True)
+    devices = jax.local_devices()
+    print(f"device: {gx.device_description()}; {len(devices)} local device(s); preset: {preset}", flush=True)
     for env_name in args.env or preset.env_names:
-        result_file = gx.result_path(preset.name, env_name, out)
-        if result_file.exists() and not args.overwrite:
-            print(f"{result_file} exists: skipped (--overwrite to run it again)", flush=True)
-            continue
-        if args.fresh or result_file.exists():  # --overwrite of a finished run starts from scratch
-            shutil.rmtree(gx.run_dir_for(result_file), ignore_errors=True)
-        run = gx.run_and_save(
-            env_name, preset, result_file, seed=args.seed, data_dir=args.data_dir, progress=not args.no_progress
-        )
-        print(gx.summary_row(run.result), f"-> {result_file}", flush=True)
+        for method in args.method or preset.methods:
+            result_file = gx.result_path(preset.name, env_name, out, method)
+            if result_file.exists() and not (args.overwrite or args.estimate_only):
+                print(f"{result_file} exists: skipped (--overwrite to run it again)", flush=True)
+                continue
+            print("cost estimate:", cost.estimate(env_name, preset, method, devices).line(), flush=True)
+            if args.estimate_only:
+                continue
+            if args.fresh or result_file.exists():  # --overwrite of a finished run starts from scratch
+                shutil.rmtree(gx.run_dir_for(result_file), ignore_errors=True)
+            run = gx.run_and_save(
+                env_name, preset, result_file, seed=args.seed, data_dir=args.data_dir, progress=not args.no_progress,
+                method=method, devices=devices,
+            )  # fmt: skip
+            print(gx.summary_row(run.result), f"-> {result_file}", flush=True)
     return 0
 
 

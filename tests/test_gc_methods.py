@@ -193,3 +193,21 @@ def test_tiny_two_network_runs_save_load_and_reproduce(tmp_path, method):
     assert np.abs(np.asarray(a)).max() <= 1.0
     with pytest.raises(ValueError, match="unknown method"):
         gx.result_path("tiny", MEDIUM, tmp_path, "both")
+
+
+def test_the_cost_estimate_is_measured_and_printed_before_a_run(capsys):
+    import importlib.util
+
+    from cfgrl_core.ogbench import cost
+
+    est = cost.estimate(MEDIUM, TINY, "hierarchical", probe_steps=5)
+    assert est.ms_per_step > 0 and est.train_s == pytest.approx(est.ms_per_step / 1000 * TINY.num_steps)
+    assert est.eval_policy_s > 0 and est.num_devices == 1 and "hierarchical" in est.line()
+    assert cost.duration(30) == "30 s" and cost.duration(600) == "10 min" and cost.duration(3 * 3600) == "3.0 h"
+    spec = importlib.util.spec_from_file_location("run_gcbc_cfgrl", gx.REPO_ROOT / "scripts" / "run_gcbc_cfgrl.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main(["--preset", "fast", "--estimate-only", "--method", "separate"]) == 0
+    out = capsys.readouterr().out
+    assert "cost estimate: pointmaze-medium-navigate-v0 (separate): about" in out
+    assert "1 local device(s)" in out

@@ -44,7 +44,7 @@ def test_no_typed_number_outside_the_generated_blocks(title):
     assert BLOCK.search(section(README, title)), f"README's {title} section has no generated block"
 
 
-@pytest.mark.parametrize("name", ["T01", "T02", "T03", "T04", "T05", "T06", "T07", "TSPEED"])
+@pytest.mark.parametrize("name", ["T01", "T02", "T03", "T04", "T05", "T06", "T07", "T08", "TSPEED"])
 def test_the_templates_type_no_number(name):
     assert typed_numbers(getattr(render_readme, name)) == []
 

@@ -7,5 +7,9 @@ env_rng      IsolatedRNG: a private stream for code that draws from numpy's glob
 gc_dataset   hindsight-relabelled goal batches, sampled on device
 evaluation   every (task x episode x w) rollout in lockstep, one batched policy call per step; EnvPool
 validation   validation start/goal tasks for choosing w
-experiment   notebook 04's experiment: presets, resumable runs, results and weights on disk
+experiment   notebook 04's experiment: presets, resumable runs, results and weights on disk, seeds over devices
+methods      the three goal-conditioned methods one experiment runs: shared network, separate networks, hierarchy
+hierarchy    HCFGRL: subgoal targets K steps ahead, the two-level guided policy
+studies      notebook 08's studies (cube-single, shared vs separate, HCFGRL on giant) and their tiers
+cost         a cost estimate measured on this machine before a run starts
 """

@@ -92,8 +92,6 @@ TIERS = {
     ),  # fmt: skip
 }
 
-FLAT_GIANT = ("cpu", GIANT)  # notebook 04's flat run shown beside the hierarchy: (preset, env) under gcbc_cfgrl
-
 
 def get_study(name: str, tier: str) -> Study:
     if tier not in TIERS:
@@ -109,25 +107,25 @@ def results_dir(tier: str) -> Path:
     return Path(root) / tier
 
 
-def result_file(name: str, tier: str, method: str) -> Path:
+def result_file(name: str, tier: str, method: str, root=None) -> Path:
+    """<results_dir(tier) or root>/<env>[--<method>].json."""
     study = get_study(name, tier)
-    return gx.result_path(study.preset.name, study.env_name, results_dir(tier), method)
+    return gx.result_path(study.preset.name, study.env_name, results_dir(tier) if root is None else root, method)
 
 
-def obtain_study(name: str, tier: str, *, reuse: bool = False, data_dir=None, progress: bool = True, log=print):
+def obtain_study(name: str, tier: str, *, reuse: bool = False, data_dir=None, root=None, progress=True, log=print):
     """{method: ExperimentRun} of one study: each run loaded when finished (reuse, or made by this clean commit),
     otherwise trained and evaluated (resuming an unfinished one); `experiment.obtain_run`."""
     study = get_study(name, tier)
     return {
         method: gx.obtain_run(
-            study.env_name, study.preset, result_file(name, tier, method), reuse=reuse, data_dir=data_dir,
+            study.env_name, study.preset, result_file(name, tier, method, root), reuse=reuse, data_dir=data_dir,
             progress=progress, log=log, method=method,
         )
         for method in study.methods
     }  # fmt: skip
 
 
-def flat_giant_result() -> dict:
-    """Notebook 04's committed flat result on giant (the JSON; its weights are not needed here)."""
-    preset, env = FLAT_GIANT
-    return gx.load_results(gx.result_path(preset, env, REPO_ROOT / "results" / "gcbc_cfgrl" / preset))
+def notebook04_result(env_name: str, preset: str = "cpu") -> dict:
+    """Notebook 04's committed result of an env (results/gcbc_cfgrl/<preset>/<env>.json, the JSON only)."""
+    return gx.load_results(REPO_ROOT / "results" / "gcbc_cfgrl" / preset / f"{env_name}.json")
