@@ -135,8 +135,9 @@ class FlowMember:
 class MultiFlowLearner:
     """Several CFG flow networks trained together: params {name: params}, the loss the SUM of each member's flow
     loss on its own sub-batch batch[name], one Adam over all of them (the authors' HCFGRL: one optimizer, losses
-    summed). Adam is per-parameter and the members share no weight, so this equals training each member alone on
-    the same minibatches; it exists so one run (one key, one checkpoint) holds them all.
+    summed). Adam is per-parameter and the members share no weight, so this is training each member alone on the
+    same minibatches (in distribution: the members' keys are split from one key); it exists so one run (one key,
+    one checkpoint) holds them all.
 
     Used by the two-network ablation (an unconditional flow, p_uncond = 1, and a goal-conditioned one,
     p_uncond = 0, on the same minibatch) and by the hierarchy (a subgoal flow and an action flow)."""

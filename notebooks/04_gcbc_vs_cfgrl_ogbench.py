@@ -45,6 +45,9 @@
 # batch 256) took 30.5 minutes on a 2-core CPU: per maze about 5.5 min of training and 3.5 min of evaluation,
 # plus about 1 min per maze the first time to generate its dataset. The `paper` preset (4×512, batch 1024,
 # 1M steps, 8 seeds, also teleport and cube-single) is a GPU job: `python scripts/run_gcbc_cfgrl.py --preset paper`.
+#
+# Notebook 08 continues where this one stops: cube-single (manipulation), the shared-vs-separate-networks
+# ablation (the paper's Figure 7) and the hierarchical variant HCFGRL on giant, each with its own budget.
 
 # %% [markdown]
 # ## Setup

@@ -1,6 +1,6 @@
 """Run notebook 08's studies outside the notebook: cube-single, the shared-vs-separate ablation, the hierarchy.
 
-    python scripts/run_gc_studies.py --tier cpu                          # all three studies (about 40 min, 2 cores)
+    python scripts/run_gc_studies.py --tier cpu                          # all three studies (2 cores: see notebook 08)
     python scripts/run_gc_studies.py --tier cpu --study ablation --study hierarchy
     python scripts/run_gc_studies.py --tier paper --study ablation       # a GPU job
 

@@ -72,16 +72,15 @@ def test_separate_network_guidance_with_identical_networks_equals_the_shared_sam
     # the evaluation policies agree too, and a different BC network changes every w but w = 1
     keys = jax.random.split(jax.random.PRNGKey(2), 12)
     a_shared = evaluation.sample_actions(params, keys, goals, ws, obs, config=config, flow_steps=8)
-    a_sep = methods.sample_separate_actions({"bc": params, "gc": params}, keys, goals, ws, obs, config=config,
-                                            flow_steps=8)  # fmt: skip
+    a_sep = evaluation.sample_actions(params, keys, goals, ws, obs, config=config, flow_steps=8, uncond_params=params)
     np.testing.assert_allclose(np.asarray(a_sep), np.asarray(a_shared), rtol=1e-5, atol=1e-5)
     other = random_params(config, 7)
-    a_other = np.asarray(methods.sample_separate_actions({"bc": other, "gc": params}, keys, goals, jnp.ones(12), obs,
-                                                         config=config, flow_steps=8))  # fmt: skip
+    a_other = np.asarray(evaluation.sample_actions(params, keys, goals, jnp.ones(12), obs, config=config, flow_steps=8,
+                                                   uncond_params=other))  # fmt: skip
     a_w1 = np.asarray(evaluation.sample_actions(params, keys, goals, jnp.ones(12), obs, config=config, flow_steps=8))
     np.testing.assert_allclose(a_other, a_w1, rtol=1e-5, atol=1e-5)  # w = 1: the conditional network alone
-    moved = np.asarray(methods.sample_separate_actions({"bc": other, "gc": params}, keys, goals, ws, obs,
-                                                       config=config, flow_steps=8))  # fmt: skip
+    moved = np.asarray(evaluation.sample_actions(params, keys, goals, ws, obs, config=config, flow_steps=8,
+                                                 uncond_params=other))  # fmt: skip
     assert np.abs(moved - np.asarray(a_sep))[ws != 1].max() > 1e-3
     with pytest.raises(ValueError, match="needs ws"):
         guidance.cfg_velocity_fn(params, config, goals, obs, None, uncond_params=params)

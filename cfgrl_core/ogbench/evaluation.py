@@ -194,8 +194,9 @@ def map_row_chunks(fn, arrays: tuple, chunk: int = ROW_CHUNK) -> jax.Array:
 
 
 @functools.partial(jax.jit, static_argnames=("config", "flow_steps"))
-def sample_actions(params, keys, goals, ws, observations, *, config: ModelConfig, flow_steps: int):
+def sample_actions(params, keys, goals, ws, observations, *, config: ModelConfig, flow_steps: int, uncond_params=None):
     """One guided action per row, each row with its own key and w. Returns actions [N, A] clipped to [-1, 1].
+    uncond_params: v_uncond from a separate network (`guidance.cfg_velocity_fn`; the two-network ablation).
 
     keys [N] (typed or raw PRNG keys), goals [N, G] (or labels [N] for a label-conditioned model), ws [N],
     observations [N, O]. x_0 of row n is normal(keys[n], [A]), so a row's action does not depend on which other
@@ -204,7 +205,7 @@ def sample_actions(params, keys, goals, ws, observations, *, config: ModelConfig
     x_0 = jax.vmap(lambda k: jax.random.normal(k, (config.action_dim,)))(keys)
 
     def one_chunk(x, g, w, o):
-        return sample_rows(params, config, x, g, o, w, flow_steps=flow_steps)
+        return sample_rows(params, config, x, g, o, w, flow_steps=flow_steps, uncond_params=uncond_params)
 
     return jnp.clip(map_row_chunks(one_chunk, (x_0, goals, ws, observations)), -1.0, 1.0)
 

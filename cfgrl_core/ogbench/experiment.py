@@ -240,7 +240,8 @@ class ExperimentRun:
     def policy(self, s: int, flow_steps: int | None = None) -> evaluation.RowPolicy:
         """Seed s's evaluation policy (`methods.policy`), with the result's flow steps by default."""
         steps = self.result["preset"]["flow_steps"] if flow_steps is None else flow_steps
-        return methods.policy(self.method, seed_params(self.params, s), self.learner, steps)
+        learner = self.learner or train.CFGLearner(self.model_config, train.TrainConfig())  # shared: only the config
+        return methods.policy(self.method, seed_params(self.params, s), learner, steps)
 
 
 model_config_for = methods.model_config_for
@@ -536,7 +537,7 @@ def run_and_save(env_name: str, preset, result_file, *, seed: int = 0, data_dir=
 
 
 def obtain_run(env_name: str, preset, result_file, *, reuse: bool = False, seed: int = 0, data_dir=None,
-               progress=True, log=print, method: str = "shared") -> ExperimentRun:  # fmt: skip
+               progress=True, log=print, method: str = "shared", devices=None) -> ExperimentRun:  # fmt: skip
     """The run a notebook needs. A finished run is loaded (`load_run`: no training) when reuse=True, or when it was
     made by this very commit of a clean tree (a `make figures` stopped half-way and started again does not redo
     the envs it finished). Otherwise a finished run is done again from scratch, and an unfinished one (checkpoints
@@ -553,7 +554,7 @@ def obtain_run(env_name: str, preset, result_file, *, reuse: bool = False, seed:
     if result_file.is_file():  # a finished run: start again, keep nothing of it
         shutil.rmtree(run_dir_for(result_file), ignore_errors=True)
     return run_and_save(env_name, preset, result_file, seed=seed, data_dir=data_dir, progress=progress, log=log,
-                        method=method)  # fmt: skip
+                        method=method, devices=devices)  # fmt: skip
 
 
 def load_run(result_file) -> ExperimentRun:

@@ -6,7 +6,8 @@ Two flow networks, each with its own learned null condition and 10 % condition d
     high   pi_h(z | s, g):  predicts the subgoal z = phi(s_{min(t + K, k)}), the oracle rep of the state K steps
            ahead of t, or of the goal state k if that is nearer (k = the hindsight goal index of the row)
     low    pi_l(a | s, z):  predicts the action a_t from the subgoal z = phi(s_{min(t + K, T_e)}), K steps ahead
-           clipped to the episode's last state T_e (always a state of the same episode)
+           clipped to T_e, the episode's last row (in OGBench's regular layout, its last transition's start state,
+           as in the authors' code), so always a state of the same episode
 
 with K = `subgoal_steps` = 25 (the authors' default). At evaluation the subgoal is sampled with guidance w from the
 high flow, then the action with the same w from the low flow conditioned on it (16 Euler steps each), at every

@@ -19,11 +19,9 @@ import functools
 from collections.abc import Mapping
 
 import jax
-import jax.numpy as jnp
 
 from cfgrl_core import train
 from cfgrl_core.checks import check_flow_steps
-from cfgrl_core.guidance import sample_rows
 from cfgrl_core.networks import ModelConfig
 from cfgrl_core.ogbench import evaluation, gc_dataset, hierarchy
 
@@ -69,7 +67,7 @@ def make_sampler(method: str, raw: Mapping, preset):
     if check_method(method) == "shared":
         return gc_dataset.make_gc_sampler(raw)
     if method == "separate":
-        return gc_dataset.prepare_gc_dataset(raw), sample_pair_batch
+        return gc_dataset.make_gc_sampler(raw)[0], sample_pair_batch
     return hierarchy.make_hier_sampler(raw, subgoal_steps=preset.subgoal_steps)
 
 
@@ -80,17 +78,6 @@ def model_configs(learner) -> dict:
     return learner.configs()
 
 
-@functools.partial(jax.jit, static_argnames=("config", "flow_steps"))
-def sample_separate_actions(params, keys, goals, ws, observations, *, config: ModelConfig, flow_steps: int):
-    """`evaluation.sample_actions` with v_uncond from the BC network and v_cond from the GC network."""
-    x_0 = jax.vmap(lambda k: jax.random.normal(k, (config.action_dim,)))(keys)
-
-    def one_chunk(x, g, w, o):
-        return sample_rows(params["gc"], config, x, g, o, w, flow_steps=flow_steps, uncond_params=params["bc"])
-
-    return jnp.clip(evaluation.map_row_chunks(one_chunk, (x_0, goals, ws, observations)), -1.0, 1.0)
-
-
 def policy(method: str, params, learner, flow_steps: int = 16) -> evaluation.RowPolicy:
     """The evaluation RowPolicy of one seed's parameters."""
     if check_method(method) == "shared":
@@ -98,7 +85,8 @@ def policy(method: str, params, learner, flow_steps: int = 16) -> evaluation.Row
     if method == "hierarchical":
         return hierarchy.hierarchical_policy(params, learner, flow_steps)
     config = learner.configs()["gc"]
-    act = functools.partial(sample_separate_actions, params, config=config, flow_steps=check_flow_steps(flow_steps))
+    act = functools.partial(evaluation.sample_actions, params["gc"], uncond_params=params["bc"], config=config,
+                            flow_steps=check_flow_steps(flow_steps))  # fmt: skip
     return evaluation.RowPolicy(act=act, obs_dim=config.obs_dim, goal_dim=config.cond_dim)
 
 

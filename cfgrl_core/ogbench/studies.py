@@ -4,10 +4,12 @@
     ablation   pointmaze-large: the shared network vs two separate networks (`methods`: "shared", "separate"), the
                same data, steps, batch and seeds, evaluated on the same w grid (the paper's Figure 7)
     hierarchy  pointmaze-giant: HCFGRL ("hierarchical") w-curve; flat CFGRL on giant is notebook 04's committed
-               `cpu` run (100k steps, more than the hierarchy's budget here), shown next to it
+               `cpu` run, shown next to it: the `cpu` tier trains each of the hierarchy's two networks for as
+               many steps as that flat network (100k, batch 256, 3x256)
 
 Tiers: "fast" (tests, seconds: tiny datasets, tiny nets), "cpu" (what `make figures` runs: 3x256 nets, batch 256,
-30k steps, 4 seeds; about 40 min on 2 cores, datasets excluded), "paper" (4x512, batch 1024, 1M steps, 8 seeds:
+4 seeds, 30k steps (the hierarchy 100k); each run's measured time is in its result's `timings`, datasets
+excluded), "paper" (4x512, batch 1024, 1M steps, 8 seeds:
 a GPU job, not run here). Results: results/gc_studies/<tier>/<env>[--<method>].json and the weights beside them.
 
     runs = obtain_study("ablation", "cpu")          # {method: ExperimentRun}, trained or loaded (resumable)
@@ -37,12 +39,15 @@ class Study:
     preset: gx.Preset
 
 
-def _tier(tier: str, **sizes) -> dict:
+def _tier(tier: str, hierarchy_steps=None, **sizes) -> dict:
     base = dict(num_episodes=None, checkpoint_fractions=(1.0,), checkpoint_episodes_per_task=1, **sizes)
     cube = gx.Preset(name=f"{tier}-cube", env_names=(CUBE,), methods=("shared",), **base)
     ablation = gx.Preset(name=f"{tier}-ablation", env_names=(LARGE,), methods=("shared", "separate"),
                          **dict(base, ws=ABLATION_WS))  # fmt: skip
-    hierarchy = gx.Preset(name=f"{tier}-hierarchy", env_names=(GIANT,), methods=("hierarchical",), **base)
+    steps = dict(num_steps=hierarchy_steps) if hierarchy_steps else {}
+    hierarchy = gx.Preset(
+        name=f"{tier}-hierarchy", env_names=(GIANT,), methods=("hierarchical",), **dict(base, **steps)
+    )
     return {
         "cube": Study("cube", CUBE, cube.methods, cube),
         "ablation": Study("ablation", LARGE, ablation.methods, ablation),
@@ -78,6 +83,7 @@ TIERS = {
         episodes_per_task=2,
         num_val_tasks=10,
         checkpoint_every=10_000,
+        hierarchy_steps=100_000,
     ),  # fmt: skip
     "paper": _tier(
         "paper",
@@ -102,9 +108,9 @@ def get_study(name: str, tier: str) -> Study:
 
 
 def results_dir(tier: str) -> Path:
-    """results/gc_studies/<tier> (or $CFGRL_RESULTS_DIR/<tier>)."""
-    root = os.environ.get("CFGRL_RESULTS_DIR") or REPO_ROOT / "results" / "gc_studies"
-    return Path(root) / tier
+    """results/gc_studies/<tier> (or $CFGRL_RESULTS_DIR/gc_studies/<tier>: never notebook 04's folder there)."""
+    root = os.environ.get("CFGRL_RESULTS_DIR")
+    return (Path(root) if root else REPO_ROOT / "results") / "gc_studies" / tier
 
 
 def result_file(name: str, tier: str, method: str, root=None) -> Path:
@@ -113,14 +119,16 @@ def result_file(name: str, tier: str, method: str, root=None) -> Path:
     return gx.result_path(study.preset.name, study.env_name, results_dir(tier) if root is None else root, method)
 
 
-def obtain_study(name: str, tier: str, *, reuse: bool = False, data_dir=None, root=None, progress=True, log=print):
+def obtain_study(name: str, tier: str, *, reuse: bool = False, seed: int = 0, data_dir=None, root=None,
+                 progress=True, log=print, devices=None):  # fmt: skip
     """{method: ExperimentRun} of one study: each run loaded when finished (reuse, or made by this clean commit),
-    otherwise trained and evaluated (resuming an unfinished one); `experiment.obtain_run`."""
+    otherwise trained and evaluated (resuming an unfinished one; seeds sharded over `devices`);
+    `experiment.obtain_run`."""
     study = get_study(name, tier)
     return {
         method: gx.obtain_run(
-            study.env_name, study.preset, result_file(name, tier, method, root), reuse=reuse, data_dir=data_dir,
-            progress=progress, log=log, method=method,
+            study.env_name, study.preset, result_file(name, tier, method, root), reuse=reuse, seed=seed,
+            data_dir=data_dir, progress=progress, log=log, method=method, devices=devices,
         )
         for method in study.methods
     }  # fmt: skip
@@ -128,4 +136,4 @@ def obtain_study(name: str, tier: str, *, reuse: bool = False, data_dir=None, ro
 
 def notebook04_result(env_name: str, preset: str = "cpu") -> dict:
     """Notebook 04's committed result of an env (results/gcbc_cfgrl/<preset>/<env>.json, the JSON only)."""
-    return gx.load_results(REPO_ROOT / "results" / "gcbc_cfgrl" / preset / f"{env_name}.json")
+    return gx.load_results(gx.result_path(preset, env_name, REPO_ROOT / "results" / "gcbc_cfgrl" / preset))
