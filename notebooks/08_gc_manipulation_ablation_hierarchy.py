@@ -41,10 +41,10 @@
 # - how a hierarchy splits a long-horizon goal into short ones, and how guidance applies at both levels;
 # - why a subgoal 25 steps ahead is an easier target than a goal 500 steps away.
 #
-# Cost: the `cpu` tier (what `make figures` runs) trains 3×256 networks for 30k steps of batch 256, 4 seeds, on
-# each study. The timings measured by the committed run are printed in the summary. Generating the datasets is
-# extra, once per machine: cube-single (1000 episodes of 1001 steps) takes about half an hour on one core, and
-# each maze a few minutes. The `paper` tier (4×512, batch 1024, 1M steps, 8 seeds) is a GPU job:
+# Cost: the `cpu` tier (what `make figures` runs; its sizes are printed below) trains small networks on each
+# study, with several seeds. The timings measured by the committed runs are printed in the summary. Generating
+# the datasets is extra, once per machine: cube-single's (OGBench's official size) takes about half an hour on
+# one core, and each maze's a few minutes. The `paper` tier (4×512, batch 1024, 1M steps, 8 seeds) is a GPU job:
 # `python scripts/run_gc_studies.py --tier paper`.
 
 # %% [markdown]
@@ -103,7 +103,8 @@ for name, study in STUDIES.items():
 RUNS = {}
 for name, study in STUDIES.items():
     announce(f"08: {name} ({study.env_name}, {', '.join(study.methods)})")
-    RUNS[name] = studies.obtain_study(name, TIER, reuse=REUSE, data_dir=DATA_DIR, root=ROOT)
+    RUNS[name] = studies.obtain_study(name, TIER, reuse=REUSE, seed=SEED, data_dir=DATA_DIR, root=ROOT,
+                                      devices=jax.local_devices())  # fmt: skip
 RESULTS = {(name, m): run.result for name, by_method in RUNS.items() for m, run in by_method.items()}
 timings = pd.DataFrame({f"{n} / {m}": r["timings"] for (n, m), r in RESULTS.items()}).T
 print(timings.rename(columns=lambda c: c + " (s)"))
@@ -182,15 +183,16 @@ display(ABLATION_DIFF.round(2))
 
 # %% [markdown]
 # ## 4. HCFGRL on pointmaze-giant
-# The hierarchy's $w$-curve, beside notebook 04's flat network on the same maze. Both are 3×256 networks
-# trained on the same generated dataset. Note the unequal budgets: the flat run had 100k steps, the hierarchy
-# has 30k steps for each of its two networks. Each seed of the hierarchy draws a subgoal from the guided
-# high-level flow at every step, then the action from the guided low-level flow.
+# The hierarchy's $w$-curve, beside notebook 04's flat network on the same maze, trained on the same generated
+# dataset (a check below compares their hashes). In the `cpu` tier each of the hierarchy's two networks has the
+# flat network's size, batch and number of steps (in the legend); notebook 04 evaluated more episodes per task
+# (the summary gives both). Each seed of the hierarchy draws a subgoal from the guided high-level flow at every
+# step, then the action from the guided low-level flow.
 
 # %%
 hier_result = RESULTS[("hierarchy", "hierarchical")]
 flat_result = studies.notebook04_result(studies.GIANT)
-hier_frames = [curve_frame(hier_result, "HCFGRL (this tier)"),
+hier_frames = [curve_frame(hier_result, f"HCFGRL ({hier_result['preset']['num_steps']:,} steps per network)"),
                curve_frame(flat_result, f"flat CFGRL (notebook 04, {flat_result['preset']['num_steps']:,} steps)")]
 fig, ax = plt.subplots(figsize=(5.6, 3.8))
 plot_curves(ax, hier_frames, ["C4", "C0"])
@@ -243,14 +245,16 @@ for ax, w in zip(axes[0], HIER_WS, strict=True):
         ax.plot(*goal, "*", color=f"C{k}", ms=12, mec="k", mew=0.5)
         at = path[::50]
         subgoals = np.asarray(sample_hier_subgoals(
-            jax.device_put(gx.seed_params(hier_run.params, 0)), jax.random.split(jax.random.PRNGKey(SEED), len(at)),
+            jax.device_put(gx.seed_params(hier_run.params, 0)),
+            jax.random.split(jax.random.fold_in(jax.random.PRNGKey(SEED), k), len(at)),  # the same draws at every w
             np.tile(goal, (len(at), 1)), np.full(len(at), w, np.float32), at.astype(np.float32),
             high_config=hier_run.learner.configs()["high"], flow_steps=hier_result["preset"]["flow_steps"],
         ))  # fmt: skip
         ax.plot(subgoals[:, 0], subgoals[:, 1], ".", color=f"C{k}", ms=5, mec="k", mew=0.3)
         rollout_rows.append(dict(task=HIER_ROLL.task_ids[k], w=w, success=bool(HIER_ROLL.success[k, 0, j]),
                                  length=length))  # fmt: skip
-    ax.set_title(f"HCFGRL seed 0, w = {w:g}: {int(HIER_ROLL.success[:, 0, j].sum())}/5 tasks reached")
+    n_reached, n_tasks = int(HIER_ROLL.success[:, 0, j].sum()), len(HIER_ROLL.task_ids)
+    ax.set_title(f"HCFGRL seed 0, w = {w:g}: {n_reached}/{n_tasks} tasks reached")
 fig.tight_layout()
 save_figure(fig, "fig08_hier_rollouts", rollout_rows, meta=dict(tier=TIER, seed=SEED))
 plt.show()
@@ -311,8 +315,11 @@ for (name, method), r in RESULTS.items():
 # both arms of the ablation: same data, same steps and batch, same seeds and evaluation grid
 assert abl_shared["dataset_sha256"] == abl_sep["dataset_sha256"] and abl_shared["ws"] == abl_sep["ws"]
 assert abl_shared["preset"] == abl_sep["preset"] and set(abl_sep["model_configs"]) == {"bc", "gc"}
-# the hierarchy's rollouts of seed 0 are the results file's episodes (reused: a smaller batch of them)
-if not REUSE:
+# the hierarchy and the flat network it is compared with learned from the same dataset
+assert hier_result["dataset_sha256"] == flat_result["dataset_sha256"]
+# the hierarchy's rollouts of seed 0 are the results file's episodes (reused: a smaller batch of them; on another
+# device the float rounding, and with it an episode, may differ)
+if not REUSE and hier_result["device"] == gx.device_description():
     final = str(hier_result["checkpoint_steps"][-1])
     assert np.array_equal(HIER_ROLL.success.astype(int), np.asarray(hier_result["success"][final][0]))
     assert np.array_equal(HIER_ROLL.lengths, np.asarray(hier_result["lengths"][final][0]))
@@ -385,6 +392,7 @@ S08 = {
     "drop_sep": f"{drop['separate'][0]:+.1f} ± {drop['separate'][1]:.1f}",
     "hier_row": row_text(hier_result, "HCFGRL"), "flat_row": row_text(flat_result, "flat (notebook 04)"),
     "flat_steps": flat_result["preset"]["num_steps"], "hier_steps": hier_result["preset"]["num_steps"],
+    "flat_eps": flat_result["preset"]["episodes_per_task"], "hier_eps": hier_result["preset"]["episodes_per_task"],
     "hier_w1": hier_vs_flat[1.0][0], "flat_w1": hier_vs_flat[1.0][1], "hier_w3": hier_vs_flat[3.0][0],
     "flat_w3": hier_vs_flat[3.0][1],
     "hier_w3_w1": f"{hier_w3_vs_w1[0]:+.1f} ± {hier_w3_vs_w1[1]:.1f} points ({verdict(*hier_w3_vs_w1)})",
@@ -417,7 +425,7 @@ mean ± SE over seeds.
   - {flat_row}.
   - Hierarchical vs flat, seed means: $w = 1$ {hier_w1:.1f} % vs {flat_w1:.1f} %; $w = {w3:g}$ {hier_w3:.1f} % vs
     {flat_w3:.1f} %. The flat network trained for {flat_steps:,} steps; each of the hierarchy's two trained for
-    {hier_steps:,} steps.
+    {hier_steps:,} steps. Episodes per task and seed: {flat_eps} (flat), {hier_eps} (hierarchy).
   - Within the hierarchy, $w = {w3:g}$ vs $w = 1$ (flow HGCBC): {hier_w3_w1}.
 - **Cost** of the runs that made these results (their timings): {minutes}; {total_minutes:.0f} min in all.
 """, S08, meta=dict(tier=TIER, seed=SEED))

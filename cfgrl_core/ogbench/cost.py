@@ -2,9 +2,9 @@
 
 Training: a few compiled chunks of the preset's learner (sizes, batch, seeds, sharded over the devices it will use)
 on a synthetic dataset of the env's dimensions, timed and scaled to `num_steps`. Evaluation: one timed policy call
-on all the rollouts of an evaluation (tasks x episodes x ws rows), scaled by the episode step limit, the seeds and
-the number of evaluations (checkpoints + validation): an upper bound on the network time (episodes that end early
-cost less), without the simulator's time (pointmaze steps are about 1 % of it, cube's a few percent more).
+on the rows of one evaluation (5 tasks x episodes x ws), scaled by the episode step limit, the seeds and the number
+of evaluations (checkpoints + validation, each counted as one such evaluation): the network time if every episode
+ran to its limit (episodes that end early cost less), without the simulator's time, which is not measured here.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class CostEstimate:
     num_devices: int
     ms_per_step: float  # all seeds, on all devices
     train_s: float
-    eval_policy_s: float  # upper bound, network time only
+    eval_policy_s: float  # network time if every episode ran to its step limit
 
     def line(self) -> str:
         total = self.train_s + self.eval_policy_s
