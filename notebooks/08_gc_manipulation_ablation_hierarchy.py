@@ -396,13 +396,15 @@ S08 = {
     "hier_w1": hier_vs_flat[1.0][0], "flat_w1": hier_vs_flat[1.0][1], "hier_w3": hier_vs_flat[3.0][0],
     "flat_w3": hier_vs_flat[3.0][1],
     "hier_w3_w1": f"{hier_w3_vs_w1[0]:+.1f} ± {hier_w3_vs_w1[1]:.1f} points ({verdict(*hier_w3_vs_w1)})",
+    "device": hier_result["device"],
     "minutes": "; ".join(f"{k} {v:.0f} min" for k, v in minutes.items()), "total_minutes": sum(minutes.values()),
     "abl_line": "; ".join(f"`w = {w:g}` {m:+.1f} ± {e:.1f}"
                           for w, m, e in zip(ab["w"], ab["diff"], ab["se"], strict=True)),
     "ablation": {k: ab[k].tolist() for k in ab}, "table": rows,
 }  # fmt: skip
 save_summary("fig08", r"""
-Tier `{tier}`: {hidden} networks, {steps:,} steps of batch {batch}, {seeds} seeds, {episodes} episodes ×
+Tier `{tier}`: {hidden} networks, {steps:,} steps of batch {batch} (the hierarchy: {hier_steps:,} steps per network),
+{seeds} seeds, {episodes} episodes ×
 {n_tasks} tasks per seed and $w$. Entries are mean ± std over seeds (ddof = 1); paired differences are
 mean ± SE over seeds.
 
@@ -427,7 +429,8 @@ mean ± SE over seeds.
     {flat_w3:.1f} %. The flat network trained for {flat_steps:,} steps; each of the hierarchy's two trained for
     {hier_steps:,} steps. Episodes per task and seed: {flat_eps} (flat), {hier_eps} (hierarchy).
   - Within the hierarchy, $w = {w3:g}$ vs $w = 1$ (flow HGCBC): {hier_w3_w1}.
-- **Cost** of the runs that made these results (their timings): {minutes}; {total_minutes:.0f} min in all.
+- **Cost** of the runs that made these results (their timings, on {device}; the hierarchy's run shared the cores
+  with the test suite, so it ran slower than it would alone): {minutes}; {total_minutes:.0f} min in all.
 """, S08, meta=dict(tier=TIER, seed=SEED))
 
 # %% [markdown]
