@@ -434,7 +434,8 @@ def results_07(figures: Path) -> str:
 
 T08 = """\
 (`fig08_table.csv`, `results/gc_studies/{tier}/*.json`; tier `{tier}`: datasets regenerated with OGBench's recipe,
-{seeds} seeds, {hidden} MLPs, batch {batch}, {steps:,} steps per network, {episodes} episodes × {n_tasks} evaluation
+{seeds} seeds, {hidden} MLPs, batch {batch}, {steps:,} steps per network (the hierarchy's: {hier_steps:,}), {episodes}
+episodes × {n_tasks} evaluation
 tasks per seed and `w`; the last two rows are notebook 04's `cpu` runs). Success in %, mean ± std over seeds
 (ddof = 1):
 
