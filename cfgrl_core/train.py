@@ -218,18 +218,6 @@ def train_steps(
 train_steps_jit = jax.jit(train_steps, static_argnames=("num_steps", "model_config", "train_config", "sample_fn"))
 
 
-def _chunk(states, dataset, keys, run_args, learner, num_steps, batch_size, sample_fn):
-    def one_run(state, key, args):
-        def step_fn(state, batch, key_loss):
-            return learner.update(state, batch, key_loss, *args)
-
-        return scan_updates(
-            step_fn, state, dataset, key, num_steps=num_steps, batch_size=batch_size, sample_fn=sample_fn
-        )
-
-    return jax.vmap(one_run, in_axes=(0, 0, 0))(states, keys, tuple(run_args))
-
-
 @functools.partial(jax.jit, static_argnames=("learner", "num_steps", "batch_size", "sample_fn"))
 def train_chunk(
     states: TrainState,
@@ -245,7 +233,16 @@ def train_chunk(
     """`num_steps` updates of R runs in one program: `scan_updates` of `learner.update` vmapped over the leading
     run axis of `states`, `keys` [R] and every array in `run_args` (e.g. 1/beta [R]); the data are shared.
     Returns the states and info with leading axes [R, num_steps]."""
-    return _chunk(states, dataset, keys, tuple(run_args), learner, num_steps, batch_size, sample_fn)
+
+    def one_run(state, key, args):
+        def step_fn(state, batch, key_loss):
+            return learner.update(state, batch, key_loss, *args)
+
+        return scan_updates(
+            step_fn, state, dataset, key, num_steps=num_steps, batch_size=batch_size, sample_fn=sample_fn
+        )
+
+    return jax.vmap(one_run, in_axes=(0, 0, 0))(states, keys, tuple(run_args))
 
 
 def create_runs(learner, keys: jax.Array) -> TrainState:

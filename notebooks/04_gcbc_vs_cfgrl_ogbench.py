@@ -71,7 +71,7 @@ from IPython.display import display
 from cfgrl_core.guidance import sample_guided
 from cfgrl_core.io.figures import figures_dir, save_figure
 from cfgrl_core.io.summary import save_summary
-from cfgrl_core.ogbench import evaluation
+from cfgrl_core.ogbench import evaluation, maze
 from cfgrl_core.ogbench import experiment as gx
 from cfgrl_core.progress import announce
 
@@ -126,16 +126,7 @@ for name in ENVS:
 
 def draw_maze(ax, name, *, tasks=True):
     """Walls as grey squares, the evaluation tasks' starts (circles) and goals (stars)."""
-    geo = GEOMETRY[name]
-    half = geo["cell"] / 2
-    for x, y in geo["walls"]:
-        ax.add_patch(plt.Rectangle((x - half, y - half), geo["cell"], geo["cell"], color="0.75", lw=0))
-    if tasks:
-        for k, (s, g) in enumerate(zip(geo["task_starts"], geo["task_goals"], strict=True)):
-            ax.plot(*s, "o", color=f"C{k}", ms=6, mec="k", mew=0.5)
-            ax.plot(*g, "*", color=f"C{k}", ms=11, mec="k", mew=0.5)
-    lo, hi = geo["walls"].min(0) - half, geo["walls"].max(0) + half
-    ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]), aspect="equal", xticks=[], yticks=[])
+    maze.draw_maze(ax, GEOMETRY[name], task_markers=tasks)
 
 
 SHOWN_DATA = [name for name in MAZE_ENVS if name in DATASETS]

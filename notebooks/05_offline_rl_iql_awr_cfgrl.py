@@ -66,7 +66,7 @@ from cfgrl_core.agents import awr, cfgrl_actor, iql
 from cfgrl_core.guidance import sample_guided
 from cfgrl_core.io.figures import figures_dir, save_figure
 from cfgrl_core.io.summary import save_summary
-from cfgrl_core.ogbench import evaluation
+from cfgrl_core.ogbench import evaluation, maze
 from cfgrl_core.ogbench import experiment as gx
 from cfgrl_core.ogbench import offline_rl as orl
 from cfgrl_core.ogbench import singletask
@@ -124,12 +124,7 @@ GEOMETRY = {task: gx.maze_geometry(orl.parse_task(task)[0]) for task in TASKS}
 
 
 def draw_maze(ax, task):
-    geo = GEOMETRY[task]
-    half = geo["cell"] / 2
-    for x, y in geo["walls"]:
-        ax.add_patch(plt.Rectangle((x - half, y - half), geo["cell"], geo["cell"], color="0.8", lw=0))
-    lo, hi = geo["walls"].min(0) - half, geo["walls"].max(0) + half
-    ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]), aspect="equal", xticks=[], yticks=[])
+    maze.draw_maze(ax, GEOMETRY[task], wall_color="0.8")
 
 
 data_rows = []

@@ -63,7 +63,7 @@ from IPython.display import display
 
 from cfgrl_core.io.figures import figures_dir, save_figure
 from cfgrl_core.io.summary import save_summary
-from cfgrl_core.ogbench import evaluation, studies
+from cfgrl_core.ogbench import evaluation, maze, studies
 from cfgrl_core.ogbench import experiment as gx
 from cfgrl_core.ogbench.hierarchy import sample_hier_subgoals
 from cfgrl_core.progress import announce
@@ -223,26 +223,16 @@ HIER_ROLL = evaluation.evaluate_policy(
 )  # fmt: skip
 
 
-def draw_maze(ax, geo):
-    half = geo["cell"] / 2
-    for x, y in geo["walls"]:
-        ax.add_patch(plt.Rectangle((x - half, y - half), geo["cell"], geo["cell"], color="0.75", lw=0))
-    lo, hi = geo["walls"].min(0) - half, geo["walls"].max(0) + half
-    ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]), aspect="equal", xticks=[], yticks=[])
-
-
 rollout_rows = []
 fig, axes = plt.subplots(1, len(HIER_WS), figsize=(6.2 * len(HIER_WS), 4.6), squeeze=False)
 for ax, w in zip(axes[0], HIER_WS, strict=True):
-    draw_maze(ax, geometry)
+    maze.draw_maze(ax, geometry, task_markers=True)
     j = int(np.flatnonzero(np.isclose(HIER_ROLL.ws, w))[0])
     for k in range(len(HIER_ROLL.task_ids)):
         length = int(HIER_ROLL.lengths[k, 0, j])
         path = HIER_ROLL.trajectories[k, 0, j, : length + 1]
         goal = np.asarray(geometry["task_goals"][k], np.float32)
         ax.plot(path[:, 0], path[:, 1], color=f"C{k}", lw=1.2, alpha=0.85)
-        ax.plot(*geometry["task_starts"][k], "o", color=f"C{k}", ms=6, mec="k", mew=0.5)
-        ax.plot(*goal, "*", color=f"C{k}", ms=12, mec="k", mew=0.5)
         at = path[::50]
         subgoals = np.asarray(sample_hier_subgoals(
             jax.device_put(gx.seed_params(hier_run.params, 0)),

@@ -12,7 +12,6 @@ run is kept (skipped) unless --overwrite. Datasets (official size) are generated
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 
 import jax
@@ -40,11 +39,8 @@ def main(argv=None) -> int:
         study = studies.get_study(name, args.tier)
         for method in study.methods:
             result_file = studies.result_file(name, args.tier, method)
-            if result_file.exists() and not args.overwrite:
-                print(f"{result_file} exists: skipped (--overwrite to run it again)", flush=True)
+            if not gx.prepare_result_file(result_file, overwrite=args.overwrite, log=lambda s: print(s, flush=True)):
                 continue
-            if result_file.exists():
-                shutil.rmtree(gx.run_dir_for(result_file), ignore_errors=True)
             run = gx.run_and_save(
                 study.env_name,
                 study.preset,

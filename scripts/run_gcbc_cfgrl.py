@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import shutil
 import sys
 from pathlib import Path
 
@@ -62,6 +61,10 @@ def parse_args(argv=None):
     return args
 
 
+def log(line: str) -> None:
+    print(line, flush=True)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     preset = gx.get_preset(args.preset)
@@ -74,14 +77,12 @@ def main(argv=None) -> int:
     for env_name in args.env or preset.env_names:
         for method in args.method or preset.methods:
             result_file = gx.result_path(preset.name, env_name, out, method)
-            if result_file.exists() and not (args.overwrite or args.estimate_only):
-                print(f"{result_file} exists: skipped (--overwrite to run it again)", flush=True)
+            if args.estimate_only:
+                print("cost estimate:", cost.estimate(env_name, preset, method, devices).line(), flush=True)
+                continue
+            if not gx.prepare_result_file(result_file, overwrite=args.overwrite, fresh=args.fresh, log=log):
                 continue
             print("cost estimate:", cost.estimate(env_name, preset, method, devices).line(), flush=True)
-            if args.estimate_only:
-                continue
-            if args.fresh or result_file.exists():  # --overwrite of a finished run starts from scratch
-                shutil.rmtree(gx.run_dir_for(result_file), ignore_errors=True)
             run = gx.run_and_save(
                 env_name, preset, result_file, seed=args.seed, data_dir=args.data_dir, progress=not args.no_progress,
                 method=method, devices=devices,

@@ -1,7 +1,7 @@
 """OGBench without downloads: datasets generated with OGBench's own oracles, goal-conditioned training, evaluation.
 
 datasets     one table of recipes (navigate mazes, cube play), seeded workers, atomic npz files in OGBench's format
-maze, cube   the episode samplers of the two domains (BFS oracle; CubePlanOracle) and maze geometry
+maze, cube   the episode samplers of the two domains (BFS oracle; CubePlanOracle); maze geometry and its drawing
 episodes     the fixed-length rows of one generated episode
 env_rng      IsolatedRNG: a private stream for code that draws from numpy's global RNG (teleports, oracles)
 gc_dataset   hindsight-relabelled goal batches, sampled on device

@@ -557,6 +557,19 @@ def obtain_run(env_name: str, preset, result_file, *, reuse: bool = False, seed:
                         method=method, devices=devices)  # fmt: skip
 
 
+def prepare_result_file(result_file, *, overwrite: bool = False, fresh: bool = False, log=print) -> bool:
+    """What a command-line runner does before a run: False (with a note) when the result exists and not
+    `overwrite` (keep it, skip the run); otherwise True, after deleting the run folder beside it when the run starts
+    from scratch (`overwrite` of a finished run, or `fresh`: discard an unfinished run's checkpoints)."""
+    result_file = Path(result_file)
+    if result_file.exists() and not overwrite:
+        log(f"{result_file} exists: skipped (--overwrite to run it again)")
+        return False
+    if fresh or result_file.exists():
+        shutil.rmtree(run_dir_for(result_file), ignore_errors=True)
+    return True
+
+
 def load_run(result_file) -> ExperimentRun:
     """A finished run from its result JSON and the weights beside it (no training, no evaluation)."""
     result = load_results(result_file)

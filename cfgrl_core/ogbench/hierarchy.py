@@ -91,17 +91,23 @@ def hier_learner(raw: Mapping, hidden_dims, *, p_uncond: float = 0.1, learning_r
     return MultiFlowLearner(members, learning_rate=learning_rate)
 
 
+def level_noise(keys: jax.Array, high_dim: int, low_dim: int):
+    """Each row's x_0 of the two levels, from its own key split in two: ([N, high_dim], [N, low_dim])."""
+
+    def noise(k):
+        k_high, k_low = jax.random.split(k)
+        return jax.random.normal(k_high, (high_dim,)), jax.random.normal(k_low, (low_dim,))
+
+    return jax.vmap(noise)(keys)
+
+
 @functools.partial(jax.jit, static_argnames=("high_config", "low_config", "flow_steps"))
 def sample_hier_actions(params, keys, goals, ws, observations, *, high_config, low_config, flow_steps: int):
     """Per row: a subgoal from the guided high flow, then an action from the guided low flow given it (the same
     w_n), clipped to [-1, 1]. keys [N], goals [N, G], ws [N], observations [N, O] -> actions [N, A]. A row's action
     depends only on its own key (split into the two levels' noise) and inputs (`map_row_chunks`)."""
 
-    def noise(k):
-        k_high, k_low = jax.random.split(k)
-        return jax.random.normal(k_high, (high_config.action_dim,)), jax.random.normal(k_low, (low_config.action_dim,))
-
-    x_high, x_low = jax.vmap(noise)(keys)
+    x_high, x_low = level_noise(keys, high_config.action_dim, low_config.action_dim)
 
     def one_chunk(xh, xl, g, w, o):
         subgoal = sample_rows(params["high"], high_config, xh, g, o, w, flow_steps=flow_steps)
@@ -111,8 +117,9 @@ def sample_hier_actions(params, keys, goals, ws, observations, *, high_config, l
 
 
 def sample_hier_subgoals(params, keys, goals, ws, observations, *, high_config, flow_steps: int = 16):
-    """The guided subgoals alone (the high level's samples), [N, G]: what the low level is steered towards."""
-    x_high = jax.vmap(lambda k: jax.random.normal(jax.random.split(k)[0], (high_config.action_dim,)))(keys)
+    """The guided subgoals alone (the high level's samples, the same draws as `sample_hier_actions` for the same
+    keys), [N, G]: what the low level is steered towards."""
+    x_high, _ = level_noise(keys, high_config.action_dim, 1)
     return sample_rows(params["high"], high_config, x_high, goals, observations, ws, flow_steps=flow_steps)
 
 

@@ -5,7 +5,8 @@
 
 Each episode starts in a uniformly drawn free cell with a goal drawn uniformly from the "vertex" cells (free cells
 that are not straight corridor cells); whenever the goal is reached a new vertex goal is drawn ('navigate').
-Also the maze geometry a plot or a validation task needs (`maze_cells`, `bfs_distances`, `maze_geometry`).
+Also the maze geometry a plot or a validation task needs (`maze_cells`, `bfs_distances`, `maze_geometry`), and
+the notebooks' drawing of it (`draw_maze`).
 """
 
 from __future__ import annotations
@@ -114,3 +115,20 @@ def maze_geometry(env) -> dict:
         task_starts=np.array([t["init_xy"] for t in maze.task_infos], float),
         task_goals=np.array([t["goal_xy"] for t in maze.task_infos], float),
     )
+
+
+def draw_maze(ax, geometry: dict, *, task_markers: bool = False, wall_color: str = "0.75") -> None:
+    """Draw a `maze_geometry` on a matplotlib axis: walls as squares, limits at the outer walls, no ticks; with
+    task_markers, each evaluation task's start (circle) and goal (star) in colour C0, C1, ... of its index."""
+    from matplotlib.patches import Rectangle
+
+    cell = geometry["cell"]
+    half = cell / 2
+    for x, y in geometry["walls"]:
+        ax.add_patch(Rectangle((x - half, y - half), cell, cell, color=wall_color, lw=0))
+    if task_markers:
+        for k, (s, g) in enumerate(zip(geometry["task_starts"], geometry["task_goals"], strict=True)):
+            ax.plot(*s, "o", color=f"C{k}", ms=6, mec="k", mew=0.5)
+            ax.plot(*g, "*", color=f"C{k}", ms=11, mec="k", mew=0.5)
+    lo, hi = geometry["walls"].min(0) - half, geometry["walls"].max(0) + half
+    ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]), aspect="equal", xticks=[], yticks=[])
