@@ -40,14 +40,7 @@ from cfgrl_core.io.atomic import atomic_write_bytes
 from cfgrl_core.io.provenance import git_commit
 from cfgrl_core.networks import ModelConfig, count_params, init_params
 from cfgrl_core.ogbench.evaluation import evaluate_lockstep, evaluate_one_at_a_time
-from cfgrl_core.train import (
-    TrainConfig,
-    create_train_state,
-    create_train_states,
-    to_device_dataset,
-    train_steps_jit,
-    train_steps_seeds,
-)
+from cfgrl_core.train import CFGLearner, TrainConfig, create_runs, to_device_dataset, train_chunk
 
 DEFAULT_ANCHOR = Path(__file__).parent / "results" / "authors_anchor.jsonl"
 W_VALUES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0)
@@ -86,14 +79,19 @@ def random_dataset(n: int = 100_000, seed: int = 0) -> dict:
     return {k: rng.normal(size=(n, 2)).astype(np.float32) for k in ("actions", "conditions", "observations")}
 
 
+def train_runs(learner, states, data, keys, steps: int):
+    """`steps` updates of every run in `states` through the core loop's jitted chunk (`train.train_chunk`)."""
+    return train_chunk(states, data, keys, learner=learner, num_steps=steps, batch_size=learner.train_config.batch_size)
+
+
 def bench_train(hidden: int, batch: int, steps: int, depth: int = 4) -> dict:
     mc, tc = goal_model(hidden, depth), TrainConfig(batch_size=batch)
-    data = to_device_dataset(random_dataset(), mc)
-    state = create_train_state(jax.random.key(0), mc, tc)
-    key = jax.random.key(1)
-    times = timed(lambda: train_steps_jit(state, data, key, num_steps=steps, model_config=mc, train_config=tc))
+    learner, data = CFGLearner(mc, tc), to_device_dataset(random_dataset(), mc)
+    states = create_runs(learner, jax.random.split(jax.random.key(0), 1))  # one run
+    keys = jax.random.split(jax.random.key(1), 1)
+    times = timed(lambda: train_runs(learner, states, data, keys, steps))
     sps = steps / float(np.median(times))
-    params = count_params(state.params)
+    params = count_params(jax.tree_util.tree_map(lambda x: x[0], states.params))
     return {
         "hidden": [hidden] * depth,
         "batch": batch,
@@ -107,16 +105,12 @@ def bench_train(hidden: int, batch: int, steps: int, depth: int = 4) -> dict:
 
 def bench_seeds(hidden: int, depth: int, batch: int, steps: int, seeds=(1, 4, 8)) -> dict:
     mc, tc = goal_model(hidden, depth), TrainConfig(batch_size=batch)
-    data = to_device_dataset(random_dataset(), mc)
+    learner, data = CFGLearner(mc, tc), to_device_dataset(random_dataset(), mc)
     out = {"hidden": [hidden] * depth, "batch": batch, "per_seeds": {}}
     for s in seeds:
-        states = create_train_states(jax.random.split(jax.random.key(0), s), mc, tc)
+        states = create_runs(learner, jax.random.split(jax.random.key(0), s))
         keys = jax.random.split(jax.random.key(1), s)
-        times = timed(
-            lambda states=states, keys=keys: train_steps_seeds(
-                states, data, keys, num_steps=steps, model_config=mc, train_config=tc
-            )
-        )
+        times = timed(lambda states=states, keys=keys: train_runs(learner, states, data, keys, steps))
         t = float(np.median(times))
         out["per_seeds"][s] = {"program_steps_per_s": steps / t, "seconds_per_step_all_seeds": t / steps}
     base = out["per_seeds"][seeds[0]]["seconds_per_step_all_seeds"]

@@ -1,27 +1,36 @@
-"""The one training loop of the collection, and the CFG flow learner it trains.
+"""The one training loop of the collection, the learner contract it trains, and the CFG flow learner.
 
-Learner: a small frozen (hashable) dataclass with a config and two pure functions,
+A learner (`Learner`) is a small frozen (hashable) dataclass with a config, the loss it minimises, and two pure
+functions the loop calls:
 
-    learner.create(key) -> TrainState                      parameters, optimizer state, step
-    learner.update(state, batch, key, *run_args) -> (state, info)      one optimisation step
-    learner.loss_key                                        the info entry recorded as the loss curve
+    learner.create(key) -> state                                parameters, optimizer state, step
+    learner.update(state, batch, key, *run_args) -> (state, info)         one optimisation step
+    learner.loss_key                                            the info entry recorded as the loss curve
+
+A learner keeps only its losses: the optimiser step itself is `gradient_step` (value_and_grad of the loss -> the
+optimizer's update -> the new parameters, one more step) on a `TrainState`, or `optimizer_step` on bare
+parameters for a learner with a state of its own (target networks, averaged by `polyak`). `make_optimizer` is the
+one Adam every learner uses.
 
 `CFGLearner` trains a conditional flow policy with classifier-free (null-condition) dropout: per example, the
 condition (label o or goal g) is replaced by the learned null embedding with probability p_uncond, so one network
-learns v_cond and v_uncond together (paper section 4; p_uncond = 0.1 in the authors' code). AWR's actors
-(`cfgrl_core.agents.awr`) are learners too, with the temperature 1/beta as a per-run argument.
+learns v_cond and v_uncond together (paper section 4; p_uncond = 0.1 in the authors' code). AWR's actors, the IQL
+critic, TD3+BC and the PGD world model (`cfgrl_core.agents`, `cfgrl_core.pgd`) are learners too.
 
 The loop (`run_training`): R independent runs (seeds, temperatures) `vmap`ped into one XLA program; many steps
 inside one jitted `lax.scan` per call (`train_chunk`), minibatches drawn on device; calls of at most
 `steps_per_call` steps, cut at requested `stops` where a callback sees the state (checkpoints, evaluation); a
 progress bar over steps. The key of step k is fold_in(key, k), so however the steps are split into calls, and
-whether a run is resumed from a checkpoint at step k, the result is the same.
+whether a run is resumed from a checkpoint at step k, the result is the same. `fit` trains from scratch on a host
+dataset; training that checkpoints and resumes is `cfgrl_core.experiments.resumable`.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 import flax.struct
 import jax
@@ -54,8 +63,54 @@ class TrainState(flax.struct.PyTreeNode):
     step: jax.Array
 
 
-def make_optimizer(train_config: TrainConfig) -> optax.GradientTransformation:
-    return optax.adam(train_config.learning_rate)
+@runtime_checkable
+class Learner(Protocol):
+    """What `run_training` trains: a hashable object (a static argument of the jitted chunk) with
+
+    create(key) -> state        one run's initial state: a pytree with a scalar int32 `step`
+    update(state, batch, key, *run_args) -> (state, info)
+                                one optimisation step on one minibatch; run_args are this run's own arguments
+                                (e.g. AWR's 1/beta), vmapped with the runs; info a dict of scalars
+    loss_key                    the info entry recorded as the loss curve
+    """
+
+    loss_key: str
+
+    def create(self, key: jax.Array) -> Any: ...
+
+    def update(self, state, batch: dict, key: jax.Array, *run_args) -> tuple[Any, dict]: ...
+
+
+def make_optimizer(learning_rate: float) -> optax.GradientTransformation:
+    """The optimiser of every learner: Adam (the authors' step size is 3e-4)."""
+    return optax.adam(learning_rate)
+
+
+def init_train_state(params, optimizer: optax.GradientTransformation) -> TrainState:
+    """A TrainState at step 0 for `params`."""
+    return TrainState(params=params, opt_state=optimizer.init(params), step=jnp.zeros((), jnp.int32))
+
+
+def optimizer_step(optimizer: optax.GradientTransformation, loss_fn: Callable, params, opt_state, *args):
+    """One step of `optimizer` on `loss_fn(params, *args) -> (loss, info)`. Returns (params, opt_state, info)."""
+    (_, info), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, *args)
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, info
+
+
+def gradient_step(state: TrainState, optimizer: optax.GradientTransformation, loss_fn: Callable, *args):
+    """`optimizer_step` on a TrainState's parameters: (the state one step on, info)."""
+    params, opt_state, info = optimizer_step(optimizer, loss_fn, state.params, state.opt_state, *args)
+    return TrainState(params=params, opt_state=opt_state, step=state.step + 1), info
+
+
+def polyak(target, online, step_size: float):
+    """Polyak averaging of target networks, leaf by leaf: (1 - step_size) target + step_size online.
+
+    Written in this order, as the authors' code and our earlier learners did: optax's `incremental_update` sums
+    the same two terms the other way round, which XLA compiles to results that differ in the last bit, and a
+    trained critic then drifts from the one our committed results were made with."""
+    return jax.tree_util.tree_map(lambda t, o: (1.0 - step_size) * t + step_size * o, target, online)
 
 
 def null_mask(key: jax.Array, batch_size: int, p_uncond: float) -> jax.Array:
@@ -79,23 +134,6 @@ def cfg_flow_loss(params, batch: dict, key: jax.Array, *, model_config: ModelCon
     return loss, {**info, "null_fraction": mask.mean()}
 
 
-def create_train_state(key: jax.Array, model_config: ModelConfig, train_config: TrainConfig) -> TrainState:
-    params = init_params(model_config, key)
-    opt_state = make_optimizer(train_config).init(params)
-    return TrainState(params=params, opt_state=opt_state, step=jnp.zeros((), jnp.int32))
-
-
-def update(
-    state: TrainState, batch: dict, key: jax.Array, *, model_config: ModelConfig, train_config: TrainConfig
-) -> tuple[TrainState, dict]:
-    """One Adam step on one batch. Pure; jit it at the call site."""
-    grad_fn = jax.value_and_grad(cfg_flow_loss, has_aux=True)
-    (_, info), grads = grad_fn(state.params, batch, key, model_config=model_config, p_uncond=train_config.p_uncond)
-    updates, opt_state = make_optimizer(train_config).update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
-    return TrainState(params=params, opt_state=opt_state, step=state.step + 1), info
-
-
 def sample_batch(dataset: dict, key: jax.Array, batch_size: int) -> dict:
     """Uniform minibatch (with replacement) gathered on device. dataset: dict of [N, ...] arrays."""
     n = jax.tree_util.tree_leaves(dataset)[0].shape[0]
@@ -111,11 +149,18 @@ class CFGLearner:
     train_config: TrainConfig
     loss_key: str = "flow_loss"
 
+    @property
+    def optimizer(self) -> optax.GradientTransformation:
+        return make_optimizer(self.train_config.learning_rate)
+
     def create(self, key: jax.Array) -> TrainState:
-        return create_train_state(key, self.model_config, self.train_config)
+        return init_train_state(init_params(self.model_config, key), self.optimizer)
+
+    def loss(self, params, batch: dict, key: jax.Array):
+        return cfg_flow_loss(params, batch, key, model_config=self.model_config, p_uncond=self.train_config.p_uncond)
 
     def update(self, state: TrainState, batch: dict, key: jax.Array) -> tuple[TrainState, dict]:
-        return update(state, batch, key, model_config=self.model_config, train_config=self.train_config)
+        return gradient_step(state, self.optimizer, self.loss, batch, key)
 
 
 @dataclass(frozen=True)
@@ -156,11 +201,14 @@ class MultiFlowLearner:
     def configs(self) -> dict:
         return {m.name: m.model_config for m in self.members}
 
+    @property
+    def optimizer(self) -> optax.GradientTransformation:
+        return make_optimizer(self.learning_rate)
+
     def create(self, key: jax.Array) -> TrainState:
         keys = jax.random.split(key, len(self.members))
         params = {m.name: init_params(m.model_config, k) for m, k in zip(self.members, keys, strict=True)}
-        opt_state = optax.adam(self.learning_rate).init(params)
-        return TrainState(params=params, opt_state=opt_state, step=jnp.zeros((), jnp.int32))
+        return init_train_state(params, self.optimizer)
 
     def loss(self, params, batch: dict, key: jax.Array):
         keys = jax.random.split(key, len(self.members))
@@ -171,10 +219,7 @@ class MultiFlowLearner:
         return total, {**info, "flow_loss": total}
 
     def update(self, state: TrainState, batch: dict, key: jax.Array) -> tuple[TrainState, dict]:
-        (_, info), grads = jax.value_and_grad(self.loss, has_aux=True)(state.params, batch, key)
-        updates, opt_state = optax.adam(self.learning_rate).update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        return TrainState(params=params, opt_state=opt_state, step=state.step + 1), info
+        return gradient_step(state, self.optimizer, self.loss, batch, key)
 
 
 def scan_updates(
@@ -195,29 +240,6 @@ def scan_updates(
     return jax.lax.scan(body, state, None, length=num_steps)
 
 
-def train_steps(
-    state: TrainState,
-    dataset: dict,
-    key: jax.Array,
-    *,
-    num_steps: int,
-    model_config: ModelConfig,
-    train_config: TrainConfig,
-    sample_fn=sample_batch,
-) -> tuple[TrainState, dict]:
-    """`num_steps` CFG flow updates in one lax.scan (`scan_updates`). Returns the new state and info with a
-    leading [num_steps] axis. `sample_fn` defaults to uniform rows; e.g. `gc_dataset.sample_gc_training_batch`
-    relabels goals in hindsight.
-    """
-    step_fn = functools.partial(update, model_config=model_config, train_config=train_config)
-    return scan_updates(
-        step_fn, state, dataset, key, num_steps=num_steps, batch_size=train_config.batch_size, sample_fn=sample_fn
-    )
-
-
-train_steps_jit = jax.jit(train_steps, static_argnames=("num_steps", "model_config", "train_config", "sample_fn"))
-
-
 @functools.partial(jax.jit, static_argnames=("learner", "num_steps", "batch_size", "sample_fn"))
 def train_chunk(
     states: TrainState,
@@ -225,7 +247,7 @@ def train_chunk(
     keys: jax.Array,
     run_args: tuple = (),
     *,
-    learner,
+    learner: Learner,
     num_steps: int,
     batch_size: int,
     sample_fn=sample_batch,
@@ -245,22 +267,9 @@ def train_chunk(
     return jax.vmap(one_run, in_axes=(0, 0, 0))(states, keys, tuple(run_args))
 
 
-def create_runs(learner, keys: jax.Array) -> TrainState:
-    """One state per key [R], stacked along a leading run axis."""
+def create_runs(learner: Learner, keys: jax.Array):
+    """One state per key [R], stacked along a leading run axis (`learner.create` vmapped)."""
     return jax.vmap(learner.create)(keys)
-
-
-def train_steps_seeds(states, dataset, keys, *, num_steps, model_config, train_config, sample_fn=sample_batch):
-    """`num_steps` CFG updates of S seeds (leading axis of `states` and `keys`) in one program (`train_chunk`)."""
-    return train_chunk(
-        states, dataset, keys, learner=CFGLearner(model_config, train_config), num_steps=num_steps,
-        batch_size=train_config.batch_size, sample_fn=sample_fn,
-    )  # fmt: skip
-
-
-def create_train_states(keys: jax.Array, model_config: ModelConfig, train_config: TrainConfig) -> TrainState:
-    """One TrainState per key, stacked along a leading seed axis."""
-    return create_runs(CFGLearner(model_config, train_config), keys)
 
 
 def chunk_bounds(start: int, num_steps: int, steps_per_call: int, stops=()) -> list[int]:
@@ -335,8 +344,8 @@ class ShardedRuns:
 
 
 def run_training(
-    learner,
-    states: TrainState,
+    learner: Learner,
+    states,
     dataset: dict,
     keys: jax.Array,
     *,

@@ -101,17 +101,18 @@ def test_goal_dim_without_oracle_reps():
 
 
 def test_training_with_the_sampler_inside_lax_scan():
-    """train.train_steps with make_gc_sampler's sample_fn: 200 updates in one jitted lax.scan."""
+    """train.train_chunk with make_gc_sampler's sample_fn: 200 updates in one jitted lax.scan."""
     raw = synthetic()
     data, sample_fn = gcd.make_gc_sampler(raw)
     mc = ModelConfig(action_dim=2, obs_dim=2, cond_dim=1, hidden_dims=(16,))
-    tc = train.TrainConfig(batch_size=32)
-    state = train.create_train_state(jax.random.PRNGKey(0), mc, tc)
-    state, info = train.train_steps_jit(
-        state, data, jax.random.PRNGKey(1), num_steps=200, model_config=mc, train_config=tc, sample_fn=sample_fn
-    )
-    losses = np.asarray(info["flow_loss"])
-    assert losses.shape == (200,) and np.all(np.isfinite(losses)) and int(state.step) == 200
+    learner = train.CFGLearner(mc, train.TrainConfig(batch_size=32))
+    states = train.create_runs(learner, jax.random.split(jax.random.PRNGKey(0), 1))
+    states, info = train.train_chunk(
+        states, data, jax.random.split(jax.random.PRNGKey(1), 1), learner=learner, num_steps=200, batch_size=32,
+        sample_fn=sample_fn,
+    )  # fmt: skip
+    losses = np.asarray(info["flow_loss"])[0]
+    assert losses.shape == (200,) and np.all(np.isfinite(losses)) and int(states.step[0]) == 200
     assert losses[-50:].mean() < losses[:50].mean()
 
 

@@ -8,13 +8,18 @@ import pytest
 from cfgrl_core.guidance import sample_guided
 from cfgrl_core.networks import ModelConfig, VectorField, init_params
 from cfgrl_core.train import (
+    CFGLearner,
+    Learner,
     TrainConfig,
     cfg_flow_loss,
-    create_train_state,
+    create_runs,
     fit,
+    gradient_step,
+    make_optimizer,
     null_mask,
+    polyak,
+    run_training,
     to_device_dataset,
-    train_steps_jit,
 )
 
 CONFIG = ModelConfig(action_dim=2, hidden_dims=(32, 32), num_labels=2)
@@ -65,12 +70,12 @@ def test_seeded_training_is_deterministic_on_cpu():
 
 def test_chunked_training_equals_one_long_scan():
     tc = TrainConfig(batch_size=32)
-    data = to_device_dataset(_dataset(), CONFIG)
-    state = create_train_state(jax.random.key(0), CONFIG, tc)
-    key = jax.random.key(1)
-    long, _ = train_steps_jit(state, data, key, num_steps=20, model_config=CONFIG, train_config=tc)
-    half, _ = train_steps_jit(state, data, key, num_steps=10, model_config=CONFIG, train_config=tc)
-    half, _ = train_steps_jit(half, data, key, num_steps=10, model_config=CONFIG, train_config=tc)
+    learner, data = CFGLearner(CONFIG, tc), to_device_dataset(_dataset(), CONFIG)
+    keys = jax.random.split(jax.random.key(1), 1)
+    states = create_runs(learner, jax.random.split(jax.random.key(0), 1))
+    kw = dict(num_steps=20, batch_size=tc.batch_size, progress=False)
+    long, _ = run_training(learner, states, data, keys, steps_per_call=20, **kw)
+    half, _ = run_training(learner, states, data, keys, steps_per_call=10, **kw)
     for a, b in zip(jax.tree_util.tree_leaves(long.params), jax.tree_util.tree_leaves(half.params), strict=True):
         assert np.allclose(a, b, atol=1e-6)
 
@@ -81,20 +86,54 @@ def test_vmapped_seeds_equal_separate_runs():
     assert jax.tree_util.tree_leaves(together.params)[0].shape[0] == 3
     seeds = jax.tree_util.tree_leaves(together.params)[0]
     assert not np.allclose(seeds[0], seeds[1])
-    # seed i of the vmapped run equals a single run started from the same per-seed keys
-    from cfgrl_core.train import create_train_states, train_steps_seeds
-
+    # seed i of the vmapped run equals a run of that seed alone, started from the same per-seed keys
+    learner = CFGLearner(CONFIG, kw["train_config"])
     key_init, key_train = jax.random.split(jax.random.key(3))
-    states = create_train_states(jax.random.split(key_init, 3), kw["model_config"], kw["train_config"])
-    keys = jax.random.split(key_train, 3)
-    data = to_device_dataset(_dataset(), CONFIG)
-    single = jax.tree_util.tree_map(lambda x: x[1], states)
-    single, _ = train_steps_jit(
-        single, data, keys[1], num_steps=50, model_config=CONFIG, train_config=kw["train_config"]
-    )
-    vm, _ = train_steps_seeds(states, data, keys, num_steps=50, model_config=CONFIG, train_config=kw["train_config"])
-    for a, b in zip(jax.tree_util.tree_leaves(single.params), jax.tree_util.tree_leaves(vm.params), strict=True):
-        assert np.allclose(a, b[1], atol=1e-5)
+    alone = create_runs(learner, jax.random.split(key_init, 3)[1:2])
+    alone, _ = run_training(learner, alone, to_device_dataset(_dataset(), CONFIG), jax.random.split(key_train, 3)[1:2],
+                            num_steps=50, batch_size=32, progress=False)  # fmt: skip
+    for a, b in zip(jax.tree_util.tree_leaves(alone.params), jax.tree_util.tree_leaves(together.params), strict=True):
+        assert np.allclose(a[0], b[1], atol=1e-5)
+
+
+def test_every_learner_meets_the_contract():
+    from cfgrl_core.agents import awr, cfgrl_actor, iql
+    from cfgrl_core.agents.iql_agent import IQLAgent
+    from cfgrl_core.agents.offline import CriticWithActors
+    from cfgrl_core.agents.td3_bc import TD3BCConfig, TD3BCLearner
+    from cfgrl_core.pgd.synthetic_replay import MixedReplay
+    from cfgrl_core.pgd.world_model import WorldModelLearner
+    from cfgrl_core.train import FlowMember, MultiFlowLearner
+
+    tc = TrainConfig()
+    learners = [
+        CFGLearner(CONFIG, tc), MultiFlowLearner((FlowMember("a", CONFIG, 0.0),)),
+        awr.AWRLearner(awr.AWRConfig(2, 2), tc), iql.IQLLearner(iql.IQLConfig(2, 2), tc),
+        cfgrl_actor.CFGRLActorLearner(cfgrl_actor.CFGRLActorConfig(2, 2), tc),
+        CriticWithActors(iql.IQLLearner(iql.IQLConfig(2, 2), tc), ()), TD3BCLearner(TD3BCConfig(2, 2)),
+        IQLAgent(2, 2), WorldModelLearner(), MixedReplay(TD3BCLearner(TD3BCConfig(2, 2))),
+    ]  # fmt: skip
+    for learner in learners:
+        assert isinstance(learner, Learner), type(learner).__name__
+        hash(learner)  # a static argument of the jitted chunk
+        state = learner.create(jax.random.key(0))
+        assert int(state.step) == 0, type(learner).__name__
+
+
+def test_gradient_step_is_one_adam_step_and_polyak_averages():
+    params = {"w": jnp.array([1.0, -2.0])}
+    opt = make_optimizer(0.1)
+
+    def loss(p, scale):
+        return scale * jnp.sum(p["w"] ** 2), {"loss": scale * jnp.sum(p["w"] ** 2)}
+
+    from cfgrl_core.train import init_train_state
+
+    state, info = gradient_step(init_train_state(params, opt), opt, loss, 3.0)
+    # Adam's first step moves every weight by the step size against the sign of its gradient
+    assert np.allclose(state.params["w"], [0.9, -1.9]) and int(state.step) == 1 and float(info["loss"]) == 15.0
+    averaged = polyak({"w": jnp.zeros(2)}, {"w": jnp.ones(2)}, 0.25)
+    assert np.allclose(averaged["w"], 0.25)
 
 
 def test_training_learns_the_conditional_and_unconditional_policies():

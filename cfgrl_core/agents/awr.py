@@ -36,13 +36,20 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from cfgrl_core.checks import check_flow_steps, check_positive_int
 from cfgrl_core.flow import sample_path
 from cfgrl_core.guidance import sample_rows
 from cfgrl_core.networks import ModelConfig, VectorField, init_params
-from cfgrl_core.train import TrainConfig, TrainState, create_runs, make_optimizer, run_training
+from cfgrl_core.train import (
+    TrainConfig,
+    TrainState,
+    create_runs,
+    gradient_step,
+    init_train_state,
+    make_optimizer,
+    run_training,
+)
 
 POLICIES = ("gaussian", "flow")
 
@@ -146,21 +153,6 @@ def init_policy_params(config: AWRConfig, key: jax.Array):
     return init_params(config.flow_config, key)
 
 
-def create_train_state(key: jax.Array, config: AWRConfig, train_config: TrainConfig) -> TrainState:
-    params = init_policy_params(config, key)
-    return TrainState(params=params, opt_state=make_optimizer(train_config).init(params), step=jnp.zeros((), jnp.int32))
-
-
-def update(
-    state: TrainState, batch: dict, key: jax.Array, inv_beta, *, config: AWRConfig, train_config: TrainConfig
-) -> tuple[TrainState, dict]:
-    """One Adam step on the AWR loss. Pure; jit it at the call site."""
-    (_, info), grads = jax.value_and_grad(awr_loss, has_aux=True)(state.params, batch, key, inv_beta, config=config)
-    updates, opt_state = make_optimizer(train_config).update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
-    return TrainState(params=params, opt_state=opt_state, step=state.step + 1), info
-
-
 @dataclass(frozen=True)
 class AWRLearner:
     """AWR's actor as a learner of the core loop (`cfgrl_core.train.run_training`): 1/beta is a per-run argument."""
@@ -169,11 +161,18 @@ class AWRLearner:
     train_config: TrainConfig
     loss_key: str = "actor_loss"
 
+    @property
+    def optimizer(self):
+        return make_optimizer(self.train_config.learning_rate)
+
     def create(self, key: jax.Array) -> TrainState:
-        return create_train_state(key, self.config, self.train_config)
+        return init_train_state(init_policy_params(self.config, key), self.optimizer)
+
+    def loss(self, params, batch: dict, key: jax.Array, inv_beta):
+        return awr_loss(params, batch, key, inv_beta, config=self.config)
 
     def update(self, state: TrainState, batch: dict, key: jax.Array, inv_beta) -> tuple[TrainState, dict]:
-        return update(state, batch, key, inv_beta, config=self.config, train_config=self.train_config)
+        return gradient_step(state, self.optimizer, self.loss, batch, key, inv_beta)
 
 
 def fit(

@@ -27,12 +27,11 @@ from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from cfgrl_core.checks import check_probability
 from cfgrl_core.flow import sample_path
 from cfgrl_core.networks import ModelConfig, VectorField, init_params
-from cfgrl_core.train import TrainConfig, TrainState, cfg_flow_loss, make_optimizer
+from cfgrl_core.train import TrainConfig, TrainState, cfg_flow_loss, gradient_step, init_train_state, make_optimizer
 
 LABEL_SCHEMES = ("three_way", "two_pass")
 POSITIVE = 1  # the label that guidance steers towards
@@ -103,15 +102,15 @@ class CFGRLActorLearner:
     train_config: TrainConfig
     loss_key: str = "flow_loss"
 
+    @property
+    def optimizer(self):
+        return make_optimizer(self.train_config.learning_rate)
+
     def create(self, key: jax.Array) -> TrainState:
-        params = init_params(self.config.model_config, key)
-        return TrainState(
-            params=params, opt_state=make_optimizer(self.train_config).init(params), step=jnp.zeros((), jnp.int32)
-        )
+        return init_train_state(init_params(self.config.model_config, key), self.optimizer)
+
+    def loss(self, params, batch: dict, key: jax.Array):
+        return actor_loss(params, batch, key, config=self.config)
 
     def update(self, state: TrainState, batch: dict, key: jax.Array) -> tuple[TrainState, dict]:
-        grad_fn = jax.value_and_grad(actor_loss, has_aux=True)
-        (_, info), grads = grad_fn(state.params, batch, key, config=self.config)
-        updates, opt_state = make_optimizer(self.train_config).update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        return TrainState(params=params, opt_state=opt_state, step=state.step + 1), info
+        return gradient_step(state, self.optimizer, self.loss, batch, key)

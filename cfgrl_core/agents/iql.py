@@ -32,7 +32,7 @@ import numpy as np
 import optax
 
 from cfgrl_core.checks import check_probability
-from cfgrl_core.train import TrainConfig, make_optimizer
+from cfgrl_core.train import TrainConfig, make_optimizer, optimizer_step, polyak
 
 TRANSITION_KEYS = ("observations", "actions", "rewards", "masks", "next_observations")
 
@@ -143,23 +143,23 @@ class IQLLearner:
     train_config: TrainConfig
     loss_key: str = "iql_loss"
 
+    @property
+    def optimizer(self) -> optax.GradientTransformation:
+        return make_optimizer(self.train_config.learning_rate)
+
     def create(self, key: jax.Array) -> IQLState:
         params = init_iql_params(self.config, key)
-        return IQLState(
-            params=params,
-            target_critic=params["critic"],
-            opt_state=make_optimizer(self.train_config).init(params),
-            step=jnp.zeros((), jnp.int32),
-        )
+        return IQLState(params=params, target_critic=params["critic"], opt_state=self.optimizer.init(params),
+                        step=jnp.zeros((), jnp.int32))  # fmt: skip
+
+    def loss(self, params, target_critic, batch: dict):
+        return iql_loss(params, target_critic, batch, config=self.config)
 
     def update(self, state: IQLState, batch: dict, key: jax.Array) -> tuple[IQLState, dict]:
         del key  # IQL's losses are deterministic given the batch
-        grad_fn = jax.value_and_grad(iql_loss, has_aux=True)
-        (_, info), grads = grad_fn(state.params, state.target_critic, batch, config=self.config)
-        updates, opt_state = make_optimizer(self.train_config).update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        p = self.config.polyak
-        target = jax.tree_util.tree_map(lambda t, o: (1.0 - p) * t + p * o, state.target_critic, params["critic"])
+        params, opt_state, info = optimizer_step(self.optimizer, self.loss, state.params, state.opt_state,
+                                                 state.target_critic, batch)  # fmt: skip
+        target = polyak(state.target_critic, params["critic"], self.config.polyak)
         return IQLState(params=params, target_critic=target, opt_state=opt_state, step=state.step + 1), info
 
 

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import optax
 
 from cfgrl_core.checks import check_positive_int, check_probability
+from cfgrl_core.train import make_optimizer, optimizer_step, polyak
 
 
 @dataclass(frozen=True)
@@ -134,10 +135,6 @@ def actor_loss(actor_params, critic_params, batch: dict, *, config: TD3BCConfig)
     return loss, {"actor_loss": loss, "bc_loss": bc, "lambda_q": lam}
 
 
-def _polyak(target, online, p):
-    return jax.tree_util.tree_map(lambda t, o: (1.0 - p) * t + p * o, target, online)
-
-
 @dataclass(frozen=True)
 class TD3BCLearner:
     """TD3+BC as a learner of the core loop: `create(key)`, `update(state, batch, key)`.
@@ -150,7 +147,7 @@ class TD3BCLearner:
 
     @property
     def optimizer(self) -> optax.GradientTransformation:
-        return optax.adam(self.config.learning_rate)
+        return make_optimizer(self.config.learning_rate)
 
     def create(self, key: jax.Array) -> TD3BCState:
         k_actor, k_critic = jax.random.split(key)
@@ -161,24 +158,26 @@ class TD3BCLearner:
                           actor_opt=self.optimizer.init(actor), critic_opt=self.optimizer.init(critic),
                           step=jnp.zeros((), jnp.int32))  # fmt: skip
 
+    def critic_loss(self, critic_params, batch: dict, target: jax.Array):
+        return critic_loss(critic_params, batch, target, config=self.config)
+
+    def actor_loss(self, actor_params, critic_params, batch: dict):
+        return actor_loss(actor_params, critic_params, batch, config=self.config)
+
     def update(self, state: TD3BCState, batch: dict, key: jax.Array) -> tuple[TD3BCState, dict]:
         c, opt = self.config, self.optimizer
         target = critic_target(
             lambda s, a: TwinCritic(c).apply(state.target_critic, s, a),
             lambda s: DeterministicActor(c).apply(state.target_actor, s), batch, key, config=c,
         )  # fmt: skip
-        (_, info), grads = jax.value_and_grad(critic_loss, has_aux=True)(state.critic, batch, target, config=c)
-        updates, critic_opt = opt.update(grads, state.critic_opt, state.critic)
-        critic = optax.apply_updates(state.critic, updates)
-
-        (_, actor_info), grads = jax.value_and_grad(actor_loss, has_aux=True)(state.actor, critic, batch, config=c)
-        updates, actor_opt_new = opt.update(grads, state.actor_opt, state.actor)
-        actor_new = optax.apply_updates(state.actor, updates)
+        critic, critic_opt, info = optimizer_step(opt, self.critic_loss, state.critic, state.critic_opt, batch, target)
+        actor_new, actor_opt_new, actor_info = optimizer_step(opt, self.actor_loss, state.actor, state.actor_opt,
+                                                              critic, batch)  # fmt: skip
         delayed = (state.step + 1) % c.policy_delay == 0  # the actor and the targets move on these steps only
         pick = lambda new, old: jax.tree_util.tree_map(lambda n, o: jnp.where(delayed, n, o), new, old)
         actor, actor_opt = pick(actor_new, state.actor), pick(actor_opt_new, state.actor_opt)
-        target_actor = pick(_polyak(state.target_actor, actor, c.polyak), state.target_actor)
-        target_critic = pick(_polyak(state.target_critic, critic, c.polyak), state.target_critic)
+        target_actor = pick(polyak(state.target_actor, actor, c.polyak), state.target_actor)
+        target_critic = pick(polyak(state.target_critic, critic, c.polyak), state.target_critic)
         new = TD3BCState(actor=actor, critic=critic, target_actor=target_actor, target_critic=target_critic,
                          actor_opt=actor_opt, critic_opt=critic_opt, step=state.step + 1)  # fmt: skip
         return new, {**info, **actor_info, "actor_updated": delayed.astype(jnp.float32)}

@@ -116,7 +116,7 @@ def sample_gc_batch(data: dict, key: jax.Array, batch_size: int) -> dict:
 
     data: the output of `prepare_gc_dataset`. Returns observations [B, O], actions [B, A], conditions [B, G]
     (goals = goal_reps[k]), idxs [B] and goal_idxs [B] (int32, for inspection).
-    Same signature as `cfgrl_core.train.sample_batch`, so it can replace it in `train_steps`.
+    Same signature as `cfgrl_core.train.sample_batch`, so it can replace it in `train.run_training`.
     """
     key_idx, key_goal = jax.random.split(key)
     valid = data["valid_idxs"]
@@ -132,7 +132,7 @@ def sample_gc_batch(data: dict, key: jax.Array, batch_size: int) -> dict:
 
 
 def sample_gc_training_batch(data: dict, key: jax.Array, batch_size: int) -> dict:
-    """`sample_gc_batch` restricted to the keys `cfgrl_core.train.update` reads: observations, actions, conditions.
+    """`sample_gc_batch` restricted to the keys `train.CFGLearner.loss` reads: observations, actions, conditions.
 
     A module-level function, so it is hashable and can be a static argument of a jitted training loop.
     """

@@ -20,12 +20,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from cfgrl_core.io.checkpoints import load_json, restore_pytree, save_weights_folder
 from cfgrl_core.pgd import pointmass
 from cfgrl_core.pgd.windows import Normaliser
-from cfgrl_core.train import TrainState, create_runs
+from cfgrl_core.train import TrainState, create_runs, gradient_step, init_train_state, make_optimizer
 
 
 class DynamicsMLP(nn.Module):
@@ -53,19 +52,21 @@ class WorldModelLearner:
     def net(self) -> DynamicsMLP:
         return DynamicsMLP(tuple(self.hidden), self.obs_dim + 1)
 
+    @property
+    def optimizer(self):
+        return make_optimizer(self.learning_rate)
+
     def create(self, key) -> TrainState:
-        params = self.net.init(key, jnp.zeros((1, self.obs_dim + self.action_dim)))
-        opt_state = optax.adam(self.learning_rate).init(params)
-        return TrainState(params=params, opt_state=opt_state, step=jnp.zeros((), jnp.int32))
+        return init_train_state(self.net.init(key, jnp.zeros((1, self.obs_dim + self.action_dim))), self.optimizer)
+
+    def loss(self, params, batch: dict):
+        """Mean squared error of the normalised (Delta s, r) prediction."""
+        mse = jnp.mean((self.net.apply(params, batch["inputs"]) - batch["targets"]) ** 2)
+        return mse, {"mse": mse}
 
     def update(self, state: TrainState, batch: dict, key):
-        def loss_fn(params):
-            return jnp.mean((self.net.apply(params, batch["inputs"]) - batch["targets"]) ** 2)
-
-        loss, grads = jax.value_and_grad(loss_fn)(state.params)
-        updates, opt_state = optax.adam(self.learning_rate).update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        return TrainState(params=params, opt_state=opt_state, step=state.step + 1), {"mse": loss}
+        del key  # deterministic members: the minibatch is the only randomness
+        return gradient_step(state, self.optimizer, self.loss, batch)
 
 
 @dataclasses.dataclass(frozen=True)
