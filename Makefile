@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 EXTRAS ?= dev
 
-.PHONY: install lock figures test test-quick browser-deps app check-wiring lab bench sync lint format clean
+.PHONY: install lock figures test test-quick browser-deps app check-wiring check-reuse lab bench sync lint format clean
 
 # Installs exactly requirements.lock's versions (constraints), whatever the registry holds today.
 $(STAMP): pyproject.toml requirements.lock
@@ -76,6 +76,11 @@ app: $(STAMP)
 # removed, every in-process, in-kernel and browser slider test must fail (takes about 5 min).
 check-wiring: $(STAMP) browser-deps
 	$(BIN)/python scripts/check_broken_wiring.py
+
+# Recorded check: notebooks 04-08 run on the committed results (CFGRL_REUSE_RESULTS=1) must rewrite the committed
+# CSVs and summaries byte for byte; the outcome goes to figures/reuse_check.json (about 5 min; datasets first).
+check-reuse: $(STAMP)
+	$(BIN)/python scripts/check_reuse.py
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/

@@ -10,7 +10,9 @@ every t, which is not the velocity of the noised product (notebook 01 shows the 
 Integration: start at x_0 ~ N(0, I) at t = 0 and take `flow_steps` Euler steps with t_i = i / flow_steps:
 x <- x + v_w(x, t_i) / flow_steps. The conditional and unconditional velocities come from one network call
 on a doubled batch, and a whole vector of w values is sampled in that same call. One sampler, `sample_rows`,
-serves every caller: rows carry their own condition, observation and w.
+serves every sampler of a guided *policy* (rows carry their own condition, observation and w); `euler_integrate`
+under it also integrates velocity fields that are not a policy network's: PGD's policy-guided trajectory model
+(`cfgrl_core.pgd.trajectory_model`) and notebook 01's exact Gaussian-mixture velocities (`cfgrl_core.toys.gmm`).
 """
 
 from __future__ import annotations
@@ -99,8 +101,9 @@ def sample_rows(
     observation and w; ws=None integrates the conditional flow alone; uncond_params: the unconditional velocity
     from a separate network). Pure and traceable; returns x_1 [N, A].
 
-    Every sampler of the collection goes through here: `sample_guided` (a vector of w for a batch), the OGBench
-    evaluation (`cfgrl_core.ogbench.evaluation.sample_actions`, one w and key per rollout) and AWR's flow actor.
+    Every policy sampler of the collection goes through here: `sample_guided` (a vector of w for a batch), the
+    OGBench evaluation (`cfgrl_core.ogbench.evaluation.sample_actions`, one w and key per rollout; HCFGRL's two
+    levels) and AWR's flow actor. (Fields that are not a policy network's call `euler_integrate` directly.)
     """
     velocity = cfg_velocity_fn(params, config, conditions, observations, ws, uncond_params)
     return euler_integrate(velocity, x_0, flow_steps)

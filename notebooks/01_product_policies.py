@@ -46,7 +46,6 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from IPython.display import display
 
 from cfgrl_core.toys import gmm
 from cfgrl_core.toys import product_toy as toy
@@ -56,6 +55,7 @@ from cfgrl_core.guidance import guided_velocity, sample_guided
 from cfgrl_core.toys.metrics import mmd, sliced_wasserstein
 from cfgrl_core.networks import ModelConfig, count_params
 from cfgrl_core.train import TrainConfig, fit
+from cfgrl_core.widgets import SliderPlot
 
 # %% [markdown]
 # ## Parameters
@@ -326,9 +326,6 @@ plt.show()
 slider_samples = guided("graded", 0, W_GRID, N_SAMPLES // 2)  # [len(W_GRID), n, 2], one jitted call
 slider_exact = toy.exact_tilt_density(TOY, pts, W_GRID)
 slider_exact_adv = toy.exact_expectation(TOY, W_GRID, n_grid=300)
-out = widgets.Output()
-w_slider = widgets.FloatSlider(value=1.0, min=float(W_GRID[0]), max=float(W_GRID[-1]),
-                               step=float(W_GRID[1] - W_GRID[0]), description="w", continuous_update=False)
 
 
 def draw(w):
@@ -344,16 +341,11 @@ def draw(w):
     return fig, mean_adv
 
 
-def redraw(change=None):
-    with out:
-        out.clear_output(wait=True)
-        fig, _ = draw(w_slider.value)
-        plt.show()
-
-
-w_slider.observe(redraw, names="value")
-redraw()
-display(widgets.VBox([w_slider, out]))
+out = SliderPlot(draw)  # an Output that shows draw(w) and redraws it when the slider moves
+w_slider = widgets.FloatSlider(value=1.0, min=float(W_GRID[0]), max=float(W_GRID[-1]),
+                               step=float(W_GRID[1] - W_GRID[0]), description="w", continuous_update=False)
+w_slider.observe(out.on_change, names="value")
+out.show(w_slider)
 
 # %% [markdown]
 # ## Checks
@@ -411,6 +403,8 @@ S01 = {
     "gmm_spread_cfg": at(gt, W_LAST, "best comp. spread CFG"),
     "gmm_spread_exact": at(gt, W_LAST, "best comp. spread exact"),
 }  # fmt: skip
+
+# %%
 save_summary("fig01", r"""
 Numbers from this run ({mode} mode: {seeds} seeds, {steps:,} steps each).
 - The exact tilt $\hat\pi\,\sigma(kA)^w$ moves mass towards high advantage as $w$ grows ($\mathbb E[A]$ from

@@ -69,6 +69,7 @@ from tqdm.auto import tqdm
 from cfgrl_core import tabular, theory
 from cfgrl_core.io.figures import save_figure
 from cfgrl_core.io.summary import save_summary
+from cfgrl_core.widgets import SliderPlot
 
 # %% [markdown]
 # ## Parameters
@@ -800,21 +801,12 @@ def draw_state_policies(w):
     return fig, J_w
 
 
-out = widgets.Output()
+# %%
+out = SliderPlot(draw_state_policies)  # an Output that shows draw_state_policies(w), redrawn when the slider moves
 w_slider = widgets.FloatSlider(value=1.0, min=0.0, max=12.0, step=0.05, description="w",
                                continuous_update=False)
-
-
-def redraw(change=None):
-    with out:
-        out.clear_output(wait=True)
-        draw_state_policies(w_slider.value)
-        plt.show()
-
-
-w_slider.observe(redraw, names="value")
-redraw()
-display(widgets.VBox([w_slider, out]))
+w_slider.observe(out.on_change, names="value")
+out.show(w_slider)
 
 # %% [markdown]
 # ## Checks
@@ -863,6 +855,8 @@ S02 = {
     "degenerate_diff": DEGENERATE_DIFF, "w_label_last": W_LABEL[-1],
     "label_gain_last": label_gain.iloc[-1].round(3).to_dict(),
 }  # fmt: skip
+
+# %%
 save_summary("fig02", r"""
 Numbers from this run ({mode} mode, seed {seed}).
 - **Lemma 1**: min $E[gh] - E[g]E[h]$ = {lemma1_min:.2e} over {n_measures:,} random measures; with a

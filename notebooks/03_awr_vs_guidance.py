@@ -58,6 +58,7 @@ import pandas as pd
 from IPython.display import display
 
 from cfgrl_core.agents import awr
+from cfgrl_core.experiments import stats
 from cfgrl_core.toys import bandit
 from cfgrl_core.io.figures import save_figure
 from cfgrl_core.io.summary import save_summary
@@ -65,6 +66,7 @@ from cfgrl_core.guidance import sample_guided
 from cfgrl_core.networks import ModelConfig
 from cfgrl_core.toys.per_example import effective_sample_size, ess_fraction, per_example_grad_norms, top_share
 from cfgrl_core.train import TrainConfig, cfg_flow_loss, fit
+from cfgrl_core.widgets import SliderPlot
 
 # %% [markdown]
 # ## Parameters
@@ -635,25 +637,14 @@ def draw_cfgrl(w):
 # The widgets: each slider redraws its own output area on change.
 
 # %%
+out_awr, out_cfgrl = SliderPlot(draw_awr), SliderPlot(draw_cfgrl)
 beta_slider = widgets.SelectionSlider(options=[float(b) for b in INV_BETAS], value=10.0, description="1/β",
                                       continuous_update=False)
 w_slider = widgets.FloatSlider(value=1.0, min=0.0, max=10.0, step=0.25, description="w",
                                continuous_update=False)
-out_awr, out_cfgrl = widgets.Output(), widgets.Output()
-
-
-def redraw(out, draw, value):
-    with out:
-        out.clear_output(wait=True)
-        draw(value)
-        plt.show()
-
-
-beta_slider.observe(lambda change: redraw(out_awr, draw_awr, change["new"]), names="value")
-w_slider.observe(lambda change: redraw(out_cfgrl, draw_cfgrl, change["new"]), names="value")
-redraw(out_awr, draw_awr, beta_slider.value)
-redraw(out_cfgrl, draw_cfgrl, w_slider.value)
-display(widgets.HBox([widgets.VBox([beta_slider, out_awr]), widgets.VBox([w_slider, out_cfgrl])]))
+beta_slider.observe(out_awr.on_change, names="value")
+w_slider.observe(out_cfgrl.on_change, names="value")
+display(widgets.HBox([out_awr.view(beta_slider), out_cfgrl.view(w_slider)]))
 
 # %% [markdown]
 # ## Checks
@@ -753,15 +744,13 @@ print(cost.round(1).to_string())
 
 # %%
 def pm(x, digits=2):
-    return f"{np.mean(x):.{digits}f} ± {np.std(x, ddof=1):.{digits}f}"
+    return stats.pm(*stats.mean_std(x), f".{digits}f")
 
 
 def difference(a, b, paired):
-    """mean(b) - mean(a) over seeds ± standard error (paired: the same trained seeds), and a verdict."""
-    a, b = np.asarray(a), np.asarray(b)
-    se = (np.std(b - a, ddof=1) if paired else np.hypot(np.std(a, ddof=1), np.std(b, ddof=1))) / np.sqrt(len(a))
-    d = b.mean() - a.mean()
-    return d, se, "larger than twice its standard error" if abs(d) > 2 * se else "within the noise"
+    """mean(b) - mean(a) over seeds ± standard error (paired: the same trained seeds), and the verdict."""
+    d, se = stats.mean_difference(a, b, paired=paired)
+    return d, se, stats.verdict(d, se, "larger than twice its standard error")
 
 
 def grad_cell(method, ib):
@@ -791,6 +780,8 @@ b_peak = float(INV_BETAS_FIG2[int(np.argmin(ess_w))])
 decline = difference(cfg_test[:, k_cfg], cfg_test[:, -1], paired=True)
 awr_vs_cfg = difference(cfg_test[:, k_cfg], awr_test["AWR-flow"][k_flow], paired=False)
 flow_gap = awr_flow_mean - exact_awr[:, 0]
+
+# %%
 S03 = {
     "mode": "FAST" if FAST else "full", "seeds": NUM_SEEDS, "steps": TRAIN_STEPS, "n_data": N_DATA,
     "hidden": " × ".join(map(str, HIDDEN)), "fig2_betas": ", ".join(f"{b:g}" for b in INV_BETAS_FIG2),
@@ -825,6 +816,8 @@ S03 = {
                         ("gauss", "AWR-gaussian"), ("cfg", "CFGRL")) for c, col in (("compute", "compute (s)"),
                         ("wall", "wall (s)"))},
 }  # fmt: skip
+
+# %%
 save_summary("fig03", r"""
 Numbers from this run ({mode} mode: {seeds} seeds, {steps:,} steps, {n_data:,} transitions, {hidden} MLPs).
 Advantages are exact, so AWR and CFGRL see the same, noise-free $A$.

@@ -52,8 +52,9 @@
 # %% [markdown]
 # ## Setup
 # `cfgrl_core.ogbench.datasets` makes the datasets, `cfgrl_core.ogbench.gc_dataset` draws relabelled goal batches,
-# `cfgrl_core.ogbench.evaluation` rolls policies out in lockstep, and `cfgrl_core.ogbench.experiment` ties them into one
-# experiment per maze (presets, checkpoints, validation goals, results files).
+# `cfgrl_core.ogbench.evaluation` rolls policies out in lockstep, and `cfgrl_core.experiments.gcbc_cfgrl` ties them
+# into one experiment per maze (presets, checkpoints, validation goals, results files, and the numbers this
+# notebook's Summary and the README report).
 
 # %%
 import json
@@ -68,12 +69,17 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import display
 
+from cfgrl_core.experiments import gcbc_cfgrl as gx
+from cfgrl_core.experiments import stats
 from cfgrl_core.guidance import sample_guided
 from cfgrl_core.io.figures import figures_dir, save_figure
+from cfgrl_core.io.provenance import device_description
 from cfgrl_core.io.summary import save_summary
+from cfgrl_core.ogbench import datasets as ogbench_data
 from cfgrl_core.ogbench import evaluation, maze
-from cfgrl_core.ogbench import experiment as gx
+from cfgrl_core.ogbench.validation import oraclerep_name
 from cfgrl_core.progress import announce
+from cfgrl_core.widgets import SliderPlot
 
 # %% [markdown]
 # ## Parameters
@@ -97,9 +103,9 @@ REUSE = os.environ.get("CFGRL_REUSE_RESULTS", "0") == "1"
 ENVS = list(PRESET.env_names)
 MAZE_ENVS = [name for name in ENVS if name.startswith("pointmaze")]  # the maze drawings are for these
 WS = np.asarray(PRESET.ws)
-SHORT = {name: "-".join(name.split("-")[:2]).replace("pointmaze-", "") for name in ENVS}  # -> medium, cube-single
+SHORT = {name: gx.short_name(name) for name in ENVS}  # -> medium, cube-single
 print(f"preset {PRESET.name}: {PRESET}")
-print(f"results -> {RESULTS_DIR}; device: {gx.device_description()}")
+print(f"results -> {RESULTS_DIR}; device: {device_description()}")
 
 # %% [markdown]
 # ## 1. The data: undirected "navigate" play, relabelled with future goals
@@ -115,7 +121,7 @@ GEOMETRY = {name: gx.maze_geometry(name) for name in MAZE_ENVS}
 DATASETS = {}
 for name in ENVS:
     t0 = time.perf_counter()
-    if REUSE and not gx.ogbench_data.dataset_paths(name, gx.data_dir_for(PRESET, DATA_DIR))[0].exists():
+    if REUSE and not ogbench_data.dataset_paths(name, gx.dataset_folder(PRESET, DATA_DIR))[0].exists():
         print(f"{name}: dataset not generated on this machine; reusing results, so its panel is skipped")
         continue
     announce(f"04: dataset {name}")
@@ -167,6 +173,27 @@ RESULTS = {name: run.result for name, run in RUNS.items()}
 print(pd.DataFrame({SHORT[n]: r["timings"] for n, r in RESULTS.items()}).T.rename(columns=lambda c: c + " (s)"))
 
 # %% [markdown]
+# What every run must satisfy, whatever its numbers: one success rate per seed and $w$, the preset's checkpoints,
+# each seed's $w$ chosen among the evaluated ones, and the files on disk are the run (the result round-trips, and
+# the weights beside it load back with the same result). The validation goals are never evaluation tasks.
+
+# %%
+for name in ENVS:
+    r = RESULTS[name]
+    ws, per_seed = gx.success_by_w(r)
+    assert per_seed.shape == (PRESET.num_seeds, len(PRESET.ws)) and np.all((0 <= per_seed) & (per_seed <= 1))
+    assert r["checkpoint_steps"][-1] == PRESET.num_steps and len(r["checkpoint_steps"]) == 3
+    assert set(r["chosen_w"]) <= set(PRESET.ws)  # chosen among the evaluated w, on validation goals
+    assert gx.load_results(RESULTS_DIR / f"{name}.json") == json.loads(json.dumps(r))  # the file round-trips
+    assert gx.load_run(gx.result_path(PRESET.name, name, RESULTS_DIR)).result == json.loads(json.dumps(r))
+for name in MAZE_ENVS:
+    val_pairs = {(tuple(t["init_ij"]), tuple(t["goal_ij"])) for t in RESULTS[name]["val_tasks"]}
+    env = evaluation.make_env(oraclerep_name(name))
+    eval_pairs = {(tuple(t["init_ij"]), tuple(t["goal_ij"])) for t in env.unwrapped.task_infos}
+    env.close()
+    assert not val_pairs & eval_pairs  # validation goals are not evaluation tasks
+
+# %% [markdown]
 # ## 3. Success against $w$ (paper Figures 4 and 6)
 # Each thin line is one seed (success averaged over the 5 tasks × episodes); the thick line is the mean over
 # seeds and the band its 95 % bootstrap interval over seeds (seaborn, 1000 resamples, seeded): with 4 seeds a
@@ -215,18 +242,8 @@ if PRESET.name != "paper" and paper_dir.is_dir():
 TABLE = pd.DataFrame(table)
 
 
-def pm(row, label):
-    return f"{row[label + ' mean']:.1f} ± {row[label + ' std']:.1f}"
-
-
-COLUMNS = ["flow BC (w=0)", "flow GCBC (w=1)", "CFGRL (w=3)", "CFGRL (validated w)"]
-shown = pd.DataFrame({
-    "env": TABLE["env"].str.replace("-navigate-v0", ""), "preset": TABLE["preset"], "seeds": TABLE["seeds"],
-    **{c: [pm(r, c) for _, r in TABLE.iterrows()] for c in COLUMNS},
-    "validated w per seed": TABLE["validated w per seed"],
-    "paper GCBC → CFGRL": [f"{a:g} → {b:g}" if a is not None and not pd.isna(a) else "–"
-                           for a, b in zip(TABLE["paper flow GCBC"], TABLE["paper CFGRL (w=3)"], strict=True)],
-})  # fmt: skip
+COLUMNS = gx.TABLE_COLUMNS  # flow BC (w=0), flow GCBC (w=1), CFGRL (w=3), CFGRL (validated w)
+shown = gx.shown_table(table)  # mean ± std for each column
 display(shown)
 
 fig, ax = plt.subplots(figsize=(2.2 + 2.6 * len(table), 3.6))
@@ -291,7 +308,7 @@ ROLLOUTS = {}  # EvalResult [T, E, W, ...] of seed 0
 for name in MAZE_ENVS:
     announce(f"04: rollouts of seed 0 on {name}")
     ROLLOUTS[name] = evaluation.evaluate_lockstep(
-        gx.oraclerep_name(name), gx.seed_params(RUNS[name].params, 0), RUNS[name].model_config,
+        oraclerep_name(name), gx.seed_params(RUNS[name].params, 0), RUNS[name].model_config,
         ROLLOUT_WS if REUSE else PRESET.ws, episodes_per_task=1 if REUSE else PRESET.episodes_per_task, seed=SEED,
         flow_steps=PRESET.flow_steps, max_steps=PRESET.max_steps, record_trajectories=True, progress=True,
     )  # fmt: skip
@@ -318,6 +335,21 @@ save_figure(fig, "fig04_rollouts", rollout_rows, meta=dict(preset=PRESET.name, s
 plt.show()
 
 # %% [markdown]
+# The rollouts are the experiment's own episodes: seed 0 rolled out again from its saved weights gives exactly the
+# successes and lengths of the results file (when results are reused, a smaller batch of the same episodes is run,
+# so this is checked only when the results were made here), and every $w$ starts from the same state.
+
+# %%
+for name in MAZE_ENVS:
+    again = ROLLOUTS[name]
+    if not REUSE:
+        final = str(PRESET.num_steps)
+        assert np.array_equal(again.success.astype(int), np.asarray(RESULTS[name]["success"][final][0]))
+        assert np.array_equal(again.lengths, np.asarray(RESULTS[name]["lengths"][final][0]))
+    starts = again.trajectories[:, :, :, 0]  # [T, E, W, 2]: common random numbers across w
+    assert np.array_equal(starts, np.broadcast_to(starts[:, :, :1], starts.shape))
+
+# %% [markdown]
 # ## 7. One decision under a $w$ slider
 # At a chosen state and goal (`SLIDER_ENV`, `SLIDER_TASK`: the start and goal of an evaluation task of the
 # first maze; change them and rerun), the left panel shows 400 actions sampled from seed 0's policy at that
@@ -331,7 +363,7 @@ SLIDER_ENV, SLIDER_TASK = MAZE_ENVS[0], 1
 W_GRID = np.round(np.arange(0.0, 5.01, 0.25), 2)
 run = RUNS[SLIDER_ENV]
 params0 = gx.seed_params(run.params, 0)
-env = evaluation.make_env(gx.oraclerep_name(SLIDER_ENV))
+env = evaluation.make_env(oraclerep_name(SLIDER_ENV))
 state0, info0 = evaluation.reset_env(env, SLIDER_TASK, evaluation.episode_seed(SEED, SLIDER_TASK, 0))
 goal0 = np.asarray(info0["goal"], np.float32)
 subgoal, _ = env.unwrapped.get_oracle_subgoal(state0[:2], goal0[:2])
@@ -343,11 +375,15 @@ SLIDER_ACTIONS = np.asarray(sample_guided(
     observations=np.tile(np.asarray(state0, np.float32), (N_ACTIONS, 1)), flow_steps=PRESET.flow_steps, clip=1.0,
 ))  # fmt: skip  [W, N, 2]
 SLIDER_ROLLOUTS = evaluation.evaluate_lockstep(
-    gx.oraclerep_name(SLIDER_ENV), params0, run.model_config, W_GRID, task_ids=(SLIDER_TASK,), seed=SEED,
+    oraclerep_name(SLIDER_ENV), params0, run.model_config, W_GRID, task_ids=(SLIDER_TASK,), seed=SEED,
     flow_steps=PRESET.flow_steps, max_steps=PRESET.max_steps, record_trajectories=True,
 )  # fmt: skip
+# w = 0 ignores the goal: its actions differ from those at w = 3 unless the network ignores the goal too
+assert SLIDER_ACTIONS.shape == (len(W_GRID), N_ACTIONS, 2) and np.isfinite(SLIDER_ACTIONS).all()
+assert not np.allclose(SLIDER_ACTIONS[0], SLIDER_ACTIONS[np.searchsorted(W_GRID, 3.0)])
 
 
+# %%
 def draw_decision(w):
     """Figure for guidance weight w (snapped to the grid); returns (fig, mean cosine to the oracle direction)."""
     j = int(np.argmin(np.abs(W_GRID - w)))
@@ -372,58 +408,13 @@ def draw_decision(w):
     return fig, cosine
 
 
+out_decision = SliderPlot(draw_decision)
 w_slider = widgets.FloatSlider(value=1.0, min=0.0, max=5.0, step=0.25, description="w", continuous_update=False)
-out_decision = widgets.Output()
-
-
-def redraw(out, value):
-    with out:
-        out.clear_output(wait=True)
-        draw_decision(value)
-        plt.show()
-
-
-w_slider.observe(lambda change: redraw(out_decision, change["new"]), names="value")
-redraw(out_decision, w_slider.value)
-display(widgets.VBox([w_slider, out_decision]))
+w_slider.observe(out_decision.on_change, names="value")
+out_decision.show(w_slider)
 
 # %% [markdown]
-# ## 8. Checks
-# What must hold in every mode (FAST included): the pieces are consistent with each other. The claims about
-# the numbers themselves are in the text below the checks, read off the tables above.
-
-# %%
-for name in ENVS:
-    r = RESULTS[name]
-    ws, per_seed = gx.success_by_w(r)
-    assert per_seed.shape == (PRESET.num_seeds, len(PRESET.ws)) and np.all((0 <= per_seed) & (per_seed <= 1))
-    assert r["checkpoint_steps"][-1] == PRESET.num_steps and len(r["checkpoint_steps"]) == 3
-    assert set(r["chosen_w"]) <= set(PRESET.ws)  # chosen among the evaluated w, on validation goals
-    assert gx.load_results(RESULTS_DIR / f"{name}.json") == json.loads(json.dumps(r))  # the file round-trips
-    # the weights beside the results are the ones evaluated: the saved result was computed from them
-    assert gx.load_run(gx.result_path(PRESET.name, name, RESULTS_DIR)).result == json.loads(json.dumps(r))
-for name in MAZE_ENVS:
-    val_pairs = {(tuple(t["init_ij"]), tuple(t["goal_ij"])) for t in RESULTS[name]["val_tasks"]}
-    env = evaluation.make_env(gx.oraclerep_name(name))
-    eval_pairs = {(tuple(t["init_ij"]), tuple(t["goal_ij"])) for t in env.unwrapped.task_infos}
-    env.close()
-    assert not val_pairs & eval_pairs  # validation goals are not evaluation tasks
-    # seed 0 rolled out again from its saved weights gives exactly the episodes of the results file
-    again = ROLLOUTS[name]
-    if not REUSE:  # (reused: a smaller batch of the same episodes, see section 6)
-        final = str(PRESET.num_steps)
-        assert np.array_equal(again.success.astype(int), np.asarray(RESULTS[name]["success"][final][0]))
-        assert np.array_equal(again.lengths, np.asarray(RESULTS[name]["lengths"][final][0]))
-    # rollouts at every w start from the same state (common random numbers)
-    starts = ROLLOUTS[name].trajectories[:, :, :, 0]  # [T, E, W, 2]
-    assert np.array_equal(starts, np.broadcast_to(starts[:, :, :1], starts.shape))
-# the slider's actions: w = 0 ignores the goal, so it must differ from w = 3 unless the goal is ignored
-assert SLIDER_ACTIONS.shape == (len(W_GRID), N_ACTIONS, 2) and np.isfinite(SLIDER_ACTIONS).all()
-assert not np.allclose(SLIDER_ACTIONS[0], SLIDER_ACTIONS[np.searchsorted(W_GRID, 3.0)])
-print("all checks passed")
-
-# %% [markdown]
-# ## What we found
+# ## 8. What we found
 # The table as this run computed it, and the best $w$ of each curve picked by the evaluation itself (oracle
 # selection: shown for reference, never used to report a result).
 
@@ -437,89 +428,12 @@ for name in ENVS:
 
 # %% [markdown]
 # ## Summary
-# Printed from this run's results (the data of `fig04_table.csv`; the committed `figures/fig04_summary.json`
-# holds the `cpu` preset's, and the README's Results block is rendered from it), with the noise of every
-# comparison beside it.
+# Printed from this run's results, with the noise of every comparison beside it. The values come from
+# `gcbc_cfgrl.summary_values`, the function the README's Results block is rendered with (on the committed `cpu`
+# results), so the two state the same numbers; the prose is here.
 
 # %%
-def paired(name, w_a, w_b, step=None):
-    """Mean over seeds of success(w_b) - success(w_a) in points, and its standard error (ddof = 1)."""
-    ws, per_seed = gx.success_by_w(RESULTS[name], step)
-    d = 100 * (per_seed[:, int(np.argmin(np.abs(ws - w_b)))] - per_seed[:, int(np.argmin(np.abs(ws - w_a)))])
-    return d.mean(), d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else np.nan
-
-
-def separated(mean, se):
-    return bool(abs(mean) > 2 * se)
-
-
-def verdict(mean, se):
-    return "larger than twice its standard error" if separated(mean, se) else "within the noise"
-
-
-def tied_for_best(name, step):
-    """The best w of the seed-mean curve at `step`, and every w whose paired difference to it is within 2 SE."""
-    ws, per_seed = gx.success_by_w(RESULTS[name], step)
-    best = float(ws[np.argmax(per_seed.mean(0))])
-    return best, [float(w) for w in ws if not separated(*paired(name, best, w, step))]
-
-
-CMP_WS = [w for w in (1.5, 2.0, 3.0) if w in PRESET.ws]
-blocks, comparisons, gcbc_vs_bc, moves = [], [], {}, {}
-for name in ENVS:
-    row = TABLE[TABLE["env"] == name].iloc[0]
-    lines = [f"- **{SHORT[name]}**: BC {pm(row, 'flow BC (w=0)')}, GCBC {pm(row, 'flow GCBC (w=1)')}, "
-             f"CFGRL w=3 {pm(row, 'CFGRL (w=3)')}, validated w {pm(row, 'CFGRL (validated w)')} "
-             f"(w per seed: {row['validated w per seed']})."]  # fmt: skip
-    gcbc_vs_bc[name] = paired(name, 0.0, 1.0)
-    lines.append(f"  - GCBC vs BC: {gcbc_vs_bc[name][0]:+.1f} ± {gcbc_vs_bc[name][1]:.1f} points "
-                 f"({verdict(*gcbc_vs_bc[name])}).")  # fmt: skip
-    for w in CMP_WS:
-        mean, se = paired(name, 1.0, w)
-        comparisons.append((name, w, mean, se))
-        lines.append(f"  - w = {w:g} vs GCBC: {mean:+.1f} ± {se:.1f} points ({verdict(mean, se)}).")
-    steps = RESULTS[name]["checkpoint_steps"]
-    ties = {st: tied_for_best(name, st) for st in steps}
-    moves[name] = not set(ties[steps[0]][1]) & set(ties[steps[-1]][1])  # first and last sets do not overlap
-    lines.append("  - Best w by checkpoint (oracle, reference only; in brackets the w within the noise of it): "
-                 + "; ".join(f"{st:,} steps ({np.asarray(RESULTS[name]['success'][str(st)]).shape[2]} ep./task): "
-                             f"{b:g} [{', '.join(f'{w:g}' for w in tied)}]" for st, (b, tied) in ties.items())
-                 + ".")  # fmt: skip
-    blocks.append("\n".join(lines))
-
-def mlp(widths):
-    """(256, 256, 256) -> '3×256'; unequal widths joined by ×."""
-    return f"{len(widths)}×{widths[0]}" if len(set(widths)) == 1 else "×".join(map(str, widths))
-
-
-paper_preset = gx.get_preset("paper")
-ratio = paper_preset.num_steps * paper_preset.batch_size / (PRESET.num_steps * PRESET.batch_size)
-final_episodes = {np.asarray(r["success"][str(r["checkpoint_steps"][-1])]).shape[2] for r in RESULTS.values()}
-n_tasks = {np.asarray(r["success"][str(r["checkpoint_steps"][-1])]).shape[1] for r in RESULTS.values()}
-wins = [SHORT[n] for n, (m, se) in gcbc_vs_bc.items() if m > 0 and separated(m, se)]
-ups = sum(m > 0 and separated(m, se) for *_, m, se in comparisons)
-downs = sum(m < 0 and separated(m, se) for *_, m, se in comparisons)
-per_seed_episodes = min(n_tasks) * min(final_episodes)
-S04 = {
-    "preset": PRESET.name, "n_envs": len(ENVS), "seeds": PRESET.num_seeds,
-    "n_tasks": ", ".join(map(str, sorted(n_tasks))), "episodes": ", ".join(map(str, sorted(final_episodes))),
-    "binom_se": 100 * 0.5 / np.sqrt(per_seed_episodes), "per_env": "\n".join(blocks),
-    "gcbc_wins": len(wins), "gcbc_win_names": ", ".join(wins) or "none",
-    "gcbc_rest": ", ".join(SHORT[n] for n in ENVS if SHORT[n] not in wins) or "none",
-    "cmp_ws": ", ".join(f"{w:g}" for w in CMP_WS), "n_cmp": len(comparisons), "n_up": ups, "n_down": downs,
-    "n_flat": len(comparisons) - ups - downs,
-    "moved": ", ".join(SHORT[n] for n, m in moves.items() if m) or "none",
-    "not_moved": ", ".join(SHORT[n] for n, m in moves.items() if not m) or "none",
-    "ckpt_episodes": PRESET.checkpoint_episodes_per_task, "ratio": f"1/{ratio:.0f}",
-    "steps": PRESET.num_steps, "batch": PRESET.batch_size, "paper_steps": paper_preset.num_steps,
-    "paper_batch": paper_preset.batch_size, "hidden": mlp(PRESET.hidden_dims),
-    "paper_hidden": mlp(paper_preset.hidden_dims),
-    "table_w": 3.0,  # the w of Table 3's CFGRL column (and of ours)
-    "paper": "; ".join(f"{SHORT.get(n, n)} {a:g} → {b:g}" for n, (a, b) in gx.PAPER_TABLE3.items()),
-    "table": {SHORT[n]: {k: v for k, v in TABLE[TABLE["env"] == n].iloc[0].items()} for n in ENVS},
-    "paired": {f"{SHORT[n]} w={w:g}": [m, se] for n, w, m, se in comparisons},
-    "gcbc_vs_bc": {SHORT[n]: list(v) for n, v in gcbc_vs_bc.items()},
-}  # fmt: skip
+S04 = gx.summary_values(RESULTS, PRESET)
 save_summary("fig04", r"""
 Numbers from this run (preset `{preset}`, {n_envs} environments, {seeds} seeds). Conventions: a table entry is
 the mean ± std over seeds (ddof = 1) of each seed's success over {n_tasks} evaluation tasks × {episodes} episodes
@@ -557,13 +471,14 @@ print("cost per env (min, from the results' timings; a reused or resumed run sho
 # comparison has a finite standard error and every validated $w$ is one of the evaluated ones.
 
 # %%
-assert all(np.isfinite(se) for *_, se in comparisons) and all(np.isfinite(v[1]) for v in gcbc_vs_bc.values())
+assert all(np.isfinite(se) for _, se in S04["paired"].values())
+assert all(np.isfinite(se) for _, se in S04["gcbc_vs_bc"].values())
 assert all(set(RESULTS[n]["chosen_w"]) <= set(PRESET.ws) for n in ENVS)
 if not FAST:
     # goal conditioning does the work: GCBC beats BC beyond the noise somewhere, and BC never beats GCBC
-    assert wins and not any(m < 0 and separated(m, se) for m, se in gcbc_vs_bc.values())
+    assert S04["gcbc_wins"] and not any(m < 0 and stats.beyond_noise(m, se) for m, se in S04["gcbc_vs_bc"].values())
     # "most effects of guidance cannot be told from the noise": at least half of the comparisons are within it
-    assert 2 * (len(comparisons) - ups - downs) >= len(comparisons)
+    assert 2 * S04["n_flat"] >= S04["n_cmp"]
 
 # %% [markdown]
 # ## Exercises

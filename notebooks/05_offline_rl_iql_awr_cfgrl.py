@@ -47,8 +47,9 @@
 # ## Setup
 # `cfgrl_core.agents.iql` is the critic, `cfgrl_core.agents.awr` and `cfgrl_core.agents.cfgrl_actor` the two
 # extraction methods, `cfgrl_core.agents.offline` trains all of them together as one learner of the core loop,
-# `cfgrl_core.ogbench.singletask` turns them into rollout policies, and `cfgrl_core.ogbench.offline_rl` is the
-# experiment (presets, checkpoints, validation, results files).
+# `cfgrl_core.ogbench.singletask` turns them into rollout policies, and `cfgrl_core.experiments.offline_rl` is the
+# experiment (presets, checkpoints, validation, results files, and the numbers this notebook's Summary and the
+# README report).
 
 # %%
 import json
@@ -63,15 +64,17 @@ import pandas as pd
 from IPython.display import display
 
 from cfgrl_core.agents import awr, cfgrl_actor, iql
+from cfgrl_core.experiments import gcbc_cfgrl as gx
+from cfgrl_core.experiments import offline_rl as orl
+from cfgrl_core.experiments import stats
 from cfgrl_core.guidance import sample_guided
 from cfgrl_core.io.figures import figures_dir, save_figure
+from cfgrl_core.io.provenance import device_description
 from cfgrl_core.io.summary import save_summary
-from cfgrl_core.ogbench import evaluation, maze
-from cfgrl_core.ogbench import experiment as gx
-from cfgrl_core.ogbench import offline_rl as orl
-from cfgrl_core.ogbench import singletask
+from cfgrl_core.ogbench import evaluation, maze, singletask
 from cfgrl_core.progress import announce
 from cfgrl_core.toys.per_example import ess_fraction, per_example_grad_norms, top_share
+from cfgrl_core.widgets import SliderPlot
 
 # %% [markdown]
 # ## Parameters
@@ -89,21 +92,13 @@ SEED = 0
 PRESET = orl.get_preset("fast" if FAST else os.environ.get("CFGRL_OFFLINE_PRESET", "cpu"))
 DATA_DIR = os.environ.get("CFGRL_OGBENCH_DATA") or None
 REUSE = os.environ.get("CFGRL_REUSE_RESULTS", "0") == "1"
-if FAST:  # the fast results go next to the fast figures, never over the committed ones
-    os.environ["CFGRL_RESULTS_DIR"] = str(figures_dir() / "offline_rl_fast")
+# the fast results go next to the fast figures, never over the committed ones
+RESULTS_DIR = figures_dir() / "offline_rl_fast" if FAST else orl.results_dir(PRESET.name)
 TASKS = list(PRESET.tasks)
 WS, INV_BETAS = np.asarray(PRESET.ws), np.asarray(PRESET.inv_betas)
-
-
-def short(task):
-    """'pointmaze-medium-navigate-singletask-task3-v0' -> 'medium task 3'."""
-    env_name, task_id = orl.parse_task(task)
-    family = env_name.removesuffix("-v0").replace("pointmaze-", "").replace("-navigate", "").replace("-play", "")
-    return f"{family} task {task_id}"
-
-
+short = orl.short_name  # 'pointmaze-medium-navigate-singletask-task3-v0' -> 'medium task 3'
 print(f"preset {PRESET.name}: {PRESET}")
-print(f"results -> {orl.results_dir(PRESET.name)}; device: {orl.device_description()}")
+print(f"results -> {RESULTS_DIR}; device: {device_description()}")
 
 # %% [markdown]
 # ## 1. The data: navigate play, relabelled for one task
@@ -165,13 +160,26 @@ pd.DataFrame(data_rows)
 RESULTS = {}
 for task in TASKS:
     announce(f"05: experiment {task} ({PRESET.num_seeds} seeds x {PRESET.num_steps:,} steps, then evaluation)")
-    RESULTS[task] = orl.obtain(task, PRESET, reuse=REUSE, seed=SEED, data_dir=DATA_DIR)
+    RESULTS[task] = orl.obtain(task, PRESET, RESULTS_DIR, reuse=REUSE, seed=SEED, data_dir=DATA_DIR)
 COST = pd.DataFrame({short(t): r["timings"] for t, r in RESULTS.items()}).T
-COST["total (min)"] = (
-    COST["data_s"] + COST["train_and_eval_s"] + COST["labels_s"]
-) / 60  # eval_s is inside train_and_eval_s
+COST["total (min)"] = [orl.cost_minutes(RESULTS[t]) for t in TASKS]  # eval_s is inside train_and_eval_s
 print(f"cost of each run (s; the run that made the result, on {RESULTS[TASKS[0]]['device']}):")
 print(COST.round(1).to_string())
+
+# %% [markdown]
+# What every run must satisfy, whatever its numbers: the preset's checkpoints, one success rate per seed and value
+# of every actor, each seed's $w$ and $1/\beta$ chosen among the evaluated ones, and the result file is the run.
+
+# %%
+for task in TASKS:
+    r = RESULTS[task]
+    assert r["checkpoint_steps"][-1] == PRESET.num_steps and len(r["checkpoint_steps"]) == 3
+    for name in r["actors"]:
+        per_seed = orl.curves(r, name)
+        n_values = len(PRESET.ws) if name.startswith("cfgrl") else len(PRESET.inv_betas)
+        assert per_seed.shape == (PRESET.num_seeds, n_values) and np.all((0 <= per_seed) & (per_seed <= 1))
+        assert set(r["chosen"][name]) <= set(PRESET.ws if name.startswith("cfgrl") else PRESET.inv_betas)
+    assert orl.load_result(orl.result_path(PRESET.name, task, RESULTS_DIR)) == json.loads(json.dumps(r))
 
 # %% [markdown]
 # ## 3. Figure 3: one CFGRL training against one AWR training per temperature
@@ -189,6 +197,7 @@ def band(ax, x, per_seed, color, label, marker):
     ax.fill_between(x, mean - sd, mean + sd, color=color, alpha=0.15)
 
 
+# %%
 fig3_rows = []
 fig, axes = plt.subplots(1, len(TASKS), figsize=(4.6 * len(TASKS), 3.9), squeeze=False)
 for ax, task in zip(axes[0], TASKS, strict=True):
@@ -236,7 +245,7 @@ TABLE = pd.DataFrame([orl.table_row(RESULTS[t]) for t in TASKS])
 
 
 def pm(row, label):
-    return "–" if row[f"{label} mean"] is None else f"{row[label + ' mean']:.0f} ± {row[label + ' std']:.0f}"
+    return "–" if row[f"{label} mean"] is None else stats.pm(row[label + " mean"], row[label + " std"], ".0f")
 
 
 def paper_pm(row, label):
@@ -357,18 +366,9 @@ plt.show()
 # with *exact* advantages AWR's weights carry the full information, so guidance has no edge there.
 
 # %%
-label_rows = []
-for task in TASKS:
-    lab = RESULTS[task]["labels"]
-    dis = np.asarray(lab["disagreement"])
-    pairs = dis[np.triu_indices(len(dis), 1)]
-    label_rows.append(dict(task=task, positive_mean=float(np.mean(lab["positive_fraction"])),
-                           positive_min=float(np.min(lab["positive_fraction"])),
-                           positive_max=float(np.max(lab["positive_fraction"])),
-                           disagreement_mean=float(pairs.mean()) if pairs.size else float("nan"),
-                           disagreement_max=float(pairs.max()) if pairs.size else float("nan")))  # fmt: skip
+label_rows = [orl.label_row(RESULTS[t]) for t in TASKS]
 LABELS = pd.DataFrame(label_rows)
-SAMPLES = {task: orl.load_sample(task, PRESET.name) for task in TASKS}
+SAMPLES = {task: orl.load_sample(orl.result_path(PRESET.name, task, RESULTS_DIR)) for task in TASKS}
 fig, axes = plt.subplots(1, len(TASKS), figsize=(4.2 * len(TASKS), 3.2), squeeze=False)
 hist_rows = []
 for ax, task in zip(axes[0], TASKS, strict=True):
@@ -393,6 +393,26 @@ plt.show()
 LABELS.round(4)
 
 # %% [markdown]
+# The sample drawn is the critics': its advantages are $Q - V$ of the saved critics, recomputed here from the
+# saved weights, and the sample's positive fraction agrees with the whole dataset's to sampling error.
+
+# %%
+WEIGHTS = {task: orl.load_weights(orl.result_path(PRESET.name, task, RESULTS_DIR)) for task in TASKS}
+
+
+def member(tree, *index):
+    return jax.tree_util.tree_map(lambda x: x[index], tree)
+
+
+for task in TASKS:
+    p, c, s = *WEIGHTS[task], SAMPLES[task]
+    q0 = np.asarray(iql.q_values(member(p["critic"], 0)["critic"], s["observations"], s["actions"], config=c["critic"]))
+    assert np.allclose(q0, s["q"][0], atol=1e-4) and np.allclose(s["q"] - s["v"], s["advantages"], atol=1e-4)
+    frac = (s["advantages"] >= 0).mean(axis=1)
+    positive = np.asarray(RESULTS[task]["labels"]["positive_fraction"])
+    assert np.all(np.abs(frac - positive) < 5 / np.sqrt(len(s["index"])) + 1e-9)
+
+# %% [markdown]
 # ## 8. Figure 2 on the real batch: how the gradient is shared among examples
 # One batch of the sample above with the learned advantages of critic seed 0. For the trained AWR Gaussian actor at
 # each $1/\beta$ and the trained CFGRL actor (seed 0), every example's gradient norm $\|\nabla_\theta u_i \ell_i\|$
@@ -400,7 +420,6 @@ LABELS.round(4)
 # example pulls equally) and the share of the summed norm carried by the largest 1 % of examples.
 
 # %%
-WEIGHTS = {task: orl.load_weights(task, PRESET.name) for task in TASKS}
 GRAD_TASK = TASKS[0]
 params, cfgs = WEIGHTS[GRAD_TASK]
 sample = SAMPLES[GRAD_TASK]
@@ -408,12 +427,6 @@ GRAD_BATCH = min(512, len(sample["advantages"][0]))
 grad_batch = {"observations": jnp.asarray(sample["observations"][:GRAD_BATCH]),
               "actions": jnp.asarray(sample["actions"][:GRAD_BATCH]),
               "advantages": jnp.asarray(sample["advantages"][0, :GRAD_BATCH])}  # fmt: skip
-
-
-def member(tree, *index):
-    return jax.tree_util.tree_map(lambda x: x[index], tree)
-
-
 key_g = jax.random.PRNGKey(SEED + 11)
 norms = {"CFGRL": np.asarray(jax.jit(lambda p, b, k: per_example_grad_norms(
     lambda q, bb, kk: cfgrl_actor.actor_loss(q, bb, kk, config=cfgs["cfgrl"]), p, b, k))(
@@ -479,8 +492,11 @@ critic0 = member(sp["critic"], 0)["critic"]
 SLIDER_Q = np.asarray(jax.vmap(lambda a: iql.q_values(critic0, np.tile(state0, (N_ACTIONS, 1)), a,
                                                       config=scfg["critic"]))(jnp.asarray(SLIDER_ACTIONS)))  # fmt: skip
 Q_RANGE = np.quantile(SLIDER_Q, [0.02, 0.98])
+assert SLIDER_ACTIONS.shape == (len(W_GRID), N_ACTIONS, 2) and np.isfinite(SLIDER_Q).all()
+assert not np.allclose(SLIDER_ACTIONS[0], SLIDER_ACTIONS[np.searchsorted(W_GRID, 3.0)])  # w changes the samples
 
 
+# %%
 def draw_decision(w):
     """The action cloud at guidance weight w (snapped to the grid); returns (fig, mean Q of the drawn actions)."""
     j = int(np.argmin(np.abs(W_GRID - w)))
@@ -495,126 +511,23 @@ def draw_decision(w):
     return fig, float(q.mean())
 
 
+out_decision = SliderPlot(draw_decision)
 w_slider = widgets.FloatSlider(value=1.0, min=0.0, max=5.0, step=0.25, description="w", continuous_update=False)
-out_decision = widgets.Output()
-
-
-def redraw(out, value):
-    with out:
-        out.clear_output(wait=True)
-        draw_decision(value)
-        plt.show()
-
-
-w_slider.observe(lambda change: redraw(out_decision, change["new"]), names="value")
-redraw(out_decision, w_slider.value)
-display(widgets.VBox([w_slider, out_decision]))
+w_slider.observe(out_decision.on_change, names="value")
+out_decision.show(w_slider)
 SLIDER_MEAN_Q = SLIDER_Q.mean(axis=1)
 print(f"{short(SLIDER_TASK)}, state {state0.round(2)} ({SLIDER_START}): mean Q of the drawn actions by w: "
       + ", ".join(f"{w:g}: {q:.2f}" for w, q in zip(W_GRID[::4], SLIDER_MEAN_Q[::4], strict=True)))  # fmt: skip
 
 # %% [markdown]
-# ## 10. Checks
-# What must hold in every mode (FAST included): the pieces are consistent with each other.
-
-# %%
-for task in TASKS:
-    r = RESULTS[task]
-    assert r["checkpoint_steps"][-1] == PRESET.num_steps and len(r["checkpoint_steps"]) == 3
-    for name in r["actors"]:
-        per_seed = orl.curves(r, name)
-        n_values = len(PRESET.ws) if name.startswith("cfgrl") else len(PRESET.inv_betas)
-        assert per_seed.shape == (PRESET.num_seeds, n_values) and np.all((0 <= per_seed) & (per_seed <= 1))
-        assert set(r["chosen"][name]) <= set(PRESET.ws if name.startswith("cfgrl") else PRESET.inv_betas)
-    assert orl.load_result(orl.result_path(PRESET.name, task)) == json.loads(json.dumps(r))  # the file round-trips
-    # the sample's advantages are Q - V of the saved critics, recomputed here from the saved weights
-    p, c = WEIGHTS[task]
-    s = SAMPLES[task]
-    q0 = np.asarray(iql.q_values(member(p["critic"], 0)["critic"], s["observations"], s["actions"], config=c["critic"]))
-    assert np.allclose(q0, s["q"][0], atol=1e-4) and np.allclose(s["q"] - s["v"], s["advantages"], atol=1e-4)
-    # the whole-dataset positive fraction and the sample's agree to sampling error
-    frac = (s["advantages"] >= 0).mean(axis=1)
-    assert np.all(np.abs(frac - np.asarray(r["labels"]["positive_fraction"])) < 5 / np.sqrt(len(s["index"])) + 1e-9)
-assert SLIDER_ACTIONS.shape == (len(W_GRID), N_ACTIONS, 2) and np.isfinite(SLIDER_Q).all()
-assert not np.allclose(SLIDER_ACTIONS[0], SLIDER_ACTIONS[np.searchsorted(W_GRID, 3.0)])  # w changes the samples
-print("all checks passed")
-
-# %% [markdown]
 # ## Summary
-# Printed from this run's results (the committed `figures/fig05_summary.json` holds the `cpu` preset's; the
-# README's Results block is rendered from it), with the noise of every comparison beside it.
+# Printed from this run's results, with the noise of every comparison beside it. The values come from
+# `offline_rl.summary_values` (the README's Results block is rendered with the same function from the committed
+# `cpu` results) and, for the gradient, `offline_rl.gradient_values`; the prose is here.
 
 
 # %%
-def paired_gap(task, a, b):
-    """Mean over seeds of validated success(b) - success(a) in points, and its standard error (ddof = 1)."""
-    d = 100 * (orl.validated(RESULTS[task], b) - orl.validated(RESULTS[task], a))
-    return float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
-
-
-def verdict(mean, se):
-    return "more than twice its standard error" if abs(mean) > 2 * se else "within the noise"
-
-
-blocks, gaps = [], {}
-for task in TASKS:
-    r, row = RESULTS[task], TABLE[TABLE["task"] == task].iloc[0]
-    gaps[task] = paired_gap(task, "awr_gaussian", "cfgrl")
-    ws_best = WS[np.argmax(orl.curves(r, "cfgrl").mean(0))]
-    lab = LABELS[LABELS["task"] == task].iloc[0]
-    line = (f"- **{short(task)}**: AWR {pm(row, 'AWR')}, CFGRL {pm(row, 'CFGRL')} (BC {pm(row, 'BC (w=0)')}, "
-            f"filtered BC {pm(row, 'filtered BC (w=1)')}); CFGRL − AWR {gaps[task][0]:+.1f} ± {gaps[task][1]:.1f} "
-            f"points ({verdict(*gaps[task])}). Validated w per seed {r['chosen']['cfgrl']}, 1/β per seed "
-            f"{r['chosen']['awr_gaussian']}; the seed-mean w-curve peaks at w = {ws_best:g} (oracle, reference only). "
-            f"Labels: {100 * lab['positive_mean']:.1f} % positive, two critic seeds disagree on "
-            f"{100 * lab['disagreement_mean']:.1f} %.")  # fmt: skip
-    for name in ("awr_flow", "cfgrl_two_pass"):
-        if name in r["actors"]:
-            v = 100 * orl.validated(r, name)
-            line += f" {name} (validated): {v.mean():.0f} ± {v.std(ddof=1) if len(v) > 1 else float('nan'):.0f}."
-    blocks.append(line)
-path_blocks, path_gaps = [], {}
-for task in PATH_TASKS:
-    r = RESULTS[task]
-    dist = [s_["distance"] for s_ in r["path_starts"]["starts"]]
-    a, c = 100 * orl.path_validated(r, "awr_gaussian"), 100 * orl.path_validated(r, "cfgrl")  # [S, starts]
-    bc = 100 * orl.path_curves(r, "cfgrl")[:, :, int(np.flatnonzero(np.isclose(WS, 0.0))[0])]
-    d = (c - a).mean(axis=1)  # per seed, pooled over the starts
-    path_gaps[task] = (float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan"))
-    cells = "; ".join(f"{k}: {a[:, i].mean():.0f} / {c[:, i].mean():.0f} / {bc[:, i].mean():.0f}"
-                      for i, k in enumerate(dist))  # fmt: skip
-    path_blocks.append(
-        f"- **{short(task)} from its path** (distance in cells: AWR / CFGRL / BC, validated, mean over seeds): "
-        f"{cells}. "
-        f"Pooled over the starts, CFGRL − AWR {path_gaps[task][0]:+.1f} ± {path_gaps[task][1]:.1f} points "
-        f"({verdict(*path_gaps[task])}); w per seed {r['path_starts']['chosen']['cfgrl']}, 1/β per seed "
-        f"{r['path_starts']['chosen']['awr_gaussian']}."
-    )
-steps = RESULTS[TASKS[0]]["checkpoint_steps"]
-budget = "; ".join(
-    f"{short(t)} " + " → ".join(f"{100 * orl.curves(RESULTS[t], 'cfgrl', st).mean(0).max():.0f}" for st in steps)
-    for t in TASKS
-)
-paper = orl.get_preset("paper")
-ratio = paper.num_steps * paper.batch_size / (PRESET.num_steps * PRESET.batch_size)
-g = GRADS.set_index("method")
-S05 = {
-    "preset": PRESET.name, "seeds": PRESET.num_seeds, "episodes": PRESET.episodes, "val": PRESET.val_episodes,
-    "per_task": "\n".join(blocks), "path": "\n".join(path_blocks) or "- (no path-start task in this preset)",
-    "path_gaps": {short(t): list(v) for t, v in path_gaps.items()},
-    "steps": ", ".join(f"{st:,}" for st in steps), "budget": budget,
-    "ratio": f"1/{ratio:.0f}", "n_steps": PRESET.num_steps, "batch": PRESET.batch_size,
-    "critic": "×".join(map(str, PRESET.critic_dims)), "actor": "×".join(map(str, PRESET.actor_dims)),
-    "grad_task": short(GRAD_TASK), "ess_cfgrl": g.loc["CFGRL", "ess_fraction"],
-    "ess_awr": ", ".join(f"{ib:g}: {g.loc[f'AWR 1/β={ib:g}', 'ess_fraction']:.2f}" for ib in INV_BETAS),
-    "top1_cfgrl": g.loc["CFGRL", "top1_share"], "top_pct": f"{100 * TOP:g}",
-    "top1_awr_max": g["top1_share"].drop("CFGRL").max(),
-    "cost_min": float(COST["total (min)"].sum()),
-    "paper": "; ".join(f"{short(t)} {a[0]:g} → {c[0]:g}" for t, v in orl.PAPER_TABLE2.items()
-                       for a, c in [(v["AWR"], v["CFGRL"])]),
-    "table": TABLE.to_dict("records"), "gaps": {short(t): list(v) for t, v in gaps.items()},
-    "labels": LABELS.to_dict("records"),
-}  # fmt: skip
+S05 = orl.summary_values(RESULTS, PRESET) | orl.gradient_values(norms, INV_BETAS, TOP, GRAD_TASK)
 save_summary("fig05", r"""
 Numbers from this run (preset `{preset}`, {seeds} seeds, {episodes} test episodes per seed and value; w and 1/β
 chosen per seed on {val} validation episodes). Conventions: an entry is the mean ± std over seeds (ddof = 1) of

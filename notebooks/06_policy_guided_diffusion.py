@@ -45,9 +45,10 @@
 # %% [markdown]
 # ## Setup
 # `cfgrl_core.pgd` holds everything of this paper, one module per concept (`pointmass`, `windows`,
-# `trajectory_model`, `policy_guidance`, `tilt`, `world_model`, `measures`, `experiment`); the trajectory model
-# is the core's flow network, loss, training loop and Euler sampler. `cfgrl_core.toys.gmm` gives exact flow
-# velocities of Gaussian mixtures for Figure 3.
+# `trajectory_model`, `policy_guidance`, `tilt`, `world_model`, `measures`); the trajectory model is the core's
+# flow network, loss, training loop and Euler sampler. `cfgrl_core.experiments.pgd_pointmass` is this notebook's
+# experiment (presets, the resumable run, its results on disk, and the numbers the Summary and the README
+# report). `cfgrl_core.toys.gmm` gives exact flow velocities of Gaussian mixtures for Figure 3.
 
 # %%
 import os
@@ -58,15 +59,15 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from IPython.display import display
 
+from cfgrl_core.experiments import pgd_pointmass as px
 from cfgrl_core.guidance import euler_integrate
 from cfgrl_core.io.figures import figures_dir, save_figure
 from cfgrl_core.io.summary import save_summary
-from cfgrl_core.pgd import experiment as px
 from cfgrl_core.pgd import pointmass, policy_guidance, tilt
 from cfgrl_core.toys import gmm
 from cfgrl_core.toys.metrics import sliced_wasserstein
+from cfgrl_core.widgets import SliderPlot
 
 # %% [markdown]
 # ## Parameters
@@ -206,6 +207,11 @@ def sw2(x, y):
     return sliced_wasserstein(x, y, num_projections=SW_PROJECTIONS)
 
 
+# %% [markdown]
+# Each sampler against the exact tilt at every $\lambda$ (SW2 beside the noise floor of two exact sample sets, and
+# the mean $\log q$), and, for the code's shift, the exact tilt each step length resembles most.
+
+# %%
 exact = {lam: exact_samples(lam) for lam in LAMS_FIG3}
 exact_again = {lam: exact_samples(lam, jax.random.normal(jax.random.key(SEED + 1), (N_ANALYTIC, 2)))
                for lam in LAMS_FIG3}  # fmt: skip
@@ -231,19 +237,26 @@ for c in SHIFT_CS:
 shift_table = pd.DataFrame(shift_rows)
 print(fig3_table.round(3).to_string(index=False))
 print(shift_table.round(3).to_string(index=False))
+assert fig3_table["guided denoiser E log q"].iloc[1] > fig3_table["exact E log q"].iloc[0]  # guidance moves to q
+assert (np.diff(fig3_table["exact E log q"]) > 0).all()  # the exact tilt moves towards the target as lambda grows
+
+
+# %%
+def draw_problem(ax):
+    """p_off (red contours, its modes as stars) and q_target (blue, dashed)."""
+    ax.contour(GRID, GRID, np.exp(np.asarray(gmm.log_density(MIX, XY))), levels=8, colors="C3")
+    ax.contour(GRID, GRID, np.exp(log_q(XY)), levels=6, colors="C0", linestyles="--")
+    ax.plot(*np.asarray(P_OFF["means"])[0], "*", color="C3", ms=14, label="$p_{off}$ modes")
+    for m in P_OFF["means"][1:]:
+        ax.plot(*m, "*", color="C3", ms=14)
+    ax.plot(*Q_MEAN, "*", color="C0", ms=14, label="$q_{target}$ mode")
+    ax.set_title("$p_{off}$ (red) and $q_{target}$ (blue, dashed)")
+    ax.legend(loc="lower left", fontsize=8)
 
 # %%
 show_lams = [0.0, 0.3, 1.0, 10.0]
 fig, axes = plt.subplots(3, len(show_lams) + 1, figsize=(17, 10))
-ax = axes[0, 0]
-ax.contour(GRID, GRID, np.exp(np.asarray(gmm.log_density(MIX, XY))), levels=8, colors="C3")
-ax.contour(GRID, GRID, np.exp(log_q(XY)), levels=6, colors="C0", linestyles="--")
-ax.plot(*np.asarray(P_OFF["means"])[0], "*", color="C3", ms=14, label="$p_{off}$ modes")
-for m in P_OFF["means"][1:]:
-    ax.plot(*m, "*", color="C3", ms=14)
-ax.plot(*Q_MEAN, "*", color="C0", ms=14, label="$q_{target}$ mode")
-ax.set_title("$p_{off}$ (red) and $q_{target}$ (blue, dashed)")
-ax.legend(loc="lower left", fontsize=8)
+draw_problem(axes[0, 0])
 for j, lam in enumerate(show_lams):
     dens = np.exp(np.asarray(gmm.log_density(tilted(lam), XY)))
     axes[0, j + 1].contourf(GRID, GRID, dens, levels=12, cmap="Purples")
@@ -305,20 +318,10 @@ def draw_tilt(lam):
     return fig, e_log_q
 
 
+out = SliderPlot(draw_tilt)
 lam_slider = widgets.FloatSlider(value=1.0, min=0.0, max=10.0, step=0.1, description="λ", continuous_update=False)
-out = widgets.Output()
-
-
-def redraw(value):
-    with out:
-        out.clear_output(wait=True)
-        draw_tilt(value)
-        plt.show()
-
-
-lam_slider.observe(lambda change: redraw(change["new"]), names="value")
-redraw(lam_slider.value)
-display(widgets.VBox([lam_slider, out]))
+lam_slider.observe(out.on_change, names="value")
+out.show(lam_slider)
 
 # %% [markdown]
 # ## Figure 2: the 2-D point-mass world
@@ -329,7 +332,7 @@ display(widgets.VBox([lam_slider, out]))
 # $g_b$ ends some behaviour episodes (terminals). The trajectory model generates windows of $H$ transitions
 # $(s_t, u_t, r_t, d_t)$ plus the final state, z-scored per dimension; the world model is an ensemble of MLPs
 # predicting $(\Delta s, r)$, rolled out $k$ steps from dataset states under the target policy. A seed is one
-# trajectory-model training, one ensemble and one set of sampling keys (`cfgrl_core.pgd.experiment`).
+# trajectory-model training, one ensemble and one set of sampling keys (`cfgrl_core.experiments.pgd_pointmass`).
 
 # %%
 RUN = px.obtain(PRESET, RESULTS_DIR, reuse=REUSE)
@@ -343,31 +346,24 @@ print(f"lambda* = {LAM_STAR:g}: the largest lambda whose validation dynamics err
       f"{PRESET.dyn_tolerance:g} x the unguided model's (chosen on separate validation samples)")
 
 
-def seeds_of(d, key):
-    """Per-seed values of one measure (None where a seed's windows all diverged)."""
-    return np.array([np.nan if v is None else v for v in d.get(key, [None] * PRESET.num_seeds)], float)
-
-
 def mean_sd(d, key):
-    v = seeds_of(d, key)
-    return float(np.nanmean(v)), float(np.nanstd(v, ddof=1)) if np.isfinite(v).sum() > 1 else np.nan
+    """Mean and std (ddof = 1) over the seeds of one measure of one set (`pgd_pointmass.mean_sd`)."""
+    return px.mean_sd(d, key, PRESET.num_seeds)
 
 
 # %%
-SETS = [("target rollouts (true env)", M["target"]), ("offline data", M["data"]),
-        (f"world model, k = {PRESET.wm_rollout}", M["world_model"]),
-        (f"world model, k = {PRESET.horizon}", M["world_model_full"]), ("unguided model", M["pgd"]["0"]),
-        (f"PGD, λ* = {LAM_STAR:g}", M["pgd"][f"{LAM_STAR:g}"])]  # fmt: skip
+SETS = px.table_sets(R, PRESET)
 table_rows = []
 for name, d in SETS:
     row = {"set": name}
-    for key in ("log_lik", "dynamics_error", "reward_error", "final_distance", "terminal_fraction"):
+    for key in px.TABLE_MEASURES:
         mu, sd = mean_sd(d, key) if key in d else (np.nan, np.nan)
         row[key], row[f"{key} sd"] = mu, sd
     table_rows.append(row)
 table = pd.DataFrame(table_rows)
 save_figure_table = table.to_dict("list")
 print(table.round(4).to_string(index=False))
+assert M["data"]["dynamics_error"] == [0.0] * PRESET.num_seeds  # real data: zero dynamics error by construction
 
 # %%
 panels = [("target", "target policy (true env)"), ("data", "offline data (behaviour)"),
@@ -408,6 +404,8 @@ for mode, grid in (("pgd", PRESET.lams), ("pgd_shift", PRESET.shift_steps)):
             row[key], row[f"{key} sd"] = mean_sd(d, key) if key in d else (np.nan, np.nan)
         lam_rows.append(row)
 lam_table = pd.DataFrame(lam_rows)
+
+# %%
 pg = lam_table[lam_table["mode"] == "pgd"]
 x_pos = np.where(pg["lambda"] > 0, pg["lambda"], PRESET.lams[1] / 3)  # lambda = 0 drawn at the left edge
 fig, axes = plt.subplots(1, 3, figsize=(17, 4.5))
@@ -438,6 +436,8 @@ fig.tight_layout()
 save_figure(fig, "fig06_lambda_sweep", lam_table.to_dict("list"),
             {"preset": PRESET.name, "seeds": PRESET.num_seeds, "commit": R["commit"]})  # fmt: skip
 plt.show()
+ll = [mean_sd(M["pgd"][f"{lam:g}"], "log_lik")[0] for lam in PRESET.lams]
+assert ll[1] > ll[0] + 1.0, ll  # guidance raises the target log-likelihood
 
 # %% [markdown]
 # **The implicit $Z(s)$ tilt, shown.** For each $\lambda$, three sets of windows from the same start-state
@@ -469,7 +469,7 @@ for name, color, label in (("product", "C1", "rollouts of π~ (no Z tilt)"), ("e
                 capsize=3, label=label)  # fmt: skip
 ax.set(xscale="log", xlabel="λ", ylabel="E log Z(s_t)", title="the implicit tilt by Z(s)")
 ax.legend(fontsize=8)
-lam_show = 1.0 if 1.0 in PRESET.lams else PRESET.lams[1]
+lam_show = px.show_lambda(PRESET)
 zz = tilt.log_z_state(pointmass.BEHAVIOUR, pointmass.TARGET, lam_show, XY)
 for ax, name, title in ((axes[1], f"exact_pgd_{lam_show:g}", "exact p_PGD windows"),
                         (axes[2], f"pgd_{lam_show:g}", "PGD samples")):  # fmt: skip
@@ -484,6 +484,8 @@ fig.tight_layout()
 save_figure(fig, "fig06_z_tilt", z_table.to_dict("list"), {"preset": PRESET.name, "seeds": PRESET.num_seeds})
 plt.show()
 print(z_table[["lambda", "product log_z", "exact log_z", "pgd log_z", "exact ess"]].round(3).to_string(index=False))
+# exact p_PGD sits where the policies agree more than the product policy's rollouts do
+assert mean_sd(M["exact_pgd"][f"{lam_show:g}"], "log_z")[0] > mean_sd(M["product"][f"{lam_show:g}"], "log_z")[0]
 
 # %% [markdown]
 # **Compounding.** Dynamics error by position in the window: the world model rolled out the full $H$ steps
@@ -508,73 +510,27 @@ save_figure(fig, "fig06_compounding", by_step, {"preset": PRESET.name, "seeds": 
 plt.show()
 
 # %% [markdown]
-# ## Checks
-# What must hold in every mode (FAST included), with explicit tolerances; the claims about *sizes* are
-# printed in the summary, not asserted, so a reader sees them whatever they are.
-
-# %%
-ll = [mean_sd(M["pgd"][f"{lam:g}"], "log_lik")[0] for lam in PRESET.lams]
-assert M["data"]["dynamics_error"] == [0.0] * PRESET.num_seeds  # real data: zero by construction
-assert ll[1] > ll[0] + 1.0, ll  # guidance raises the target log-likelihood
-assert mean_sd(M["exact_pgd"][f"{lam_show:g}"], "log_z")[0] > mean_sd(M["product"][f"{lam_show:g}"], "log_z")[0]
-assert fig3_table["guided denoiser E log q"].iloc[1] > fig3_table["exact E log q"].iloc[0]  # Figure 3's trend
-assert (np.diff(fig3_table["exact E log q"]) > 0).all()  # the exact tilt moves towards the target as lambda grows
-
-# %% [markdown]
 # ## Summary
-# Printed from this run's numbers (`figures/fig06_summary.json` holds those of the committed run). Spreads are
-# std over seeds (ddof = 1); $\lambda^*$ is chosen on validation samples, the table is on separate test samples.
+# Printed from this run's numbers. Spreads are std over seeds (ddof = 1); $\lambda^*$ is chosen on validation
+# samples, the table is on separate test samples. The run's values come from `pgd_pointmass.summary_values` (the
+# README's Results block is rendered with the same function from the committed run), Figure 3's from the cells
+# above; the prose is here.
 
 # %%
-def pm_(d, key, digits=3):
-    mu, sd = mean_sd(d, key)
-    return f"{mu:.{digits}f} ± {sd:.{digits}f}"
-
-
-lam_last = PRESET.lams[-1]
-div_last = mean_sd(M["pgd"][f"{lam_last:g}"], "diverged_fraction")[0]
-exact_z, prod_z = (mean_sd(M[k][f"{lam_show:g}"], "log_z")[0] for k in ("exact_pgd", "product"))
-pgd_z = mean_sd(M["pgd"][f"{lam_show:g}"], "log_z")[0]
-md_rows = ["| set | target log-lik | dynamics error | reward error | terminal fraction |", "|---|---|---|---|---|"]
-for name, d in SETS:
-    cells = [pm_(d, k, 2 if k == "log_lik" else 3) if k in d else "–" for k in
-             ("log_lik", "dynamics_error", "reward_error", "terminal_fraction")]  # fmt: skip
-    md_rows.append(f"| {name} | " + " | ".join(cells) + " |")
-unguided_dyn = mean_sd(M["pgd"]["0"], "dynamics_error")[0]
-S06 = {
-    "preset": PRESET.name, "seeds": PRESET.num_seeds, "steps": PRESET.num_steps, "horizon": PRESET.horizon,
-    "n_windows": R["num_windows"], "n_transitions": R["num_transitions"], "terminal_windows": R["terminal_windows"],
-    "table": "\n".join(md_rows), "lam_star": LAM_STAR, "tol": PRESET.dyn_tolerance,
-    "wm_k": PRESET.wm_rollout, "lam_last": lam_last, "div_last": div_last,
-    "ll_unguided": ll[0], "ll_star": mean_sd(M["pgd"][f"{LAM_STAR:g}"], "log_lik")[0],
-    "ll_target": mean_sd(M["target"], "log_lik")[0],
-    "dyn_unguided": unguided_dyn, "dyn_star": mean_sd(M["pgd"][f"{LAM_STAR:g}"], "dynamics_error")[0],
-    "dyn_wm": mean_sd(M["world_model"], "dynamics_error")[0],
-    "dyn_wm_full": mean_sd(M["world_model_full"], "dynamics_error")[0],
-    "wm_final": mean_sd(M["world_model"], "final_distance")[0], "star_final": mean_sd(M["pgd"][f"{LAM_STAR:g}"],
-                                                                                     "final_distance")[0],
-    "lam_show": lam_show, "exact_z": exact_z, "prod_z": prod_z, "pgd_z": pgd_z,
-    "sw_den": fig3_table["guided denoiser SW2"].iloc[3], "sw_noisy": fig3_table["noisy point SW2"].iloc[3],
-    "sw_floor": fig3_table["noise floor"].iloc[3], "lam_fig3": LAMS_FIG3[3],
-    "c_first": SHIFT_CS[0], "c_first_lam": shift_table["closest lambda"].iloc[0],
-    "c_last": SHIFT_CS[-1], "c_last_lam": shift_table["closest lambda"].iloc[-1],
-    "grid_err": max(grid_errors),
+FIG3 = {  # the analytic Figure 3's values, at its fourth lambda
+    "lam_fig3": LAMS_FIG3[3], "grid_err": max(grid_errors), "sw_den": fig3_table["guided denoiser SW2"].iloc[3],
+    "sw_noisy": fig3_table["noisy point SW2"].iloc[3], "sw_floor": fig3_table["noise floor"].iloc[3],
+    "ll_den_fig3": fig3_table["guided denoiser E log q"].iloc[3], "ll_exact_fig3": fig3_table["exact E log q"].iloc[3],
     "tilt_word": "over-tilts" if fig3_table["guided denoiser E log q"].iloc[3] > fig3_table["exact E log q"].iloc[3]
     else "under-tilts",
-    "ll_den_fig3": fig3_table["guided denoiser E log q"].iloc[3], "ll_exact_fig3": fig3_table["exact E log q"].iloc[3],
     "closer": "closer to" if fig3_table["guided denoiser SW2"].iloc[3] < fig3_table["noisy point SW2"].iloc[3]
     else "further from",
-    "wm_vs": "lower" if mean_sd(M["world_model"], "dynamics_error")[0] < unguided_dyn else "higher",
-    "target_final": mean_sd(M["target"], "final_distance")[0], "data_final": mean_sd(M["data"], "final_distance")[0],
-    "pgd_vs_exact": "below" if pgd_z < exact_z else "above",
-    "z_order": "more" if exact_z > prod_z else "less",
-    "ll_show_pgd": mean_sd(M["pgd"][f"{lam_show:g}"], "log_lik")[0],
-    "ll_show_exact": mean_sd(M["exact_pgd"][f"{lam_show:g}"], "log_lik")[0],
-    "fd_show_pgd": mean_sd(M["pgd"][f"{lam_show:g}"], "final_distance")[0],
-    "fd_show_exact": mean_sd(M["exact_pgd"][f"{lam_show:g}"], "final_distance")[0],
-    "dyn_show": mean_sd(M["pgd"][f"{lam_show:g}"], "dynamics_error")[0],
-    "lam_before": PRESET.lams[-2], "dyn_before": mean_sd(M["pgd"][f"{PRESET.lams[-2]:g}"], "dynamics_error")[0],
+    "c_first": SHIFT_CS[0], "c_first_lam": shift_table["closest lambda"].iloc[0],
+    "c_last": SHIFT_CS[-1], "c_last_lam": shift_table["closest lambda"].iloc[-1],
 }  # fmt: skip
+S06 = px.summary_values(R, PRESET) | FIG3
+
+# %%
 save_summary("fig06", r"""
 Numbers from the `{preset}` preset: {n_transitions} behaviour transitions cut into {n_windows} windows of {horizon}
 transitions ({terminal_windows} of them ending in a terminal), {seeds} seeds, {steps:,} trajectory-model steps.

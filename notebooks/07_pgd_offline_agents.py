@@ -37,8 +37,9 @@
 # ## Setup
 # `cfgrl_core.agents` holds TD3+BC (`td3_bc`) and IQL as one agent (`iql_agent`: the IQL critic of notebook 05
 # with a Gaussian advantage-weighted actor). `cfgrl_core.pgd` holds the reward task (`reward_task`), the mixed
-# replay and the guidance density (`synthetic_replay`) and the run itself (`offline_agents`), which reuses
-# notebook 06's trajectory model and guided sampler.
+# replay and the guidance density (`synthetic_replay`); the run itself is `cfgrl_core.experiments.pgd_agents`
+# (presets, the resumable outer loop, results on disk, the pre-registered criteria and the Summary's values), which
+# reuses notebook 06's trajectory model and guided sampler.
 
 # %%
 import os
@@ -48,9 +49,9 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
+from cfgrl_core.experiments import pgd_agents as oa
 from cfgrl_core.io.figures import figures_dir, save_figure
 from cfgrl_core.io.summary import save_summary
-from cfgrl_core.pgd import offline_agents as oa
 from cfgrl_core.pgd import pointmass, reward_task
 
 # %% [markdown]
@@ -67,10 +68,9 @@ PRESET = oa.get_preset("fast" if FAST else os.environ.get("CFGRL_PGD_AGENTS_PRES
 RESULTS_DIR = figures_dir() / "pgd_agents_fast" if FAST else oa.results_dir(PRESET.name)
 REUSE = os.environ.get("CFGRL_REUSE_RESULTS", "0") == "1"
 LAM = PRESET.lam
-HEADLINE = ("real", "unguided", f"pgd_{LAM:g}")
-DYN_TOLERANCE = 1.5  # criterion 2, fixed with the criteria below
+HEADLINE = oa.headline_arms(PRESET)  # real, unguided, pgd_<lam>
 TASKS = [oa.task_name(g) for g in PRESET.good_fractions]
-AGENT_NAMES = {"td3_bc": "TD3+BC", "iql": "IQL"}
+AGENT_NAMES = oa.AGENT_NAMES
 
 # %% [markdown]
 # ## Acceptance criteria, fixed before any agent was trained
@@ -156,6 +156,16 @@ save_figure(fig, "fig07_task", task_table.to_dict("list"), meta={"preset": PRESE
 display(task_table.round(1))
 
 # %% [markdown]
+# The real data have zero dynamics error by construction (so the synthetic data's error is the model's alone), and
+# the normalised score puts uniform random actions at 0 and the expert at 100.
+
+# %%
+for data in datasets.values():
+    assert np.abs(pointmass.step(oa.TASK.world, data["observations"], data["actions"])
+                  - data["next_observations"]).max() == 0  # fmt: skip
+assert np.allclose(reward_task.normalised_score([refs["random"], refs["expert"]], refs), [0, 100])
+
+# %% [markdown]
 # ## Return over training
 # Each arm's normalised score at every regeneration point (mean over seeds, band: std over seeds), on 50 seeded
 # evaluation episodes per run (`eval_episodes`), its deterministic policy in the true simulator.
@@ -163,7 +173,7 @@ display(task_table.round(1))
 
 # %%
 def arm_curves(t, agent, arm, key="curve_score"):
-    return np.asarray(runs[t]["agents"][agent]["arms"][arm][key], np.float64)
+    return oa.arm_curves(runs[t], agent, arm, key)
 
 
 COLORS = {"real": "k", "unguided": "tab:orange", f"pgd_{LAM:g}": "tab:blue"}
@@ -192,35 +202,14 @@ save_figure(fig, "fig07_return_curves", curve_rows, meta={"preset": PRESET.name}
 
 
 # %%
-def paired(t, agent, a, b):
-    d = np.asarray(runs[t]["agents"][agent]["arms"][a]["final_score"]) - np.asarray(
-        runs[t]["agents"][agent]["arms"][b]["final_score"])  # fmt: skip
-    return d.mean(), d.std(ddof=1) / np.sqrt(len(d))
-
-
-rows = []
-for t in TASKS:
-    for agent in PRESET.agents:
-        arms = runs[t]["agents"][agent]["arms"]
-        row = {"task": t, "agent": AGENT_NAMES[agent]}
-        for arm in HEADLINE:
-            s = np.asarray(arms[arm]["final_score"])
-            row[f"{arm} mean"], row[f"{arm} std"] = s.mean(), s.std(ddof=1)
-        pgd = HEADLINE[2]
-        for other in ("real", "unguided"):
-            row[f"PGD - {other}"], row[f"PGD - {other} SE"] = paired(t, agent, pgd, other)
-        ll_gap = arm_curves(t, agent, pgd, "curve_log_lik")[:, 1:].mean(0) - arm_curves(
-            t, agent, "unguided", "curve_log_lik")[:, 1:].mean(0)  # fmt: skip
-        dyn_ratio = (arm_curves(t, agent, pgd, "curve_dynamics_error")[:, 1:].mean()
-                     / arm_curves(t, agent, "unguided", "curve_dynamics_error")[:, 1:].mean())  # fmt: skip
-        row["criterion 1"] = bool((ll_gap > 0).all())
-        row["dynamics ratio"] = dyn_ratio
-        row["criterion 2"] = bool(dyn_ratio <= DYN_TOLERANCE)
-        row["criterion 3"] = all(row[f"PGD - {o}"] > 2 * row[f"PGD - {o} SE"] for o in ("real", "unguided"))
-        rows.append(row)
-final = pd.DataFrame(rows)
+final = pd.DataFrame(oa.criteria_table(runs, PRESET))  # criterion 3's "above": `stats.beyond_noise`, positive
 display(final.round(2))
+for t in TASKS:  # every arm has one finite final score per seed
+    for agent in PRESET.agents:
+        for arm, a in runs[t]["agents"][agent]["arms"].items():
+            assert len(a["final_score"]) == PRESET.num_seeds and np.isfinite(a["final_score"]).all(), (t, agent, arm)
 
+# %%
 fig, axes = plt.subplots(1, len(TASKS), figsize=(5.5 * len(TASKS), 3.8), squeeze=False, sharey=True)
 for ax, t in zip(axes[0], TASKS, strict=True):
     for j, agent in enumerate(PRESET.agents):
@@ -272,75 +261,29 @@ save_figure(fig, "fig07_regenerated_data", data_rows, meta={"preset": PRESET.nam
 # %%
 sweep_agent = PRESET.sweep_agent
 lams = [0.0, *PRESET.lam_sweep]
+sweep = pd.DataFrame(oa.sweep_table(runs, PRESET))
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
-sweep_rows = []
 for t, marker in zip(TASKS, ("s", "o", "^"), strict=False):
-    arms = ["unguided", *(f"pgd_{lam:g}" for lam in PRESET.lam_sweep)]
-    score = [arm_curves(t, sweep_agent, a, "final_score") for a in arms]
-    dyn = [arm_curves(t, sweep_agent, a, "curve_dynamics_error")[:, 1:].mean(1) for a in arms]
-    x = np.arange(len(lams))
-    for ax, vals in zip(axes, (score, dyn), strict=True):
-        ax.errorbar(x, [v.mean() for v in vals], yerr=[v.std(ddof=1) for v in vals], marker=marker, capsize=3,
+    rows = sweep[sweep["task"] == t]
+    for ax, key in zip(axes, ("score", "dynamics_error"), strict=True):
+        ax.errorbar(np.arange(len(lams)), rows[f"{key}_mean"], yerr=rows[f"{key}_std"], marker=marker, capsize=3,
                     label=t)  # fmt: skip
-    sweep_rows += [{"task": t, "lam": lam, "score_mean": s.mean(), "score_std": s.std(ddof=1),
-                    "dynamics_error_mean": d.mean(), "dynamics_error_std": d.std(ddof=1)}
-                   for lam, s, d in zip(lams, score, dyn, strict=True)]  # fmt: skip
 for ax, label in zip(axes, ("final normalised score", "dynamics error (mean over regenerations)"), strict=True):
     ax.set_xticks(np.arange(len(lams)), [f"{lam:g}" for lam in lams])
     ax.set(xlabel="$\\lambda$ (0: unguided)", ylabel=label, title=f"{AGENT_NAMES[sweep_agent]}: {label}")
 axes[0].legend()
 fig.tight_layout()
-sweep = pd.DataFrame(sweep_rows)
 save_figure(fig, "fig07_lambda_sweep", sweep.to_dict("list"), meta={"preset": PRESET.name})
 display(sweep.round(3))
 
 # %% [markdown]
-# ## Checks
-# The pipeline's invariants, asserted on this run: the real data have zero dynamics error by construction, so
-# the synthetic data's error is the model's alone; every arm has one final score per seed; the normalised score
-# puts random at 0 and the expert at 100.
-
-# %%
-for t in TASKS:
-    for agent in PRESET.agents:
-        for arm, a in runs[t]["agents"][agent]["arms"].items():
-            assert len(a["final_score"]) == PRESET.num_seeds, (t, agent, arm)
-            assert np.isfinite(a["final_score"]).all()
-assert np.allclose(reward_task.normalised_score([refs["random"], refs["expert"]], refs), [0, 100])
-for data in datasets.values():
-    assert np.abs(pointmass.step(oa.TASK.world, data["observations"], data["actions"])
-                  - data["next_observations"]).max() == 0  # fmt: skip
-
-# %% [markdown]
 # ## Summary
-# Printed from this run's numbers (`figures/fig07_summary.json` holds those of the committed run). Scores are
-# normalised (random and expert at the ends of the scale), mean ± std over seeds (ddof = 1); paired differences
-# are mean ± SE.
+# Printed from this run's numbers. Scores are normalised (random and expert at the ends of the scale), mean ±
+# std over seeds (ddof = 1); paired differences are mean ± SE. The values come from `pgd_agents.summary_values`
+# (the README's Results block is rendered with the same function from the committed run); the prose is here.
 
 # %%
-md = ["| task | agent | real | unguided | PGD | PGD − real | PGD − unguided | criteria 1 / 2 / 3 |",
-      "|---|---|---|---|---|---|---|---|"]  # fmt: skip
-yes = lambda b: "met" if b else "not met"
-for _, r in final.iterrows():
-    cells = [f"{r[f'{a} mean']:.1f} ± {r[f'{a} std']:.1f}" for a in HEADLINE]
-    diffs = [f"{r[f'PGD - {o}']:+.1f} ± {r[f'PGD - {o} SE']:.1f}" for o in ("real", "unguided")]
-    crit = " / ".join(yes(r[f"criterion {k}"]) for k in (1, 2, 3))
-    md.append(f"| {r['task']} | {r['agent']} | " + " | ".join(cells + diffs) + f" | {crit} |")
-met3 = int(final["criterion 3"].sum())
-worst = sweep.loc[sweep["score_mean"].idxmin()]
-S07 = {
-    "preset": PRESET.name, "seeds": PRESET.num_seeds, "steps": PRESET.agent_steps, "lam": LAM,
-    "regen": PRESET.regen_every, "synth": PRESET.synth_batch, "batch": PRESET.batch_size,
-    "windows": PRESET.synth_windows, "horizon": PRESET.horizon, "table": "\n".join(md),
-    "met3": met3, "cells": len(final), "verdict": "met" if met3 == len(final) else (
-        "not met: a null result" if met3 == 0 else "met only in part"),
-    "worst_lam": worst["lam"], "worst_score": worst["score_mean"], "worst_task": worst["task"],
-    "worst_dyn": worst["dynamics_error_mean"],
-    "dyn_unguided": sweep.loc[(sweep["lam"] == 0) & (sweep["task"] == worst["task"]), "dynamics_error_mean"].item(),
-    "dyn_word": "above" if worst["dynamics_error_mean"] > sweep.loc[(sweep["lam"] == 0) & (sweep["task"] == worst[
-        "task"]), "dynamics_error_mean"].item() else "not above",
-    "crit1": int(final["criterion 1"].sum()), "crit2": int(final["criterion 2"].sum()), "tol": DYN_TOLERANCE,
-}  # fmt: skip
+S07 = oa.summary_values(runs, PRESET)
 save_summary("fig07", r"""
 Preset `{preset}`: {seeds} seeds, {steps:,} agent steps, batches of {batch} rows ({synth} synthetic in the
 synthetic arms), {windows} generated windows of {horizon} transitions regenerated every {regen:,} steps,

@@ -61,11 +61,14 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import display
 
+from cfgrl_core.experiments import gc_studies as studies
+from cfgrl_core.experiments import gcbc_cfgrl as gx
 from cfgrl_core.io.figures import figures_dir, save_figure
+from cfgrl_core.io.provenance import device_description
 from cfgrl_core.io.summary import save_summary
-from cfgrl_core.ogbench import evaluation, maze, studies
-from cfgrl_core.ogbench import experiment as gx
+from cfgrl_core.ogbench import evaluation, maze
 from cfgrl_core.ogbench.hierarchy import sample_hier_subgoals
+from cfgrl_core.ogbench.validation import oraclerep_name
 from cfgrl_core.progress import announce
 
 # %% [markdown]
@@ -90,7 +93,7 @@ for name, study in STUDIES.items():
 
 # %% [markdown]
 # ## 1. The runs
-# Each study goes through notebook 04's experiment runner (`experiment.run_experiment`, with `method=`):
+# Each study goes through notebook 04's experiment runner (`gcbc_cfgrl.run_experiment`, with `method=`):
 # - hindsight-relabelled goal batches;
 # - seeds trained together, vmapped;
 # - the 5 evaluation tasks × episodes at every $w$, all rollouts in lockstep;
@@ -108,6 +111,20 @@ for name, study in STUDIES.items():
 RESULTS = {(name, m): run.result for name, by_method in RUNS.items() for m, run in by_method.items()}
 timings = pd.DataFrame({f"{n} / {m}": r["timings"] for (n, m), r in RESULTS.items()}).T
 print(timings.rename(columns=lambda c: c + " (s)"))
+
+# %% [markdown]
+# What every run must satisfy, whatever its numbers: the method and maze of its study, one success rate per seed
+# and $w$, each seed's $w$ chosen among the evaluated ones, and the file on disk is the run.
+
+# %%
+for (name, method), r in RESULTS.items():
+    ws, per_seed = gx.success_by_w(r)
+    study = STUDIES[name]
+    assert r["method"] == method and r["env_name"] == study.env_name
+    assert per_seed.shape == (study.preset.num_seeds, len(study.preset.ws))
+    assert np.all((0 <= per_seed) & (per_seed <= 1))
+    assert set(r["chosen_w"]) <= set(study.preset.ws)
+    assert gx.load_results(studies.result_file(name, TIER, method, ROOT)) == json.loads(json.dumps(r))
 
 
 def curve_frame(result, label):
@@ -160,10 +177,8 @@ plt.show()
 abl_shared, abl_sep = RESULTS[("ablation", "shared")], RESULTS[("ablation", "separate")]
 abl_frames = [curve_frame(abl_shared, "shared (one network, learned null)"),
               curve_frame(abl_sep, "separate (BC network + GC network)")]  # fmt: skip
-ws_abl, shared_ps = gx.success_by_w(abl_shared)
-_, sep_ps = gx.success_by_w(abl_sep)
-diff = 100 * (shared_ps - sep_ps)  # [S, W]
-diff_mean, diff_se = diff.mean(0), diff.std(0, ddof=1) / np.sqrt(diff.shape[0])
+ABLATION_DIFF = pd.DataFrame(studies.ablation_difference(abl_shared, abl_sep))  # shared - separate, paired
+ws_abl, diff_mean, diff_se = (ABLATION_DIFF[k].to_numpy() for k in ("w", "diff", "se"))
 fig, (ax, ax_d) = plt.subplots(1, 2, figsize=(10.5, 3.8))
 plot_curves(ax, abl_frames, ["C0", "C1"])
 ax.set_title("pointmaze-large: success against w")
@@ -177,9 +192,10 @@ fig.tight_layout()
 ablation_rows = pd.concat(abl_frames).to_dict("list")
 save_figure(fig, "fig08_ablation", ablation_rows, meta=dict(tier=TIER, seed=SEED))
 plt.show()
-ABLATION_DIFF = pd.DataFrame(dict(w=ws_abl, shared=100 * shared_ps.mean(0), separate=100 * sep_ps.mean(0),
-                                  diff=diff_mean, se=diff_se))  # fmt: skip
 display(ABLATION_DIFF.round(2))
+# both arms: the same data, steps and batch, seeds and evaluation grid
+assert abl_shared["dataset_sha256"] == abl_sep["dataset_sha256"] and abl_shared["ws"] == abl_sep["ws"]
+assert abl_shared["preset"] == abl_sep["preset"] and set(abl_sep["model_configs"]) == {"bc", "gc"}
 
 # %% [markdown]
 # ## 4. HCFGRL on pointmaze-giant
@@ -200,6 +216,8 @@ ax.set_title("pointmaze-giant: hierarchical vs flat")
 fig.tight_layout()
 save_figure(fig, "fig08_hierarchy", pd.concat(hier_frames).to_dict("list"), meta=dict(tier=TIER, seed=SEED))
 plt.show()
+# the hierarchy and the flat network it is compared with learned from the same dataset (FAST: a tiny one)
+assert FAST or hier_result["dataset_sha256"] == flat_result["dataset_sha256"]
 
 # %% [markdown]
 # ### What the hierarchy does: seed 0's rollouts, and the subgoals it proposes
@@ -212,7 +230,7 @@ plt.show()
 # %%
 HIER_WS = [1.0, 3.0]
 hier_run = RUNS["hierarchy"]["hierarchical"]
-giant_name = gx.oraclerep_name(studies.GIANT)
+giant_name = oraclerep_name(studies.GIANT)
 geometry = gx.maze_geometry(studies.GIANT)
 announce("08: hierarchy rollouts of seed 0")
 hier_preset = STUDIES["hierarchy"].preset
@@ -221,8 +239,14 @@ HIER_ROLL = evaluation.evaluate_policy(
     episodes_per_task=1 if REUSE else hier_preset.episodes_per_task, seed=SEED, max_steps=hier_preset.max_steps,
     record_trajectories=True, progress=True,
 )  # fmt: skip
+# seed 0's rollouts are the results file's episodes (reused: a smaller batch of them; on another device the float
+# rounding, and with it an episode, may differ)
+if not REUSE and hier_result["device"] == device_description():
+    final = str(hier_result["checkpoint_steps"][-1])
+    assert np.array_equal(HIER_ROLL.success.astype(int), np.asarray(hier_result["success"][final][0]))
+    assert np.array_equal(HIER_ROLL.lengths, np.asarray(hier_result["lengths"][final][0]))
 
-
+# %%
 rollout_rows = []
 fig, axes = plt.subplots(1, len(HIER_WS), figsize=(6.2 * len(HIER_WS), 4.6), squeeze=False)
 for ax, w in zip(axes[0], HIER_WS, strict=True):
@@ -257,22 +281,11 @@ plt.show()
 # teleport are listed for comparison.
 
 # %%
-def pm(row, label):
-    return f"{row[label + ' mean']:.1f} ± {row[label + ' std']:.1f}"
-
-
-COLUMNS = ["flow BC (w=0)", "flow GCBC (w=1)", "CFGRL (w=3)", "CFGRL (validated w)"]
-rows = [dict(gx.summary_row(r), method=m) for (_, m), r in RESULTS.items()]
-nb04 = [studies.notebook04_result(env) for env in (studies.GIANT, gx.TELEPORT)]
-rows += [dict(gx.summary_row(r), method="shared (notebook 04)") for r in nb04]
+COLUMNS = gx.TABLE_COLUMNS  # flow BC (w=0), flow GCBC (w=1), CFGRL (w=3), CFGRL (validated w)
+NB04 = {env: studies.notebook04_result(env) for env in (studies.GIANT, gx.TELEPORT)}
+rows = studies.table_rows(RESULTS, NB04)
 TABLE = pd.DataFrame(rows)
-shown = pd.DataFrame({
-    "env": TABLE["env"].str.replace("-navigate-v0", "").str.replace("-play-v0", ""), "method": TABLE["method"],
-    "preset": TABLE["preset"], "seeds": TABLE["seeds"], **{c: [pm(r, c) for _, r in TABLE.iterrows()] for c in COLUMNS},
-    "validated w per seed": TABLE["validated w per seed"],
-    "paper GCBC → CFGRL": [f"{a:g} → {b:g}" if a is not None and not pd.isna(a) else "–"
-                           for a, b in zip(TABLE["paper flow GCBC"], TABLE["paper CFGRL (w=3)"], strict=True)],
-})  # fmt: skip
+shown = gx.shown_table(rows)  # mean ± std for each column
 display(shown)
 fig, ax = plt.subplots(figsize=(2.5 + 2.0 * len(rows), 3.8))
 width = 0.2
@@ -289,109 +302,14 @@ save_figure(fig, "fig08_table", rows, meta=dict(tier=TIER, seed=SEED))
 plt.show()
 
 # %% [markdown]
-# ## 6. Checks
-# What must hold in every mode (FAST included).
-
-# %%
-for (name, method), r in RESULTS.items():
-    ws, per_seed = gx.success_by_w(r)
-    study = STUDIES[name]
-    assert r["method"] == method and r["env_name"] == study.env_name
-    assert per_seed.shape == (study.preset.num_seeds, len(study.preset.ws))
-    assert np.all((0 <= per_seed) & (per_seed <= 1))
-    assert set(r["chosen_w"]) <= set(study.preset.ws)
-    path = studies.result_file(name, TIER, method, ROOT)
-    assert gx.load_results(path) == json.loads(json.dumps(r))  # the file round-trips
-# both arms of the ablation: same data, same steps and batch, same seeds and evaluation grid
-assert abl_shared["dataset_sha256"] == abl_sep["dataset_sha256"] and abl_shared["ws"] == abl_sep["ws"]
-assert abl_shared["preset"] == abl_sep["preset"] and set(abl_sep["model_configs"]) == {"bc", "gc"}
-# the hierarchy and the flat network it is compared with learned from the same dataset (FAST: a tiny one)
-assert FAST or hier_result["dataset_sha256"] == flat_result["dataset_sha256"]
-# the hierarchy's rollouts of seed 0 are the results file's episodes (reused: a smaller batch of them; on another
-# device the float rounding, and with it an episode, may differ)
-if not REUSE and hier_result["device"] == gx.device_description():
-    final = str(hier_result["checkpoint_steps"][-1])
-    assert np.array_equal(HIER_ROLL.success.astype(int), np.asarray(hier_result["success"][final][0]))
-    assert np.array_equal(HIER_ROLL.lengths, np.asarray(hier_result["lengths"][final][0]))
-print("all checks passed")
-
-# %% [markdown]
 # ## Summary
-# Printed from this run's results (the committed `figures/fig08_summary.json` holds the `cpu` tier's; the
-# README's Results block is rendered from it). Conventions: mean ± std over seeds (ddof = 1) for a table entry;
-# a paired difference is mean ± SE over seeds, called a difference only beyond twice its SE.
+# Printed from this run's results. Conventions: mean ± std over seeds (ddof = 1) for a table entry; a paired
+# difference is mean ± SE over seeds, called a difference only beyond twice its SE. The values come from
+# `gc_studies.summary_values` (the README's Results block is rendered with the same function from the committed
+# `cpu` tier); the prose is here.
 
 # %%
-def paired(result_a, result_b, w_a, w_b):
-    """success(result_b, w_b) - success(result_a, w_a) per seed in points: (mean, SE)."""
-    ws_a, a = gx.success_by_w(result_a)
-    ws_b, b = gx.success_by_w(result_b)
-    d = 100 * (b[:, list(ws_b).index(w_b)] - a[:, list(ws_a).index(w_a)])
-    return float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d)))
-
-
-def verdict(mean, se):
-    return "beyond twice its SE" if abs(mean) > 2 * se else "within the noise"
-
-
-def separated(mean, se):
-    return abs(mean) > 2 * se
-
-
-def row_text(result, label):
-    row = gx.summary_row(result)
-    return (f"{label}: BC {pm(row, 'flow BC (w=0)')}, GCBC {pm(row, 'flow GCBC (w=1)')}, CFGRL w=3 "
-            f"{pm(row, 'CFGRL (w=3)')}, validated w {pm(row, 'CFGRL (validated w)')} (w per seed: "
-            f"{row['validated w per seed']})")  # fmt: skip
-
-
-ab = ABLATION_DIFF
-
-
-def w_set(ws):
-    return "no w" if not ws else f"w ∈ {{{', '.join(ws)}}}"
-
-
-n_sep = int(sum(separated(m, s) for m, s in zip(ab["diff"], ab["se"], strict=True)))
-shared_better = [f"{w:g}" for w, m, s in zip(ab["w"], ab["diff"], ab["se"], strict=True) if m > 0 and separated(m, s)]
-sep_better = [f"{w:g}" for w, m, s in zip(ab["w"], ab["diff"], ab["se"], strict=True) if m < 0 and separated(m, s)]
-w_top = max(ab["w"])
-drop = {label: paired(r, r, float(ws_abl[np.argmax(gx.success_by_w(r)[1].mean(0))]), w_top)
-        for label, r in (("shared", abl_shared), ("separate", abl_sep))}  # fmt: skip
-hier_vs_flat = {w: (100 * gx.success_by_w(hier_result)[1][:, list(hier_result["ws"]).index(w)].mean(),
-                    100 * gx.success_by_w(flat_result)[1][:, list(flat_result["ws"]).index(w)].mean())
-                for w in (1.0, 3.0)}  # fmt: skip
-hier_w3_vs_w1 = paired(hier_result, hier_result, 1.0, 3.0)
-cube_w3_vs_w1 = paired(cube_result, cube_result, 1.0, 3.0)
-cube_w1_vs_w0 = paired(cube_result, cube_result, 0.0, 1.0)
-minutes = {f"{n} / {m}": sum(r["timings"].values()) / 60 for (n, m), r in RESULTS.items()}
-cpu_preset = STUDIES["ablation"].preset
-S08 = {
-    "tier": TIER, "w3": 3.0, "n_tasks": np.asarray(abl_shared["success"][str(cpu_preset.num_steps)]).shape[1],
-    "seeds": cpu_preset.num_seeds, "steps": cpu_preset.num_steps, "batch": cpu_preset.batch_size,
-    "hidden": "×".join(map(str, cpu_preset.hidden_dims)), "episodes": cpu_preset.episodes_per_task,
-    "cube_row": row_text(cube_result, "cube-single"),
-    "cube_w1_w0": f"{cube_w1_vs_w0[0]:+.1f} ± {cube_w1_vs_w0[1]:.1f} points ({verdict(*cube_w1_vs_w0)})",
-    "cube_w3_w1": f"{cube_w3_vs_w1[0]:+.1f} ± {cube_w3_vs_w1[1]:.1f} points ({verdict(*cube_w3_vs_w1)})",
-    "abl_shared_row": row_text(abl_shared, "shared"), "abl_sep_row": row_text(abl_sep, "separate"),
-    "abl_table": "\n".join(f"  | {w:g} | {s:.1f} | {p:.1f} | {m:+.1f} ± {e:.1f} |"
-                           for w, s, p, m, e in ab[["w", "shared", "separate", "diff", "se"]].itertuples(index=False)),
-    "n_ws": len(ab), "n_sep": n_sep, "shared_better": w_set(shared_better), "sep_better": w_set(sep_better),
-    "w_top": w_top,
-    "drop_shared": f"{drop['shared'][0]:+.1f} ± {drop['shared'][1]:.1f}",
-    "drop_sep": f"{drop['separate'][0]:+.1f} ± {drop['separate'][1]:.1f}",
-    "hier_row": row_text(hier_result, "HCFGRL"), "flat_row": row_text(flat_result, "flat (notebook 04)"),
-    "flat_steps": flat_result["preset"]["num_steps"], "hier_steps": hier_result["preset"]["num_steps"],
-    "flat_eps": flat_result["preset"]["episodes_per_task"], "hier_eps": hier_result["preset"]["episodes_per_task"],
-    "hier_w1": hier_vs_flat[1.0][0], "flat_w1": hier_vs_flat[1.0][1], "hier_w3": hier_vs_flat[3.0][0],
-    "flat_w3": hier_vs_flat[3.0][1],
-    "hier_w3_w1": f"{hier_w3_vs_w1[0]:+.1f} ± {hier_w3_vs_w1[1]:.1f} points ({verdict(*hier_w3_vs_w1)})",
-    "device": hier_result["device"],
-    "minutes": "; ".join(f"{k} {v:.0f} min" for k, v in minutes.items()), "total_minutes": sum(minutes.values()),
-    "abl_line": "; ".join(f"`w = {w:g}` {m:+.1f} ± {e:.1f}"
-                          for w, m, e in zip(ab["w"], ab["diff"], ab["se"], strict=True)),
-    "ablation": {k: ab[k].tolist() for k in ab}, "table": rows,
-}  # fmt: skip
+S08 = studies.summary_values(RESULTS, TIER, NB04)
 save_summary("fig08", r"""
 Tier `{tier}`: {hidden} networks, {steps:,} steps of batch {batch} (the hierarchy: {hier_steps:,} steps per network),
 {seeds} seeds, {episodes} episodes ×
@@ -428,7 +346,8 @@ mean ± SE over seeds.
 # are computed, not asserted, since the `fast` tier's numbers mean nothing.
 
 # %%
-assert np.isfinite(ab["se"]).all() and all(np.isfinite(v[1]) for v in (hier_w3_vs_w1, cube_w3_vs_w1))
+assert np.isfinite(ABLATION_DIFF["se"]).all()
+assert all(np.isfinite(gx.paired_gap(r, 1.0, 3.0)[1]) for r in (hier_result, cube_result))
 
 # %% [markdown]
 # ## Exercises
@@ -441,4 +360,4 @@ assert np.isfinite(ab["se"]).all() and all(np.isfinite(v[1]) for v in (hier_w3_v
 # 3. **Guidance at one level only.** Change `hierarchy.sample_hier_actions` so that the low level uses $w = 1$
 #    while the high level uses $w$. Is the gain (if any) in the choice of subgoals or in reaching them?
 # 4. **Longer training.** `python scripts/run_gc_studies.py --tier cpu --study hierarchy` after raising
-#    `num_steps` in `studies._tier`: does flat CFGRL catch up with the hierarchy on giant?
+#    `num_steps` in `gc_studies._tier`: does flat CFGRL catch up with the hierarchy on giant?

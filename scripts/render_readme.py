@@ -4,10 +4,13 @@
     python scripts/render_readme.py --check    # exit 1 and show the difference if a block is stale
 
 A block sits between `<!-- BEGIN name -->` and `<!-- END name -->`; its text is made only from files under
-figures/, results/ and benchmarks/results/ (the notebooks' saved summaries `figures/figNN_summary.json`, their
-CSVs and provenance, notebook 04's results, the benchmark JSONs). Each block's template goes through
-`cfgrl_core.io.summary.fill`, which refuses a number typed by hand, and tests/test_readme.py checks that the
-README equals the rendering and that its Results and Speed sections hold no number outside the blocks.
+figures/, results/ and benchmarks/results/. Notebooks 04-08's blocks take their values from the committed results
+of the `cpu` preset through the same function the notebook's Summary calls (`summary_values` of the experiment's
+module in `cfgrl_core.experiments`), and their tables from the figures' CSVs; notebooks 01-03 (no results files:
+they run in minutes) read their saved summaries `figures/figNN_summary.json` and CSVs; the Speed block reads the
+benchmark JSONs. Each block's template goes through `cfgrl_core.io.summary.fill`, which refuses a number typed by
+hand, and tests/test_readme.py checks that the README equals the rendering and that its Results and Speed sections
+hold no number outside the blocks.
 """
 
 from __future__ import annotations
@@ -23,12 +26,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from cfgrl_core.experiments import gc_studies, offline_rl, pgd_agents, pgd_pointmass, stats  # noqa: E402
+from cfgrl_core.experiments import gcbc_cfgrl as gx  # noqa: E402
+from cfgrl_core.io.checkpoints import load_json  # noqa: E402
 from cfgrl_core.io.summary import fill, load_summary  # noqa: E402
 
 README = REPO / "README.md"
 BENCH_TRAIN = "bench_cpu_2026-11-21.json"  # the full `make bench` run (idle 2-core Intel Xeon)
 BENCH_EVAL = "bench_eval_cpu_2026-11-27.json"  # `--sections matmul eval` (idle 2-core AMD EPYC)
 ANCHOR = "authors_anchor.jsonl"  # the authors' agent timed on the machine of BENCH_TRAIN
+PRESET = "cpu"  # the preset (notebook 08: the tier) whose committed results the README reports
 
 
 def _rows(path: Path) -> list[dict]:
@@ -42,13 +49,40 @@ def _json(path: Path) -> dict:
 
 
 def _pm(mean, std, fmt=".2f") -> str:
-    """'0.55 ± 0.04'; a std that is not a number (one seed) shows as '–'."""
-    std = float(std)
-    return f"{float(mean):{fmt}} ± " + (f"{std:{fmt}}" if std == std else "–")
+    """'0.55 ± 0.04'; a std that is not a number (one seed) shows as '–' (`stats.pm`)."""
+    return stats.pm(mean, std, fmt)
 
 
-def _dims(hidden) -> str:
-    return f"{len(hidden)}×{hidden[0]}" if len(set(hidden)) == 1 else "×".join(map(str, hidden))
+_dims = stats.mlp_name  # (256, 256, 256) -> '3×256'
+
+
+def committed_04(results: Path) -> dict:
+    """Notebook 04's committed results of the README's preset: {env: result}."""
+    preset = gx.get_preset(PRESET)
+    folder = results / gx.EXPERIMENT.name / preset.name
+    return {env: gx.load_results(gx.result_path(preset.name, env, folder)) for env in preset.env_names}
+
+
+def committed_05(results: Path) -> dict:
+    preset = offline_rl.get_preset(PRESET)
+    folder = results / offline_rl.EXPERIMENT.name / preset.name
+    return {task: offline_rl.load_result(offline_rl.result_path(preset.name, task, folder)) for task in preset.tasks}
+
+
+def committed_07(results: Path) -> dict:
+    preset = pgd_agents.get_preset(PRESET)
+    folder = results / pgd_agents.EXPERIMENT.name / preset.name
+    return {pgd_agents.task_name(g): pgd_agents.load_result(folder / pgd_agents.task_name(g))
+            for g in preset.good_fractions}  # fmt: skip
+
+
+def committed_08(results: Path) -> tuple[dict, dict]:
+    """({(study, method): result} of the README's tier, notebook 04's flat runs on giant and teleport)."""
+    folder = results / gc_studies.EXPERIMENT.name / PRESET
+    runs = {(name, method): gx.load_results(gc_studies.result_file(name, PRESET, method, folder))
+            for name, study in gc_studies.TIERS[PRESET].items() for method in study.methods}  # fmt: skip
+    flat = committed_04(results)
+    return runs, {env: flat[env] for env in (gc_studies.GIANT, gx.TELEPORT)}
 
 
 # ---------------------------------------------------------------------------------------------------------- 01
@@ -204,9 +238,10 @@ def table_04(figures: Path) -> str:
     return "\n".join(out)
 
 
-def results_04(figures: Path) -> str:
-    s = load_summary(figures / "fig04_summary.json")
-    preset = _json(next(iter(sorted((REPO / "results" / "gcbc_cfgrl" / s["preset"]).glob("*.json")))))["preset"]
+def results_04(figures: Path, results: Path) -> str:
+    runs = committed_04(results)
+    s = gx.summary_values(runs, PRESET)
+    preset = next(iter(runs.values()))["preset"]
     values = dict(
         preset=s["preset"], seeds=preset["num_seeds"], hidden=s["hidden"], batch=preset["batch_size"],
         steps=preset["num_steps"], flow_steps=preset["flow_steps"], episodes=s["episodes"], tasks=s["n_tasks"],
@@ -251,8 +286,8 @@ def table_05(figures: Path) -> str:
     return "\n".join(out)
 
 
-def results_05(figures: Path) -> str:
-    s = load_summary(figures / "fig05_summary.json")
+def results_05(figures: Path, results: Path) -> str:
+    s = offline_rl.summary_values(committed_05(results), PRESET)
     gaps = "; ".join(f"{task} {m:+.0f} ± {se:.0f} points" for task, (m, se) in s["gaps"].items())
     keys = ("preset", "seeds", "critic", "actor", "batch", "val", "episodes", "ratio")
     path_gaps = "; ".join(f"{task} {m:+.1f} ± {se:.1f} points" for task, (m, se) in s["path_gaps"].items()) or "none"
@@ -278,8 +313,9 @@ windows diverge. The paper's own environment and numbers could not be read, so n
 them."""
 
 
-def results_06(figures: Path) -> str:
-    s = load_summary(figures / "fig06_summary.json")
+def results_06(figures: Path, results: Path) -> str:
+    run = load_json(results / pgd_pointmass.EXPERIMENT.name / PRESET / "results.json")
+    s = pgd_pointmass.summary_values(run, PRESET)
     keys = ("preset", "n_transitions", "horizon", "seeds", "steps", "wm_k", "lam_star", "table", "ll_unguided",
             "ll_star", "ll_target", "dyn_star", "dyn_unguided", "dyn_wm", "wm_vs", "lam_last", "div_last")  # fmt: skip
     return fill(T06, {k: s[k] for k in keys}, "README results06")
@@ -424,8 +460,8 @@ over seeds, paired differences mean ± SE):
 PGD beat both real-only and unguided data in {met3} of {cells} task × agent cells ({verdict})."""
 
 
-def results_07(figures: Path) -> str:
-    s = load_summary(figures / "fig07_summary.json")
+def results_07(figures: Path, results: Path) -> str:
+    s = pgd_agents.summary_values(committed_07(results), PRESET)
     keys = ("preset", "seeds", "steps", "synth", "batch", "regen", "lam", "table", "met3", "cells", "verdict")
     return fill(T07, {k: s[k] for k in keys}, "README results07")
 
@@ -464,34 +500,37 @@ def table_08(figures: Path) -> str:
     return "\n".join(out)
 
 
-def results_08(figures: Path) -> str:
-    s = load_summary(figures / "fig08_summary.json")
+def results_08(figures: Path, results: Path) -> str:
+    runs, flat = committed_08(results)
+    s = gc_studies.summary_values(runs, PRESET, flat)
     keys = ("tier", "seeds", "hidden", "batch", "steps", "episodes", "n_tasks", "abl_line", "n_sep", "n_ws", "hier_w1",
             "flat_w1", "w3", "hier_w3", "flat_w3", "flat_steps", "hier_steps")  # fmt: skip
     return fill(T08, dict({k: s[k] for k in keys}, table=table_08(figures)), "README results08")
 
 
 BLOCKS = {
-    "results01": lambda figures, bench: results_01(figures),
-    "results02": lambda figures, bench: results_02(figures),
-    "results03": lambda figures, bench: results_03(figures),
-    "results04": lambda figures, bench: results_04(figures),
-    "results05": lambda figures, bench: results_05(figures),
-    "results06": lambda figures, bench: results_06(figures),
-    "results07": lambda figures, bench: results_07(figures),
-    "results08": lambda figures, bench: results_08(figures),
-    "speed": lambda figures, bench: speed(bench),
+    "results01": lambda figures, results, bench: results_01(figures),
+    "results02": lambda figures, results, bench: results_02(figures),
+    "results03": lambda figures, results, bench: results_03(figures),
+    "results04": lambda figures, results, bench: results_04(figures, results),
+    "results05": lambda figures, results, bench: results_05(figures, results),
+    "results06": lambda figures, results, bench: results_06(figures, results),
+    "results07": lambda figures, results, bench: results_07(figures, results),
+    "results08": lambda figures, results, bench: results_08(figures, results),
+    "speed": lambda figures, results, bench: speed(bench),
 }
 
 
-def render(text: str, figures: Path, bench: Path | None = None) -> str:
-    """`text` with every generated block re-rendered from the data under `figures` (and `bench`)."""
+def render(text: str, figures: Path, bench: Path | None = None, results: Path | None = None) -> str:
+    """`text` with every generated block re-rendered from the data under `figures`, `results` (the committed
+    results, default results/) and `bench`."""
     bench = bench or REPO / "benchmarks" / "results"
+    results = results or REPO / "results"
     for name, make in BLOCKS.items():
         pattern = re.compile(rf"(<!-- BEGIN {name} -->\n)(?:.*?\n)?(<!-- END {name} -->)", re.S)
         if not pattern.search(text):
             raise ValueError(f"README has no block {name!r} (<!-- BEGIN {name} --> ... <!-- END {name} -->)")
-        body = make(figures, bench)
+        body = make(figures, results, bench)
         text = pattern.sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(2), text)
     return text
 

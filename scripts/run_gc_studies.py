@@ -3,54 +3,49 @@
     python scripts/run_gc_studies.py --tier cpu                          # all three studies (2 cores: see notebook 08)
     python scripts/run_gc_studies.py --tier cpu --study ablation --study hierarchy
     python scripts/run_gc_studies.py --tier paper --study ablation       # a GPU job
+    python scripts/run_gc_studies.py --tier fast --out /tmp/try          # seconds: the pipeline only
 
-Each run's result goes atomically to results/gc_studies/<tier>/<env>[--<method>].json with its weights beside it
-(`cfgrl_core.ogbench.studies`). A killed run resumes from its checkpoints when the command is run again; a finished
-run is kept (skipped) unless --overwrite. Datasets (official size) are generated on first use.
+Each run's result goes atomically to results/gc_studies/<tier>/<env>[--<method>].json (or --out) with its weights
+beside it (`cfgrl_core.experiments.gc_studies`). A killed run resumes from its checkpoints when the command is run
+again; a finished run is kept (skipped) unless --overwrite. Datasets (official size) are generated on first use.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import jax
 
-from cfgrl_core.ogbench import experiment as gx
-from cfgrl_core.ogbench import studies
+from cfgrl_core.experiments import cli, gc_studies
+from cfgrl_core.experiments import gcbc_cfgrl as gx
+from cfgrl_core.io.provenance import device_description
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tier", default="cpu", choices=sorted(studies.TIERS))
-    parser.add_argument("--study", action="append", choices=sorted(studies.TIERS["cpu"]), default=None)
+    parser = cli.runner_parser(__doc__, gc_studies.EXPERIMENT, flag="--tier")
+    parser.add_argument("--study", action="append", choices=sorted(gc_studies.TIERS["cpu"]), default=None)
     parser.add_argument(
         "--data-dir", default=None, help="dataset folder (default: $CFGRL_OGBENCH_DATA or ~/.ogbench/data)"
     )
     parser.add_argument("--overwrite", action="store_true", help="rerun finished runs from scratch")
-    parser.add_argument("--no-progress", action="store_true")
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    print(f"device: {gx.device_description()}; {len(jax.local_devices())} local device(s)", flush=True)
-    for name in args.study or list(studies.TIERS[args.tier]):
-        study = studies.get_study(name, args.tier)
+    out = cli.results_folder(args, gc_studies.EXPERIMENT, args.tier)
+    cli.log(f"device: {device_description()}; {len(jax.local_devices())} local device(s)")
+    for name in args.study or list(gc_studies.TIERS[args.tier]):
+        study = gc_studies.get_study(name, args.tier)
         for method in study.methods:
-            result_file = studies.result_file(name, args.tier, method)
-            if not gx.prepare_result_file(result_file, overwrite=args.overwrite, log=lambda s: print(s, flush=True)):
+            result_file = gc_studies.result_file(name, args.tier, method, out)
+            if not gx.prepare_result_file(result_file, overwrite=args.overwrite, log=cli.log):
                 continue
             run = gx.run_and_save(
-                study.env_name,
-                study.preset,
-                result_file,
-                data_dir=args.data_dir,
-                progress=not args.no_progress,
-                method=method,
-                devices=jax.local_devices(),
-            )
-            print(name, method, gx.summary_row(run.result), f"-> {result_file}", flush=True)
+                study.env_name, study.preset, result_file, data_dir=args.data_dir, progress=not args.no_progress,
+                method=method, devices=jax.local_devices(),
+            )  # fmt: skip
+            cli.log(f"{name} {method} {gx.summary_row(run.result)} -> {result_file}")
     return 0
 
 

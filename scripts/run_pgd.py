@@ -12,23 +12,20 @@ measure per seed, lambda*, timings, device, dataset hash and commit). A killed r
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
-from cfgrl_core.pgd import experiment
+from cfgrl_core.experiments import cli
+from cfgrl_core.experiments import pgd_pointmass as experiment
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", default="cpu", choices=sorted(experiment.PRESETS))
-    parser.add_argument("--out", type=Path, default=None, help="results folder (default: results/pgd/<preset>)")
+    parser = cli.runner_parser(__doc__, experiment.EXPERIMENT)
     parser.add_argument("--reuse", action="store_true", help="load a finished run instead of doing it again")
     args = parser.parse_args(argv)
-    folder = args.out or experiment.results_dir(args.preset)
-    run = experiment.obtain(args.preset, folder, reuse=args.reuse)
+    folder = cli.results_folder(args, experiment.EXPERIMENT, args.preset)
+    run = experiment.obtain(args.preset, folder, reuse=args.reuse, progress=not args.no_progress)
     seconds = run.result["seconds"]["total"]
-    print(f"{folder}: lambda* = {run.result['lambda_star']:g}, {seconds:.0f} s, commit {run.result['commit']}")
+    cli.log(f"{folder}: lambda* = {run.result['lambda_star']:g}, {seconds:.0f} s, commit {run.result['commit']}")
     return 0
 
 

@@ -14,30 +14,24 @@ done again unless --reuse.
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
-import numpy as np
-
-from cfgrl_core.pgd import offline_agents
+from cfgrl_core.experiments import cli, pgd_agents, stats
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", default="cpu", choices=sorted(offline_agents.PRESETS))
-    parser.add_argument("--out", type=Path, default=None, help="results folder (default: results/pgd_agents/<preset>)")
+    parser = cli.runner_parser(__doc__, pgd_agents.EXPERIMENT)
     parser.add_argument("--reuse", action="store_true", help="load a finished run instead of doing it again")
     args = parser.parse_args(argv)
-    folder = args.out or offline_agents.results_dir(args.preset)
-    results = offline_agents.obtain(args.preset, folder, reuse=args.reuse)
+    folder = cli.results_folder(args, pgd_agents.EXPERIMENT, args.preset)
+    results = pgd_agents.obtain(args.preset, folder, reuse=args.reuse, progress=not args.no_progress)
     for task, result in results.items():
         for agent, r in result["agents"].items():
             for arm, a in r["arms"].items():
-                score = np.asarray(a["final_score"])
-                print(f"{task} {agent:7s} {arm:10s} score {score.mean():6.1f} ± {score.std(ddof=1):5.1f} "
-                      f"(seeds {len(score)})")  # fmt: skip
-        print(f"{folder / task}: {result['seconds']['total']:.0f} s, commit {result['commit']}")
+                score = a["final_score"]
+                cli.log(f"{task} {agent:7s} {arm:10s} score {stats.pm(*stats.mean_std(score), '6.1f')} "
+                        f"(seeds {len(score)})")  # fmt: skip
+        cli.log(f"{folder / task}: {result['seconds']['total']:.0f} s, commit {result['commit']}")
     return 0
 
 

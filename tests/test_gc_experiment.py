@@ -1,5 +1,5 @@
-"""The GCBC-vs-CFGRL experiment (cfgrl_core.ogbench.experiment): presets, checkpoints, validation goals, w selection,
-results files, and a tiny end-to-end run whose numbers are reproducible."""
+"""The GCBC-vs-CFGRL experiment (cfgrl_core.experiments.gcbc_cfgrl): presets, checkpoints, validation goals, w
+selection, results files, and a tiny end-to-end run whose numbers are reproducible."""
 
 import dataclasses
 import json
@@ -8,9 +8,10 @@ import re
 import numpy as np
 import pytest
 
+from cfgrl_core.experiments import gcbc_cfgrl as gx
+from cfgrl_core.experiments import protocol, stats
 from cfgrl_core.ogbench import datasets as od
 from cfgrl_core.ogbench import evaluation, validation
-from cfgrl_core.ogbench import experiment as gx
 from cfgrl_core.ogbench import maze as maze_geometry
 
 MEDIUM = "pointmaze-medium-navigate-v0"
@@ -33,18 +34,18 @@ def test_presets_are_the_ones_the_issue_names():
 
 
 def test_names_and_folders():
-    assert gx.oraclerep_name(MEDIUM) == "pointmaze-medium-navigate-oraclerep-v0"
-    official = gx.data_dir_for(gx.PRESETS["cpu"], "/d")
-    small = gx.data_dir_for(gx.PRESETS["fast"], "/d")
+    assert validation.oraclerep_name(MEDIUM) == "pointmaze-medium-navigate-oraclerep-v0"
+    official = gx.dataset_folder(gx.PRESETS["cpu"], "/d")
+    small = gx.dataset_folder(gx.PRESETS["fast"], "/d")
     assert str(official) == "/d" and small != official  # a small dataset never shadows an official one
 
 
 @pytest.mark.parametrize("name", [MEDIUM, "pointmaze-giant-navigate-v0"])
 def test_validation_goals_are_not_evaluation_tasks_and_as_long(name):
-    tasks = gx.maze_validation_tasks(name, 12, seed=0)
-    assert tasks == gx.maze_validation_tasks(name, 12, seed=0)  # seeded
-    assert tasks != gx.maze_validation_tasks(name, 12, seed=1)
-    maze = evaluation.make_env(gx.oraclerep_name(name)).unwrapped
+    tasks = validation.maze_validation_tasks(name, 12, seed=0)
+    assert tasks == validation.maze_validation_tasks(name, 12, seed=0)  # seeded
+    assert tasks != validation.maze_validation_tasks(name, 12, seed=1)
+    maze = evaluation.make_env(validation.oraclerep_name(name)).unwrapped
     grid = np.asarray(maze.maze_map)
     eval_pairs = [(tuple(t["init_ij"]), tuple(t["goal_ij"])) for t in maze.task_infos]
     lengths = [maze_geometry.bfs_distances(grid, s)[g] for s, g in eval_pairs]
@@ -55,21 +56,23 @@ def test_validation_goals_are_not_evaluation_tasks_and_as_long(name):
         assert grid[s] == 0 and grid[g] == 0
         assert min(lengths) <= maze_geometry.bfs_distances(grid, s)[g] <= max(lengths)
     with pytest.raises(ValueError, match="num_tasks"):
-        gx.maze_validation_tasks(name, 0, seed=0)
+        validation.maze_validation_tasks(name, 0, seed=0)
 
 
 def test_cube_validation_tasks_reset_the_env_to_their_start_and_goal():
     name = "cube-single-play-v0"
-    tasks = gx.validation_tasks(name, 6, seed=0)
-    assert tasks == gx.cube_validation_tasks(name, 6, seed=0) and tasks != gx.cube_validation_tasks(name, 6, seed=1)
+    tasks = validation.validation_tasks(name, 6, seed=0)
+    assert tasks == validation.cube_validation_tasks(name, 6, seed=0) and tasks != validation.cube_validation_tasks(
+        name, 6, seed=1
+    )
     assert json.loads(json.dumps(tasks)) == tasks  # stored in the results JSON as they are
     for t in tasks:
         start, goal = np.asarray(t["init_xyzs"])[0], np.asarray(t["goal_xyzs"])[0]
         assert np.linalg.norm(goal[:2] - start[:2]) >= validation.CUBE_MIN_DISTANCE
         assert np.all(validation.CUBE_XY_BOUNDS[0] <= start[:2]) and np.all(start[:2] <= validation.CUBE_XY_BOUNDS[1])
     # The env resets to the task: the oracle-rep goal is the goal cube position (normalised as cube_env does it).
-    env = evaluation.make_env(gx.oraclerep_name(name))
-    ob, info = evaluation.reset_env(env, gx.as_task_info(tasks[0]), seed=0)
+    env = evaluation.make_env(validation.oraclerep_name(name))
+    ob, info = evaluation.reset_env(env, validation.as_task_info(tasks[0]), seed=0)
     goal = np.asarray(tasks[0]["goal_xyzs"])[0]
     np.testing.assert_allclose(info["goal"], (goal - [0.425, 0.0, 0.0]) * 10.0, atol=0.05)
     assert np.linalg.norm(ob[19:21] / 10.0 + [0.425, 0.0] - tasks[0]["init_xyzs"][0][:2]) < 0.02
@@ -82,10 +85,10 @@ def test_bfs_distances_on_a_corridor():
     assert maze_geometry.bfs_distances(grid, (1, 1)) == {(1, 1): 0, (1, 2): 1, (1, 3): 2, (1, 4): 3}
 
 
-def test_choose_w_takes_the_best_validation_w_and_the_smallest_on_ties():
+def test_choose_by_validation_takes_the_best_w_and_the_smallest_on_ties():
     ws = (0.0, 1.0, 3.0)
     val = np.array([[[0, 1, 1], [0, 0, 1]], [[1, 1, 0], [0, 1, 1]]])  # [S=2, K=2, W=3]
-    np.testing.assert_array_equal(gx.choose_w(val, ws), [3.0, 1.0])
+    np.testing.assert_array_equal(stats.choose_by_validation(val, ws), [3.0, 1.0])
 
 
 def _fake_result(per_seed_task_success, chosen_w, name="pointmaze-giant-navigate-v0"):
@@ -122,8 +125,8 @@ def test_summary_row_of_a_single_seed_has_nan_std_and_no_warning():
     assert row["seeds"] == 1 and row["CFGRL (w=3) mean"] == 100.0 and row["flow GCBC (w=1) mean"] == 50.0
     for label in ("flow BC (w=0)", "flow GCBC (w=1)", "CFGRL (w=3)", "CFGRL (validated w)"):
         assert np.isnan(row[f"{label} std"]), label
-    assert gx.mean_std([40.0]) == (40.0, pytest.approx(np.nan, nan_ok=True))
-    assert gx.mean_std([0.0, 100.0, 50.0]) == (50.0, 50.0)
+    assert stats.mean_std([40.0]) == (40.0, pytest.approx(np.nan, nan_ok=True))
+    assert stats.mean_std([0.0, 100.0, 50.0]) == (50.0, 50.0)
 
 
 def test_a_nan_std_survives_the_table_csv():
@@ -156,7 +159,7 @@ def test_summary_row_with_a_chosen_w_that_was_not_evaluated_is_a_clear_error():
 
 
 def test_a_corrupt_dataset_file_is_a_clear_error_with_the_command_that_regenerates_it(tmp_path):
-    folder = gx.data_dir_for(TINY, tmp_path)
+    folder = gx.dataset_folder(TINY, tmp_path)
     train_path, val_path = od.generate_dataset(MEDIUM, data_dir=folder, seed=2, num_episodes=TINY.num_episodes,
                                                progress=False)  # fmt: skip
     size = train_path.stat().st_size
@@ -177,10 +180,10 @@ def test_a_corrupt_dataset_file_is_a_clear_error_with_the_command_that_regenerat
 
 def test_results_round_trip_and_missing_file(tmp_path):
     result = _fake_result([[[1, 0, 1]]], chosen_w=[0.0])
-    path = gx.save_results(result, tmp_path / "sub" / "r.json")
+    path = protocol.save_result(result, tmp_path / "sub" / "r.json")
     assert gx.load_results(path) == json.loads(json.dumps(result))
     assert not list(tmp_path.glob("sub/*.tmp*"))
-    with pytest.raises(FileNotFoundError, match="no experiment result"):
+    with pytest.raises(FileNotFoundError, match=r"no result at .* \(run scripts/run_gcbc_cfgrl.py to make one\)"):
         gx.load_results(tmp_path / "nope.json")
 
 

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -13,9 +14,9 @@ import numpy as np
 import pytest
 
 from cfgrl_core import guidance, train
+from cfgrl_core.experiments import gcbc_cfgrl as gx
 from cfgrl_core.networks import ModelConfig, init_params
 from cfgrl_core.ogbench import evaluation, hierarchy, methods
-from cfgrl_core.ogbench import experiment as gx
 
 MEDIUM = "pointmaze-medium-navigate-v0"
 
@@ -108,12 +109,13 @@ def test_multi_flow_learner_sums_the_members_losses_and_trains_each_on_its_own_s
 
 SHARD_SCRIPT = textwrap.dedent(
     """
-    import sys
+    import dataclasses, sys
     import jax, numpy as np
     from cfgrl_core import train
-    from cfgrl_core.ogbench import experiment as gx, methods
+    from cfgrl_core.experiments import gcbc_cfgrl as gx
+    from cfgrl_core.ogbench import methods
     raw = dict(np.load(sys.argv[1]))
-    preset = gx.dataclasses.replace(gx.PRESETS["fast"], hidden_dims=(32, 32), batch_size=16)
+    preset = dataclasses.replace(gx.PRESETS["fast"], hidden_dims=(32, 32), batch_size=16)
     learner = methods.make_learner(sys.argv[3], raw, preset)
     data, sample_fn = methods.make_sampler(sys.argv[3], raw, preset)
     states = train.create_runs(learner, jax.random.split(jax.random.PRNGKey(0), 4))
@@ -197,13 +199,14 @@ def test_tiny_two_network_runs_save_load_and_reproduce(tmp_path, method):
 def test_the_cost_estimate_is_measured_and_printed_before_a_run(capsys):
     import importlib.util
 
-    from cfgrl_core.ogbench import cost
+    from cfgrl_core.experiments import gc_cost as cost
 
     est = cost.estimate(MEDIUM, TINY, "hierarchical", probe_steps=5)
     assert est.ms_per_step > 0 and est.train_s == pytest.approx(est.ms_per_step / 1000 * TINY.num_steps)
     assert est.eval_policy_s > 0 and est.num_devices == 1 and "hierarchical" in est.line()
     assert cost.duration(30) == "30 s" and cost.duration(600) == "10 min" and cost.duration(3 * 3600) == "3.0 h"
-    spec = importlib.util.spec_from_file_location("run_gcbc_cfgrl", gx.REPO_ROOT / "scripts" / "run_gcbc_cfgrl.py")
+    script_path = Path(__file__).resolve().parents[1] / "scripts" / "run_gcbc_cfgrl.py"
+    spec = importlib.util.spec_from_file_location("run_gcbc_cfgrl", script_path)
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     assert script.main(["--preset", "fast", "--estimate-only", "--method", "separate"]) == 0

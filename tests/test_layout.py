@@ -1,6 +1,7 @@
-"""The folders show the architecture: the core at the top of cfgrl_core imports no subpackage, each subpackage
-imports only the core, `io`, the domain-free learners of `agents` and itself (never another domain), and no two
-modules import each other in a cycle."""
+"""The folders show the architecture: the core at the top of cfgrl_core imports no subpackage; each subpackage
+imports the core and only the rooms `ALLOWED` names (io is files only; the domains never import one another, except
+the offline-RL learners of `agents`; `experiments`, the notebooks' runners, is the top and nothing below imports it);
+and no two modules import each other in a cycle."""
 
 from __future__ import annotations
 
@@ -9,7 +10,15 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "cfgrl_core"
 SUBPACKAGES = sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file())
-ALLOWED = {"io": set(), "toys": {"io"}, "agents": {"io"}, "ogbench": {"io", "agents"}, "pgd": {"io", "agents"}}
+ALLOWED = {
+    "io": set(),
+    "toys": {"io"},
+    "agents": {"io"},
+    "ogbench": {"io", "agents"},
+    "pgd": {"io"},
+    "experiments": {"io", "toys", "agents", "ogbench", "pgd"},
+}
+CORE_IN_IO = {"cfgrl_core.checks", "cfgrl_core.progress"}  # io writes files: it trains, samples and evaluates nothing
 
 
 def module_name(path: Path) -> str:
@@ -39,9 +48,12 @@ def area(module: str) -> str:
 
 
 def test_the_expected_rooms_exist():
-    assert set(ALLOWED) <= set(SUBPACKAGES), SUBPACKAGES
+    assert set(ALLOWED) == set(SUBPACKAGES), SUBPACKAGES
     for core in ("flow", "networks", "guidance", "train", "checks"):
         assert f"cfgrl_core.{core}" in MODULES
+    for runner in ("protocol", "resumable", "stats", "cli", "gcbc_cfgrl", "offline_rl", "pgd_pointmass", "pgd_agents",
+                   "gc_studies"):  # fmt: skip
+        assert f"cfgrl_core.experiments.{runner}" in MODULES
 
 
 def test_core_imports_no_subpackage_and_domains_import_no_other_domain():
@@ -53,6 +65,19 @@ def test_core_imports_no_subpackage_and_domains_import_no_other_domain():
                 assert there == "core", f"core module {module} imports {dep} from the {there} subpackage"
             elif there not in ("core", here):
                 assert there in ALLOWED[here], f"{module} ({here}) imports {dep} ({there})"
+
+
+def test_io_is_files_only():
+    for module, deps in GRAPH.items():
+        if area(module) == "io":
+            core = {d for d in deps if area(d) == "core"}
+            assert core <= CORE_IN_IO, f"{module} imports {sorted(core - CORE_IN_IO)}: io must not train or sample"
+
+
+def test_nothing_in_the_package_imports_the_experiments_wing():
+    for module, deps in GRAPH.items():
+        if area(module) != "experiments":
+            assert not any(area(d) == "experiments" for d in deps), f"{module} imports the experiments wing"
 
 
 def test_no_import_cycles():

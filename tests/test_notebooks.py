@@ -43,9 +43,26 @@ def test_notebook_runs_in_fast_mode(path, tmp_path, ogbench_data_dir):
     # Datasets go to the session's folder ($CFGRL_OGBENCH_DATA, set in conftest.py), never to ~/.ogbench/data.
     assert _mtimes(USER_OGBENCH_DATA) == user_data_before, f"a FAST run wrote into {USER_OGBENCH_DATA}"
     if path.name.startswith("04_"):
-        from cfgrl_core.ogbench import experiment as gx
+        from cfgrl_core.experiments import gcbc_cfgrl as gx
+        from cfgrl_core.ogbench import datasets as ogbench_data
 
         fast = gx.PRESETS["fast"]
         for name in fast.env_names:
-            train_path, _ = gx.ogbench_data.dataset_paths(name, gx.data_dir_for(fast))
+            train_path, _ = ogbench_data.dataset_paths(name, gx.dataset_folder(fast))
             assert train_path.is_relative_to(ogbench_data_dir) and train_path.is_file(), f"no FAST dataset {train_path}"
+
+
+@pytest.mark.notebook
+def test_notebook_07_on_the_committed_results_regenerates_the_committed_figures(tmp_path, monkeypatch):
+    """Notebook 07 draws every figure from its committed results (nothing is computed again), so on any machine it
+    must rewrite the committed CSVs and Summary exactly (`scripts/check_reuse.py` records the same for 04-08)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("check_reuse", REPO_ROOT / "scripts" / "check_reuse.py")
+    check_reuse = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check_reuse)
+    monkeypatch.setenv("CFGRL_REUSE_RESULTS", "1")
+    path = next(p for p in NOTEBOOKS if p.name.startswith("07_"))
+    execute_notebook(path, fast=False, figures_dir=tmp_path, executed_dir=tmp_path / "executed", timeout=600)
+    lines = [x for x in check_reuse.compare("fig07", tmp_path, REPO_ROOT / "figures") if x["kind"] != "png"]
+    assert len(lines) >= 6 and all(x["same"] for x in lines), [x for x in lines if not x["same"]]

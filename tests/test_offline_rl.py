@@ -9,9 +9,10 @@ import pytest
 
 from cfgrl_core import tabular
 from cfgrl_core.agents import awr, cfgrl_actor, iql
+from cfgrl_core.experiments import offline_rl
 from cfgrl_core.flow import sample_path
 from cfgrl_core.networks import VectorField
-from cfgrl_core.ogbench import evaluation, offline_rl, singletask
+from cfgrl_core.ogbench import evaluation, singletask
 from cfgrl_core.train import TrainConfig, create_runs, run_training
 
 # ---- the expectile loss --------------------------------------------------------------------------------------
@@ -329,14 +330,15 @@ def test_choose_takes_the_best_validation_value_and_ties_go_to_the_smaller():
 
 @pytest.mark.slow  # about a minute and a half: the whole runner, training and evaluation
 def test_the_fast_run_writes_a_result_that_loads_back(tmp_path, monkeypatch):
-    monkeypatch.setenv("CFGRL_RESULTS_DIR", str(tmp_path))
-    result = offline_rl.run_and_save(offline_rl.MEDIUM, "fast", progress=False, log=lambda *a: None)
+    result = offline_rl.run_and_save(offline_rl.MEDIUM, "fast", tmp_path, progress=False, log=lambda *a: None)
     fast = offline_rl.get_preset("fast")
-    assert offline_rl.load_result(offline_rl.result_path("fast", offline_rl.MEDIUM)) == json.loads(json.dumps(result))
+    assert offline_rl.load_result(offline_rl.result_path("fast", offline_rl.MEDIUM, tmp_path)) == json.loads(
+        json.dumps(result)
+    )
     assert sorted(result["actors"]) == ["awr_flow", "awr_gaussian", "cfgrl", "cfgrl_two_pass"]
     assert np.asarray(result["success"][str(fast.num_steps)]["cfgrl"]).shape == (2, fast.episodes, len(fast.ws))
-    params, cfgs = offline_rl.load_weights(offline_rl.MEDIUM, "fast")
-    sample = offline_rl.load_sample(offline_rl.MEDIUM, "fast")
+    params, cfgs = offline_rl.load_weights(offline_rl.result_path("fast", offline_rl.MEDIUM, tmp_path))
+    sample = offline_rl.load_sample(offline_rl.result_path("fast", offline_rl.MEDIUM, tmp_path))
     q = iql.q_values(jax.tree_util.tree_map(lambda x: x[1], params["critic"])["critic"], sample["observations"],
                      sample["actions"], config=cfgs["critic"])  # fmt: skip
     assert np.allclose(q, sample["q"][1], atol=1e-4)

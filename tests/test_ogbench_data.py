@@ -228,14 +228,14 @@ def test_the_tests_keep_datasets_in_a_session_folder(ogbench_data_dir, tmp_path_
 
 
 def test_with_the_variable_set_nothing_is_written_to_the_default_folder(tmp_path, monkeypatch):
-    from cfgrl_core.ogbench import experiment as gx
+    from cfgrl_core.experiments import gcbc_cfgrl as gx
 
     home, data = tmp_path / "home", tmp_path / "data"
     monkeypatch.setenv("HOME", str(home))  # ~/.ogbench/data would be home/.ogbench/data
     monkeypatch.setenv(od.DATA_DIR_ENV, str(data))
     assert od.default_data_dir() == data and od.dataset_paths(NAME)[0] == data / f"{NAME}.npz"
-    assert gx.data_dir_for(gx.PRESETS["fast"]) == data / "cfgrl-20-episodes"
-    assert gx.data_dir_for(gx.PRESETS["cpu"]) == data
+    assert gx.dataset_folder(gx.PRESETS["fast"]) == data / "cfgrl-20-episodes"
+    assert gx.dataset_folder(gx.PRESETS["cpu"]) == data
     tr, va = od.generate_dataset(NAME, seed=0, **TINY)
     assert (tr, va) == (data / f"{NAME}.npz", data / f"{NAME}-val.npz") and tr.is_file() and va.is_file()
     assert load_script().main([NAME, "--no-progress"]) == 0  # the script's default folder is the same one

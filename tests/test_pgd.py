@@ -9,11 +9,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from cfgrl_core.experiments import pgd_pointmass as experiment
+from cfgrl_core.experiments.resumable import train_resumable
 from cfgrl_core.guidance import euler_integrate
 from cfgrl_core.io.checkpoints import CheckpointDir
 from cfgrl_core.io.provenance import file_sha256
-from cfgrl_core.io.resumable import train_resumable
-from cfgrl_core.pgd import experiment, measures, pointmass, policy_guidance, tilt, trajectory_model, world_model
+from cfgrl_core.pgd import measures, pointmass, policy_guidance, tilt, trajectory_model, world_model
 from cfgrl_core.pgd.windows import Normaliser, WindowLayout, make_windows, window_starts
 from cfgrl_core.toys import gmm
 from cfgrl_core.train import create_runs
@@ -344,7 +345,7 @@ def test_presets_are_valid_and_the_committed_cpu_run_is_this_code_s():
         assert experiment.get_preset(name).name == name
     with pytest.raises(ValueError, match="unknown preset"):
         experiment.get_preset("huge")
-    folder = experiment.results_dir("cpu")
+    folder = experiment.EXPERIMENT.committed_dir("cpu")
     assert json.loads((folder / "config.json").read_text()) == experiment.run_config(experiment.get_preset("cpu"))
     committed, recipe = pointmass.load_dataset(folder / "pointmass.npz")
     regenerated = pointmass.generate_dataset(recipe)

@@ -11,7 +11,9 @@ import pytest
 
 from cfgrl_core.agents.iql_agent import IQLAgent
 from cfgrl_core.agents.td3_bc import TD3BCConfig, TD3BCLearner, actor_loss, critic_target
-from cfgrl_core.pgd import offline_agents, pointmass, reward_task, trajectory_model
+from cfgrl_core.experiments import pgd_agents
+from cfgrl_core.io.checkpoints import CheckpointDir
+from cfgrl_core.pgd import pointmass, reward_task, trajectory_model
 from cfgrl_core.pgd.synthetic_replay import AgentLogProb, MixedReplay, real_transitions, window_transitions
 from cfgrl_core.pgd.windows import Normaliser, make_windows
 from cfgrl_core.train import TrainState, create_runs, run_training
@@ -217,13 +219,13 @@ def test_score_references_order():
 
 
 # ------------------------------------------------------------------------------------------------ the runner
-TINY = dataclasses.replace(offline_agents.PRESETS["fast"], name="tiny", agents=("td3_bc",), agent_steps=200,
+TINY = dataclasses.replace(pgd_agents.PRESETS["fast"], name="tiny", agents=("td3_bc",), agent_steps=200,
                            lam_sweep=(2.5,), traj_steps=100)  # fmt: skip
 
 
 def test_runner_resumes_to_the_same_numbers(tmp_path, monkeypatch):
-    whole = offline_agents.run_task(TINY, 0.2, tmp_path / "whole", progress=False, log=lambda m: None)
-    save = offline_agents.CheckpointDir.save
+    whole = pgd_agents.run_task(TINY, 0.2, tmp_path / "whole", progress=False, log=lambda m: None)
+    save = CheckpointDir.save
 
     def save_then_die(self, step, tree):  # killed right after the agent's first period is saved
         out = save(self, step, tree)
@@ -231,11 +233,11 @@ def test_runner_resumes_to_the_same_numbers(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return out
 
-    monkeypatch.setattr(offline_agents.CheckpointDir, "save", save_then_die)
+    monkeypatch.setattr(CheckpointDir, "save", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        offline_agents.run_task(TINY, 0.2, tmp_path / "killed", progress=False, log=lambda m: None)
-    monkeypatch.setattr(offline_agents.CheckpointDir, "save", save)
-    resumed = offline_agents.run_task(TINY, 0.2, tmp_path / "killed", progress=False, log=lambda m: None)
+        pgd_agents.run_task(TINY, 0.2, tmp_path / "killed", progress=False, log=lambda m: None)
+    monkeypatch.setattr(CheckpointDir, "save", save)
+    resumed = pgd_agents.run_task(TINY, 0.2, tmp_path / "killed", progress=False, log=lambda m: None)
     assert resumed["agents"] == whole["agents"]
     arms = whole["agents"]["td3_bc"]["arms"]
     assert set(arms) == {"real", "unguided", "pgd_2.5"}

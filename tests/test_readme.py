@@ -100,3 +100,44 @@ def test_a_planted_mismatch_in_the_readme_is_caught():
     assert render_readme.render(planted, REPO / "figures") != planted
     typed_outside = README.replace("\n## Speed\n", "\n## Speed\nAbout 42 minutes.\n", 1)
     assert typed_numbers(BLOCK.sub("", section(typed_outside, "Speed"))) == ["42"]
+
+
+def _same(a, b) -> bool:
+    """Equal as the summary JSON writes them (NaN equal to NaN, numpy numbers as numbers)."""
+    dump = lambda v: json.dumps(v, sort_keys=True, default=lambda x: x.tolist())  # noqa: E731
+    return dump(a) == dump(b)
+
+
+COMMITTED_VALUES = {
+    "fig04": lambda r: render_readme.gx.summary_values(render_readme.committed_04(r), "cpu"),
+    "fig05": lambda r: render_readme.offline_rl.summary_values(render_readme.committed_05(r), "cpu"),
+    "fig06": lambda r: render_readme.pgd_pointmass.summary_values(
+        json.loads((r / "pgd" / "cpu" / "results.json").read_text()), "cpu"
+    ),
+    "fig07": lambda r: render_readme.pgd_agents.summary_values(render_readme.committed_07(r), "cpu"),
+    "fig08": lambda r: render_readme.gc_studies.summary_values(*render_readme.committed_08(r)[:1], "cpu",
+                                                               render_readme.committed_08(r)[1]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("prefix", sorted(COMMITTED_VALUES))
+def test_the_notebook_summary_and_the_readme_compute_the_same_values(prefix):
+    """The README renders notebooks 04-08 with the experiment's `summary_values` on the committed results; the
+    notebook's saved Summary was filled by the same function on the results it ran with: every value agrees."""
+    values = COMMITTED_VALUES[prefix](REPO / "results")
+    saved = json.loads((REPO / "figures" / f"{prefix}_summary.json").read_text())["values"]
+    assert values.keys() <= saved.keys(), sorted(values.keys() - saved.keys())
+    differ = [k for k in values if not _same(values[k], saved[k])]
+    assert differ == [], f"{prefix}: the committed summary and the committed results disagree on {differ}"
+
+
+def test_a_planted_mismatch_in_a_committed_result_is_caught(tmp_path):
+    results = tmp_path / "results"
+    shutil.copytree(REPO / "results" / "pgd_agents", results / "pgd_agents")
+    path = results / "pgd_agents" / "cpu" / "good20" / "results.json"
+    record = json.loads(path.read_text())
+    record["agents"]["td3_bc"]["arms"]["real"]["final_score"][0] += 1.0
+    path.write_text(json.dumps(record))
+    for name in ("gcbc_cfgrl", "offline_rl", "pgd", "gc_studies"):
+        (results / name).symlink_to(REPO / "results" / name)
+    assert render_readme.render(README, REPO / "figures", results=results) != README

@@ -18,9 +18,10 @@ import numpy as np
 import pytest
 
 from cfgrl_core import train
+from cfgrl_core.experiments import gcbc_cfgrl as gx
+from cfgrl_core.experiments import protocol
 from cfgrl_core.io.checkpoints import CheckpointDir
 from cfgrl_core.networks import ModelConfig
-from cfgrl_core.ogbench import experiment as gx
 
 REPO = Path(__file__).resolve().parent.parent
 MEDIUM = "pointmaze-medium-navigate-v0"
@@ -89,18 +90,18 @@ def test_run_folder_resumes_training_and_evaluation_in_process(tmp_path, monkeyp
     weights = tmp_path / "a" / MEDIUM / "weights"
     assert weights.is_dir() and not (tmp_path / "a" / MEDIUM / "train").exists()  # work files cleaned up
     # Stop a second run after its step-20 checkpoint (as a kill would), then run it again.
-    real = gx.CheckpointDir.save
+    real = CheckpointDir.save
 
     def save_then_die(self, step, tree):
         real(self, step, tree)
         if step == 20:
             raise KeyboardInterrupt("killed after the step-20 checkpoint")
 
-    monkeypatch.setattr(gx.CheckpointDir, "save", save_then_die)
+    monkeypatch.setattr(CheckpointDir, "save", save_then_die)
     out = tmp_path / "b" / f"{MEDIUM}.json"
     with pytest.raises(KeyboardInterrupt):
         gx.run_and_save(MEDIUM, TINY, out, seed=1, data_dir=tmp_path / "data", progress=False, log=lambda _: None)
-    monkeypatch.setattr(gx.CheckpointDir, "save", real)
+    monkeypatch.setattr(CheckpointDir, "save", real)
     assert CheckpointDir(tmp_path / "b" / MEDIUM / "train").steps() == [10, 20]  # 10 is a checkpoint step: kept
     resumed = gx.run_and_save(MEDIUM, TINY, out, seed=1, data_dir=tmp_path / "data", progress=False,
                               log=lambda _: None)  # fmt: skip
@@ -116,9 +117,9 @@ def test_run_folder_resumes_training_and_evaluation_in_process(tmp_path, monkeyp
     assert reused.result == loaded.result
     # A run folder of another configuration is never resumed.
     other = dataclasses.replace(TINY, learning_rate=1e-3)
-    gx.RunFolder(tmp_path / "c", gx.run_config(MEDIUM, TINY, 1, resumed.model_config, "x"))
+    protocol.RunFolder(tmp_path / "c", gx.run_config(MEDIUM, TINY, 1, resumed.model_config, "x"))
     with pytest.raises(ValueError, match="another configuration.*preset"):
-        gx.RunFolder(tmp_path / "c", gx.run_config(MEDIUM, other, 1, resumed.model_config, "x"))
+        protocol.RunFolder(tmp_path / "c", gx.run_config(MEDIUM, other, 1, resumed.model_config, "x"))
 
 
 def runner(out: Path, data: Path) -> list[str]:

@@ -1,15 +1,18 @@
 """OGBench without downloads: datasets generated with OGBench's own oracles, goal-conditioned training, evaluation.
 
-datasets     one table of recipes (navigate mazes, cube play), seeded workers, atomic npz files in OGBench's format
+datasets     one table of recipes (navigate mazes, cube play), seeded workers, atomic npz files in OGBench's format;
+             `generate_and_load` (generate where missing, load with OGBench's loader)
 maze, cube   the episode samplers of the two domains (BFS oracle; CubePlanOracle); maze geometry and its drawing
 episodes     the fixed-length rows of one generated episode
 env_rng      IsolatedRNG: a private stream for code that draws from numpy's global RNG (teleports, oracles)
 gc_dataset   hindsight-relabelled goal batches, sampled on device
+singletask   OGBench's single-task relabelling as transitions, the offline-RL actors as evaluation policies,
+             starts along a task's shortest path
 evaluation   every (task x episode x w) rollout in lockstep, one batched policy call per step; EnvPool
 validation   validation start/goal tasks for choosing w
-experiment   notebook 04's experiment: presets, resumable runs, results and weights on disk, seeds over devices
-methods      the three goal-conditioned methods one experiment runs: shared network, separate networks, hierarchy
+methods      the three goal-conditioned methods: shared network, separate networks, hierarchy (learner, minibatch
+             sampler, evaluation policy)
 hierarchy    HCFGRL: subgoal targets K steps ahead, the two-level guided policy
-studies      notebook 08's studies (cube-single, shared vs separate, HCFGRL on giant) and their tiers
-cost         a cost estimate measured on this machine before a run starts
+
+The notebooks' experiments on these (04, 05, 08) live in `cfgrl_core.experiments`.
 """

@@ -34,6 +34,10 @@ Where the files live: `data_dir` when a caller names one; otherwise $CFGRL_OGBEN
 set and not empty, else OGBench's own ~/.ogbench/data (`default_data_dir`, the one place that reads the variable).
 The tests point the variable at a temporary folder, so they never write into ~/.ogbench/data.
 
+Getting a dataset for training: `generate_and_load` generates it where it is missing (a smaller recipe in its own
+`size_folder`) and loads it with OGBench's loader under the name the experiment needs (-oraclerep for goals,
+-singletask for OGBench's single-task relabelling).
+
 Reading a file back: `check_dataset_file` (a cheap check of the layout, without loading the arrays) and
 `load_with_ogbench` (OGBench's own loader, after that check) turn a file that is not a dataset (truncated, not an
 npz, keys missing) into a DatasetFileError that names it and gives the command that regenerates it
@@ -445,3 +449,29 @@ def generate_dataset(
         data[RECIPE_KEY] = np.array(json.dumps(meta, sort_keys=True))
         atomic_write_bytes(path, _npz_bytes(data))
     return train_path, val_path
+
+
+def size_folder(num_episodes: int | None, data_dir=None) -> Path:
+    """Where datasets of one size live. The official size (num_episodes None) uses `data_dir` (default:
+    `default_data_dir()`); a smaller recipe uses its subfolder cfgrl-<n>-episodes/, so a small file is never
+    mistaken for (or reused as) an official one."""
+    root = default_data_dir() if data_dir is None else Path(data_dir).expanduser()
+    return root if num_episodes is None else root / f"cfgrl-{num_episodes}-episodes"
+
+
+def generate_and_load(env_name: str, load_name: str, *, num_episodes: int | None = None, data_dir=None, seed: int = 0,
+                      progress: bool = True) -> tuple[dict, dict | None, Path]:  # fmt: skip
+    """`env_name`'s dataset, generated if missing (`generate_dataset`, at `num_episodes`, in `size_folder`), loaded by
+    OGBench's loader as `load_name` (its -oraclerep name, or a -singletask name for its relabelling).
+
+    Returns (train dataset dict, the recipe it was generated with, the train file's path). Files already there are
+    used as they are; one that is not a valid dataset is a `DatasetFileError` naming it, with the command that
+    regenerates it; it is never deleted or overwritten here."""
+    folder = size_folder(num_episodes, data_dir)
+    kwargs = {} if num_episodes is None else dict(num_episodes=num_episodes)
+    train_path, _ = generate_dataset(
+        env_name, data_dir=folder, seed=seed, num_workers=min(2, os.cpu_count() or 1), progress=progress, **kwargs
+    )
+    regenerate = regenerate_command(env_name, folder, num_episodes=num_episodes, seed=seed)
+    train_ds, _ = load_with_ogbench(load_name, train_path, regenerate=regenerate)
+    return dict(train_ds), read_recipe(train_path, regenerate=regenerate), train_path

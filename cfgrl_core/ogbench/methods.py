@@ -1,4 +1,4 @@
-"""The three goal-conditioned guided policies one experiment (`experiment.run_experiment`) can train and evaluate.
+"""The three goal-conditioned guided policies one experiment (`experiments.gcbc_cfgrl`) can train and evaluate.
 
     shared        ONE flow network with a learned null goal (10 % goal dropout): v_cond and v_uncond share every
                   weight; guided with w (the paper's method; notebook 04).

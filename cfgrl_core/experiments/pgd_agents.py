@@ -20,8 +20,8 @@ CPU scale):
    the true simulator) and, for the synthetic arms, what their current synthetic data are worth: the mean log-
    likelihood of their actions under the current policy (the guidance density), the dynamics error against the
    true simulator, the reward error and the terminal fraction;
-5. results.json with every curve, per seed, and the provenance; a checkpoint after every period, so a killed run
-   resumes where it stopped and gives the same numbers.
+5. results.json with every curve, per seed, and the provenance; a checkpoint after every period
+   (`resumable.Checkpoints`), so a killed run resumes where it stopped and gives the same numbers.
 
 lambda is pre-registered (`Preset.lam`, fixed before any agent was trained): notebook 06's lambda* = 0.1 for a
 target policy of noise 0.2 adds a precision of 0.1 / 0.2^2 = 2.5 to the behaviour's per-step action factor; with
@@ -34,8 +34,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import os
-import shutil
 import time
 from pathlib import Path
 
@@ -46,10 +44,11 @@ import numpy as np
 from cfgrl_core.agents.iql_agent import IQLAgent
 from cfgrl_core.agents.td3_bc import TD3BCConfig, TD3BCLearner
 from cfgrl_core.checks import check_positive_int
+from cfgrl_core.experiments import protocol, stats
+from cfgrl_core.experiments.resumable import Checkpoints, train_resumable
 from cfgrl_core.io.atomic import atomic_write_bytes
-from cfgrl_core.io.checkpoints import CheckpointDir, load_json, save_json
-from cfgrl_core.io.provenance import REPO_ROOT, device_description, file_sha256, git_commit, made_by_this_commit
-from cfgrl_core.io.resumable import train_resumable
+from cfgrl_core.io.checkpoints import load_json, save_json
+from cfgrl_core.io.provenance import device_description, file_sha256, git_commit
 from cfgrl_core.pgd import measures, pointmass, reward_task, trajectory_model
 from cfgrl_core.pgd.synthetic_replay import AgentLogProb, MixedReplay, real_transitions, to_device, window_transitions
 from cfgrl_core.pgd.windows import Normaliser, make_windows
@@ -126,18 +125,9 @@ PRESETS = {
 TASK = reward_task.RewardTask()
 
 
-def get_preset(name) -> Preset:
-    if isinstance(name, Preset):
-        return name
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
-    return PRESETS[name]
-
-
-def results_dir(preset_name: str) -> Path:
-    """results/pgd_agents/<preset> in the repository (or $CFGRL_RESULTS_DIR/pgd_agents/<preset>)."""
-    root = os.environ.get("CFGRL_RESULTS_DIR") or REPO_ROOT / "results"
-    return Path(root) / "pgd_agents" / preset_name
+EXPERIMENT = protocol.Experiment("pgd_agents", PRESETS, script="scripts/run_pgd_agents.py")
+get_preset = EXPERIMENT.preset  # a Preset by name ("fast", "cpu", "paper") or a Preset itself
+results_dir = EXPERIMENT.results_dir  # results/pgd_agents/<preset> (or $CFGRL_RESULTS_DIR/pgd_agents/<preset>)
 
 
 def make_agent(name: str, preset: Preset):
@@ -164,9 +154,10 @@ def _tile(tree, times: int):
 
 
 # ------------------------------------------------------------------------------------------ the trajectory model
-def train_trajectory_model(preset: Preset, windows, normaliser: Normaliser, folder: Path, progress=True):
+def train_trajectory_model(preset: Preset, windows, normaliser: Normaliser, folder: protocol.RunFolder,
+                           progress=True):  # fmt: skip
     """The S seed-stacked trajectory models, trained (resumably) or loaded from <folder>/trajectory_model."""
-    saved = folder / "trajectory_model"
+    saved = folder.path / "trajectory_model"
     if (saved / "model.json").is_file():
         params, config, _, _, meta = trajectory_model.load_model(saved)
         return params, config, meta["final_loss"]
@@ -177,7 +168,7 @@ def train_trajectory_model(preset: Preset, windows, normaliser: Normaliser, fold
     states, losses = train_resumable(
         learner, states, trajectory_model.device_data(normaliser.normalise(windows.x)),
         jax.random.split(_key("trajectory train"), s), num_steps=preset.traj_steps, batch_size=preset.traj_batch,
-        checkpoints=CheckpointDir(folder / "train" / "trajectory"), checkpoint_every=max(preset.traj_steps // 4, 1),
+        checkpoints=folder.checkpoints("trajectory"), checkpoint_every=max(preset.traj_steps // 4, 1),
         steps_per_call=preset.steps_per_call, progress=progress, desc=f"trajectory model, {s} seeds",
     )  # fmt: skip
     final_loss = losses[:, -200:].mean(1).tolist()
@@ -228,8 +219,8 @@ def _history_like(preset: Preset, n_arms: int) -> dict:
     return h
 
 
-def run_agent(name: str, preset: Preset, data: dict, layout, normaliser, traj, initial_windows, folder: Path, *,
-              progress=True, log=announce) -> dict:  # fmt: skip
+def run_agent(name: str, preset: Preset, data: dict, layout, normaliser, traj, initial_windows,
+              folder: protocol.RunFolder, *, progress=True, log=announce) -> dict:  # fmt: skip
     """Train every arm and seed of one agent, with regeneration, evaluation and checkpoints. Returns its result."""
     agent = make_agent(name, preset)
     arms = preset.arms(name)
@@ -247,7 +238,7 @@ def run_agent(name: str, preset: Preset, data: dict, layout, normaliser, traj, i
     groups = Groups(create_runs(real_learner, init_keys), create_runs(synth_learner, _tile(init_keys, n_arms)),
                     np.concatenate([initial_windows] * n_arms))  # fmt: skip
     history = _history_like(preset, n_arms)
-    checkpoints = CheckpointDir(folder / "train" / name)
+    checkpoints = Checkpoints(folder.checkpoints(name))  # the latest period's, resumed from
     start = 0
     if checkpoints.latest() is not None:
         start = checkpoints.latest()
@@ -305,9 +296,6 @@ def run_agent(name: str, preset: Preset, data: dict, layout, normaliser, traj, i
         evaluate(period, final=period == preset.periods)
         checkpoints.save(step, {"real": groups.real, "synth": groups.synth, "windows": groups.windows,
                                 "history": history})  # fmt: skip
-        for k in checkpoints.steps():
-            if k != step:
-                checkpoints.delete(k)
         bar.update(step - bar.n)
     bar.close()
     return agent_result(preset, name, arms, history)
@@ -359,13 +347,8 @@ def run_config(preset: Preset, good_fraction: float) -> dict:
 def run_task(preset, good_fraction: float, folder, *, progress=True, log=announce) -> dict:
     """One task's whole run (dataset, trajectory models, every agent, arm and seed), saved in `folder`."""
     preset = get_preset(preset)
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    config = run_config(preset, good_fraction)
-    config_file = folder / "config.json"
-    if config_file.is_file() and load_json(config_file) != config:
-        raise ValueError(f"{folder} holds a run of another configuration; delete it to start this one")
-    save_json(config_file, config)
+    run_folder = protocol.RunFolder(folder, run_config(preset, good_fraction))
+    folder = run_folder.path
     t_start = time.time()
     data_path = folder / "mixed.npz"
     data = reward_task.obtain_dataset(data_path, recipe(preset, good_fraction))
@@ -374,7 +357,7 @@ def run_task(preset, good_fraction: float, folder, *, progress=True, log=announc
     log(f"{task_name(good_fraction)}: {len(data['rewards'])} transitions, {len(windows.x)} windows of "
         f"{preset.horizon}")  # fmt: skip
     t0 = time.time()
-    traj_params, traj_config, traj_loss = train_trajectory_model(preset, windows, normaliser, folder, progress)
+    traj_params, traj_config, traj_loss = train_trajectory_model(preset, windows, normaliser, run_folder, progress)
     t_traj = time.time() - t0
     s = preset.num_seeds
     initial = trajectory_model.generate_runs(
@@ -386,13 +369,13 @@ def run_task(preset, good_fraction: float, folder, *, progress=True, log=announc
     for name in preset.agents:
         t0 = time.time()
         agents[name] = run_agent(name, preset, data, windows.layout, normaliser, (traj_params, traj_config), initial,
-                                 folder, progress=progress, log=log)  # fmt: skip
+                                 run_folder, progress=progress, log=log)  # fmt: skip
         seconds[name] = time.time() - t0
     seconds["total"] = time.time() - t_start
     returns = reward_task.data_returns(data)
     behaviour = np.asarray(data["behaviour_ids"])[np.r_[0, np.flatnonzero(np.diff(data["episode_ids"])) + 1]]
     result = {
-        "config": config,
+        "config": run_folder.config,
         "commit": git_commit(),
         "device": device_description(),
         "dataset_sha256": file_sha256(data_path),
@@ -408,7 +391,7 @@ def run_task(preset, good_fraction: float, folder, *, progress=True, log=announc
     buf = io.BytesIO()
     np.savez_compressed(buf, windows=initial[:, :64])
     atomic_write_bytes(folder / "initial_windows.npz", buf.getvalue())
-    shutil.rmtree(folder / "train", ignore_errors=True)
+    run_folder.clear_work()
     return result
 
 
@@ -417,17 +400,18 @@ def load_result(folder) -> dict:
 
 
 def obtain_task(preset, good_fraction: float, folder, *, reuse: bool = False, progress=True, log=announce) -> dict:
-    """A finished task run is loaded when reuse=True or when this clean commit made it; otherwise it is run
-    (resuming an interrupted one's checkpoints)."""
+    """A finished task run is loaded when reuse=True or when this clean commit made it (`protocol.obtain`); otherwise
+    it is run (resuming an interrupted one's checkpoints)."""
     folder = Path(folder)
-    if (folder / "results.json").is_file():
-        made_with = load_result(folder).get("commit", "?")
-        if reuse or made_by_this_commit(made_with):
-            log(f"loaded the finished run in {folder} (made by commit {made_with}; no training)")
-            return load_result(folder)
+
+    def discard():  # the finished run's record; the dataset and trained trajectory models stay
         for name in ("results.json", "config.json"):
             (folder / name).unlink(missing_ok=True)
-    return run_task(preset, good_fraction, folder, progress=progress, log=log)
+
+    return protocol.obtain(
+        f"the run in {folder}", folder / "results.json", reuse=reuse, load=lambda: load_result(folder),
+        discard=discard, run=lambda: run_task(preset, good_fraction, folder, progress=progress, log=log), log=log,
+    )  # fmt: skip
 
 
 def obtain(preset, folder, *, reuse: bool = False, progress=True, log=announce) -> dict:
@@ -435,3 +419,95 @@ def obtain(preset, folder, *, reuse: bool = False, progress=True, log=announce) 
     preset = get_preset(preset)
     return {task_name(g): obtain_task(preset, g, Path(folder) / task_name(g), reuse=reuse, progress=progress, log=log)
             for g in preset.good_fractions}  # fmt: skip
+
+
+# ---- notebook 07's report: the final scores against the pre-registered criteria, the sweep, the Summary values ----
+
+AGENT_NAMES = {"td3_bc": "TD3+BC", "iql": "IQL"}
+DYN_TOLERANCE = 1.5  # criterion 2 (pre-registered): the PGD data's dynamics error within this factor of unguided's
+
+
+def headline_arms(preset) -> tuple:
+    """The three arms every table compares: real data, unguided synthetic data, PGD at the pre-registered lambda."""
+    return ("real", "unguided", f"pgd_{get_preset(preset).lam:g}")
+
+
+def arm_curves(result: dict, agent: str, arm: str, key: str = "curve_score") -> np.ndarray:
+    """One arm's per-seed curve (or final values) `key` of one agent in one task's result, as float64."""
+    return np.asarray(result["agents"][agent]["arms"][arm][key], np.float64)
+
+
+def criteria_row(result: dict, task: str, agent: str, preset) -> dict:
+    """One task x agent: each headline arm's final score (mean, std over seeds, ddof = 1), PGD minus real and minus
+    unguided paired over seeds (mean, SE), and the three pre-registered criteria. Criterion 3 ("above") is a paired
+    difference beyond the noise (`stats.beyond_noise`) and positive."""
+    arms = result["agents"][agent]["arms"]
+    headline = headline_arms(preset)
+    row = {"task": task, "agent": AGENT_NAMES[agent]}
+    for arm in headline:
+        s = np.asarray(arms[arm]["final_score"])
+        row[f"{arm} mean"], row[f"{arm} std"] = s.mean(), s.std(ddof=1)
+    pgd = headline[2]
+    for other in ("real", "unguided"):
+        d = np.asarray(arms[pgd]["final_score"]) - np.asarray(arms[other]["final_score"])
+        row[f"PGD - {other}"], row[f"PGD - {other} SE"] = stats.mean_se(d)
+    ll_gap = arm_curves(result, agent, pgd, "curve_log_lik")[:, 1:].mean(0) - arm_curves(
+        result, agent, "unguided", "curve_log_lik")[:, 1:].mean(0)  # fmt: skip
+    dyn_ratio = (arm_curves(result, agent, pgd, "curve_dynamics_error")[:, 1:].mean()
+                 / arm_curves(result, agent, "unguided", "curve_dynamics_error")[:, 1:].mean())  # fmt: skip
+    row["criterion 1"] = bool((ll_gap > 0).all())
+    row["dynamics ratio"] = dyn_ratio
+    row["criterion 2"] = bool(dyn_ratio <= DYN_TOLERANCE)
+    row["criterion 3"] = all(row[f"PGD - {o}"] > 0 and stats.beyond_noise(row[f"PGD - {o}"], row[f"PGD - {o} SE"])
+                             for o in ("real", "unguided"))  # fmt: skip
+    return row
+
+
+def criteria_table(results: dict, preset) -> list[dict]:
+    """`criteria_row` of every task ({task: result}) and agent of the preset."""
+    return [criteria_row(results[t], t, agent, preset) for t in results for agent in get_preset(preset).agents]
+
+
+def sweep_table(results: dict, preset) -> list[dict]:
+    """The lambda sweep of the sweep agent, per task: final score and the synthetic data's dynamics error (mean over
+    the regenerations), mean and std over seeds (lambda = 0: the unguided arm)."""
+    preset = get_preset(preset)
+    rows = []
+    for t, result in results.items():
+        arms = ["unguided", *(f"pgd_{lam:g}" for lam in preset.lam_sweep)]
+        for lam, arm in zip([0.0, *preset.lam_sweep], arms, strict=True):
+            s = arm_curves(result, preset.sweep_agent, arm, "final_score")
+            d = arm_curves(result, preset.sweep_agent, arm, "curve_dynamics_error")[:, 1:].mean(1)
+            rows.append({"task": t, "lam": lam, "score_mean": s.mean(), "score_std": s.std(ddof=1),
+                         "dynamics_error_mean": d.mean(), "dynamics_error_std": d.std(ddof=1)})  # fmt: skip
+    return rows
+
+
+def summary_values(results: dict, preset) -> dict:
+    """The values of notebook 07's Summary (and the README's results07 block) from {task: result} of `preset`: the
+    criteria table as Markdown, how many task x agent cells meet each criterion, and the sweep's worst point."""
+    preset = get_preset(preset)
+    final, sweep = criteria_table(results, preset), sweep_table(results, preset)
+    headline = headline_arms(preset)
+    md = ["| task | agent | real | unguided | PGD | PGD − real | PGD − unguided | criteria 1 / 2 / 3 |",
+          "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in final:
+        cells = [stats.pm(r[f"{a} mean"], r[f"{a} std"]) for a in headline]
+        diffs = [f"{r[f'PGD - {o}']:+.1f} ± {r[f'PGD - {o} SE']:.1f}" for o in ("real", "unguided")]
+        crit = " / ".join("met" if r[f"criterion {k}"] else "not met" for k in (1, 2, 3))
+        md.append(f"| {r['task']} | {r['agent']} | " + " | ".join(cells + diffs) + f" | {crit} |")
+    met3 = sum(r["criterion 3"] for r in final)
+    worst = min(sweep, key=lambda r: r["score_mean"])  # the first of equal ones
+    unguided = next(r for r in sweep if r["lam"] == 0 and r["task"] == worst["task"])
+    verdict = "met" if met3 == len(final) else ("not met: a null result" if met3 == 0 else "met only in part")
+    return {
+        "preset": preset.name, "seeds": preset.num_seeds, "steps": preset.agent_steps, "lam": preset.lam,
+        "regen": preset.regen_every, "synth": preset.synth_batch, "batch": preset.batch_size,
+        "windows": preset.synth_windows, "horizon": preset.horizon, "table": "\n".join(md),
+        "met3": met3, "cells": len(final), "verdict": verdict,
+        "worst_lam": worst["lam"], "worst_score": worst["score_mean"], "worst_task": worst["task"],
+        "worst_dyn": worst["dynamics_error_mean"], "dyn_unguided": unguided["dynamics_error_mean"],
+        "dyn_word": "above" if worst["dynamics_error_mean"] > unguided["dynamics_error_mean"] else "not above",
+        "crit1": sum(r["criterion 1"] for r in final), "crit2": sum(r["criterion 2"] for r in final),
+        "tol": DYN_TOLERANCE,
+    }  # fmt: skip

@@ -1,23 +1,22 @@
-"""GCBC vs CFGRL on OGBench (pointmaze, cube-single): one goal-conditioned flow per seed gives the whole w-curve
-(paper Fig. 4/6, Table 3).
+"""Notebook 04's experiment, GCBC vs CFGRL on OGBench (pointmaze, cube-single): one goal-conditioned flow per seed
+gives the whole w-curve (paper Fig. 4/6, Table 3). Notebook 08's studies run through it too (`gc_studies`).
 
 One experiment on one environment, end to end:
 
-    dataset    NAME.npz generated locally (`ogbench_data`), loaded by OGBench's own loader as NAME-oraclerep
-    training   S seeds vmapped, hindsight-relabelled goal batches (`gc_dataset`), goal dropped to the learned null
-               embedding with probability p_uncond; parameters kept at several checkpoints (e.g. 25/50/100 %)
-    evaluation OGBench's 5 evaluation tasks x E episodes x every w, all rollouts in lockstep (`evaluation`);
+    dataset    NAME.npz generated locally (`ogbench.datasets`), loaded by OGBench's own loader as NAME-oraclerep
+    training   S seeds vmapped, hindsight-relabelled goal batches (`ogbench.gc_dataset`), goal dropped to the learned
+               null embedding with probability p_uncond; parameters kept at several checkpoints (e.g. 25/50/100 %)
+    evaluation OGBench's 5 evaluation tasks x E episodes x every w, all rollouts in lockstep (`ogbench.evaluation`);
                w = 0 is flow BC, w = 1 flow GCBC, w > 1 CFGRL
     selection  w chosen per seed on VALIDATION goals: random start/goal pairs that are not the 5 evaluation tasks
-               (mazes: cell pairs with shortest paths as long as the evaluation tasks', `maze_validation_tasks`;
-               cube-single: random cube start and target positions, `cube_validation_tasks`)
+               (`ogbench.validation`), `stats.choose_by_validation`
+    method     the shared network of the paper, or notebook 08's separate networks and hierarchy (`ogbench.methods`)
 
-    run = run_and_save("pointmaze-medium-navigate-v0", "cpu", result_path("cpu", name))   # resumable
-    run = load_run(result_path("cpu", name))            # the committed result and weights, no training
+    run = obtain_run("pointmaze-medium-navigate-v0", "cpu", result_path("cpu", name))   # trained, or loaded
     success_by_w(run.result)  ->  ws, per-seed success [S, W]
-    run.params (final, seed-stacked), run.model_config: to sample or roll out the trained policies
+    run.params (final, seed-stacked), run.policy(s): to sample or roll out the trained policies
 
-Files of one run (`RunFolder`): <preset dir>/<env>.json (the result) and <preset dir>/<env>/ with config.json,
+Files of one run (`protocol.RunFolder`): <results>/<env>.json (the result) and <results>/<env>/ with config.json,
 weights/ (final parameters, orbax, + config.json; small enough to commit for the cpu preset) and, while it runs,
 train/step_*/ (orbax checkpoints: parameters, Adam state, step, loss curve) and evals/*.json (finished evaluations).
 A killed run started again resumes from them and writes the same result; they are deleted when it completes.
@@ -32,7 +31,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import shutil
 import time
 from pathlib import Path
@@ -42,19 +40,14 @@ import numpy as np
 
 from cfgrl_core import train
 from cfgrl_core.checks import check_nonnegative_int
-from cfgrl_core.io.atomic import atomic_write_json
-from cfgrl_core.io.checkpoints import CheckpointDir, load_json, restore_pytree, save_json, save_weights_folder
-from cfgrl_core.io.provenance import REPO_ROOT, device_description, file_sha256, git_commit, made_by_this_commit
+from cfgrl_core.experiments import protocol, stats
+from cfgrl_core.experiments.resumable import restore_state, train_resumable
+from cfgrl_core.io.checkpoints import load_json, restore_pytree, save_weights_folder
+from cfgrl_core.io.provenance import device_description, file_sha256, git_commit
 from cfgrl_core.networks import ModelConfig
 from cfgrl_core.ogbench import datasets as ogbench_data
 from cfgrl_core.ogbench import evaluation, maze, methods
-from cfgrl_core.ogbench.validation import (  # noqa: F401  (re-exported: the notebook and tests use them from here)
-    as_task_info,
-    cube_validation_tasks,
-    maze_validation_tasks,
-    oraclerep_name,
-    validation_tasks,
-)
+from cfgrl_core.ogbench.validation import as_task_info, oraclerep_name, validation_tasks
 
 DEFAULT_WS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0)
 
@@ -145,49 +138,41 @@ PRESETS = {
 }
 
 
-def get_preset(name_or_preset) -> Preset:
-    """A Preset by name ("fast", "cpu", "paper") or a Preset itself."""
-    if isinstance(name_or_preset, Preset):
-        return name_or_preset
-    if name_or_preset not in PRESETS:
-        raise ValueError(f"unknown preset {name_or_preset!r}; choose one of {sorted(PRESETS)}")
-    return PRESETS[name_or_preset]
+EXPERIMENT = protocol.Experiment("gcbc_cfgrl", PRESETS, script="scripts/run_gcbc_cfgrl.py")
+get_preset = EXPERIMENT.preset  # a Preset by name ("fast", "cpu", "paper") or a Preset itself
+results_dir = EXPERIMENT.results_dir  # results/gcbc_cfgrl/<preset> (or $CFGRL_RESULTS_DIR/gcbc_cfgrl/<preset>)
 
 
-def data_dir_for(preset: Preset, data_dir=None) -> Path:
-    """Where the preset's dataset files live. Official-size data use `data_dir`, by default
-    `ogbench_data.default_data_dir()` ($CFGRL_OGBENCH_DATA, else OGBench's ~/.ogbench/data); a preset with fewer
-    episodes uses a subfolder, so its small file is never mistaken for (or reused as) an official one."""
-    root = ogbench_data.default_data_dir() if data_dir is None else Path(data_dir).expanduser()
-    return root if preset.num_episodes is None else root / f"cfgrl-{preset.num_episodes}-episodes"
+def result_path(preset_name: str, env_name: str, root=None, method: str = "shared") -> Path:
+    """<results_dir(preset) or root>/<env>.json for the shared network; <env>--<method>.json for the other
+    methods."""
+    suffix = "" if methods.check_method(method) == "shared" else f"--{method}"
+    return (results_dir(preset_name) if root is None else Path(root)) / f"{env_name}{suffix}.json"
+
+
+def run_dir_for(result_file) -> Path:
+    """The run folder beside a result file: <env>.json -> <env>/ (checkpoints while it runs, then the weights)."""
+    return Path(result_file).with_suffix("")
+
+
+def load_results(path) -> dict:
+    """A result written by `run_and_save`; a missing file is a clear FileNotFoundError."""
+    return EXPERIMENT.load_result(path)
+
+
+def dataset_folder(preset: Preset, data_dir=None) -> Path:
+    """Where the preset's dataset files live (`ogbench.datasets.size_folder`)."""
+    return ogbench_data.size_folder(preset.num_episodes, data_dir)
 
 
 def load_training_data(env_name: str, preset: Preset, *, data_dir=None, seed: int = 0, progress: bool = True):
-    """Generate the dataset if it is missing, then load it with OGBench's loader (-oraclerep).
-
-    Returns the train dataset dict (observations, actions, terminals, oracle_reps, ...), the recipe it was generated
-    with, and the path of the train file. Files already there are used as they are; one that is not a valid dataset
-    (truncated, not an npz, keys missing) is a `ogbench_data.DatasetFileError` naming it, with the command that
-    regenerates it for this preset and seed; it is never deleted or overwritten here."""
-    return generate_and_load(
-        env_name, oraclerep_name(env_name), preset, data_dir=data_dir, seed=seed, progress=progress
-    )
+    """(train dataset dict, recipe, train path) of an env at the preset's size: generated if missing, loaded with
+    OGBench's loader as its -oraclerep dataset (`ogbench.datasets.generate_and_load`)."""
+    return ogbench_data.generate_and_load(env_name, oraclerep_name(env_name), num_episodes=preset.num_episodes,
+                                          data_dir=data_dir, seed=seed, progress=progress)  # fmt: skip
 
 
-def generate_and_load(env_name: str, load_name: str, preset, *, data_dir=None, seed: int = 0, progress: bool = True):
-    """`env_name`'s dataset (generated if missing, at `preset.num_episodes`) loaded by OGBench's loader as `load_name`
-    (its -oraclerep name, or a -singletask name for its relabelling). Returns (train dict, recipe, train path)."""
-    folder = data_dir_for(preset, data_dir)
-    kwargs = {} if preset.num_episodes is None else dict(num_episodes=preset.num_episodes)
-    train_path, _ = ogbench_data.generate_dataset(
-        env_name, data_dir=folder, seed=seed, num_workers=min(2, os.cpu_count() or 1), progress=progress, **kwargs
-    )
-    regenerate = ogbench_data.regenerate_command(env_name, folder, num_episodes=preset.num_episodes, seed=seed)
-    train_ds, _ = ogbench_data.load_with_ogbench(load_name, train_path, regenerate=regenerate)
-    return dict(train_ds), ogbench_data.read_recipe(train_path, regenerate=regenerate), train_path
-
-
-def checkpoint_steps(preset: Preset) -> list[int]:
+def checkpoint_steps(preset) -> list[int]:
     """Training steps at which parameters are kept, e.g. [25000, 50000, 100000]. The last one is num_steps."""
     if any(not 0 < f <= 1 for f in preset.checkpoint_fractions):
         raise ValueError(f"checkpoint_fractions must lie in (0, 1], got {preset.checkpoint_fractions}")
@@ -208,25 +193,6 @@ def maze_geometry(env_name: str) -> dict:
         env.close()
 
 
-def results_dir(preset_name: str) -> Path:
-    """Where results of a preset are kept in the repository: results/gcbc_cfgrl/<preset> (or $CFGRL_RESULTS_DIR)."""
-    root = os.environ.get("CFGRL_RESULTS_DIR") or REPO_ROOT / "results" / "gcbc_cfgrl"
-    return Path(root) / preset_name
-
-
-def result_path(preset_name: str, env_name: str, root=None, method: str = "shared") -> Path:
-    """<results_dir(preset)>/<env>.json (or <root>/<env>.json) for the shared network; <env>--<method>.json for the
-    other methods."""
-    suffix = "" if methods.check_method(method) == "shared" else f"--{method}"
-    return (results_dir(preset_name) if root is None else Path(root)) / f"{env_name}{suffix}.json"
-
-
-def run_dir_for(result_file) -> Path:
-    """The run folder beside a result file: <env>.json -> <env>/ (checkpoints while it runs, then the weights)."""
-    result_file = Path(result_file)
-    return result_file.with_suffix("")
-
-
 @dataclasses.dataclass
 class ExperimentRun:
     """What `run_experiment` returns: the JSON-able result and the trained policies (final checkpoint)."""
@@ -244,9 +210,6 @@ class ExperimentRun:
         return methods.policy(self.method, seed_params(self.params, s), learner, steps)
 
 
-model_config_for = methods.model_config_for
-
-
 def run_config(env_name: str, preset: Preset, seed: int, model_config: ModelConfig, dataset_sha256: str,
                method: str = "shared", learner=None) -> dict:  # fmt: skip
     """What identifies a run: a run folder holding another config is never resumed (an error says so)."""
@@ -257,49 +220,6 @@ def run_config(env_name: str, preset: Preset, seed: int, model_config: ModelConf
     if method != "shared":
         config.update(method=method, model_configs=methods.configs_record(learner))
     return config
-
-
-class RunFolder:
-    """A run's folder: config.json, train/step_*/ (orbax: seed-stacked TrainState + loss curve), evals/*.json (each
-    finished evaluation), and at the end weights/ (final parameters, orbax) + weights/config.json.
-
-    Everything is written atomically, so a run killed at any point resumes from what is there: training from its
-    latest checkpoint, evaluation from the evaluations not yet written.
-    """
-
-    def __init__(self, path, config: dict):
-        self.path = Path(path)
-        self.config = config
-        self.train = CheckpointDir(self.path / "train")
-        config_file = self.path / "config.json"
-        if config_file.is_file():
-            found = load_json(config_file)
-            if found != json.loads(json.dumps(config)):
-                diff = sorted(k for k in config if found.get(k) != json.loads(json.dumps(config[k])))
-                raise ValueError(
-                    f"{self.path} holds a run with another configuration (differs in {diff}); delete that folder "
-                    "(or pass --fresh) to start this one"
-                )
-        else:
-            save_json(config_file, config)
-
-    def eval_file(self, name: str) -> Path:
-        return self.path / "evals" / f"{name}.json"
-
-    def cached(self, name: str, compute):
-        """The JSON saved under `name`, or compute() saved there first."""
-        path = self.eval_file(name)
-        if path.is_file():
-            return load_json(path)
-        value = compute()
-        save_json(path, value)
-        return value
-
-    @staticmethod
-    def clear_work(path) -> None:
-        """Delete a run folder's training checkpoints and evaluations (once its result and weights are written)."""
-        shutil.rmtree(Path(path) / "train", ignore_errors=True)
-        shutil.rmtree(Path(path) / "evals", ignore_errors=True)
 
 
 def save_weights(folder, params, model_config: ModelConfig, meta: dict, learner=None) -> Path:
@@ -337,50 +257,35 @@ def load_weights(folder, with_learner: bool = False):
     return (params, model_config, learner) if with_learner else (params, model_config)
 
 
-def train_resumable(key, data, sample_fn, learner, preset, folder: RunFolder | None, progress, desc, devices=None):
-    """Train preset.num_seeds seeds of `learner` to preset.num_steps, saving a checkpoint at every checkpoint step
-    and every `checkpoint_every` steps (keeping the checkpoint steps and the latest other one); resume from the
-    latest. devices: shard the seeds over them (`train.run_training`, `train.ShardedRuns`).
+def train_seeds(key, data, sample_fn, learner, preset, folder: protocol.RunFolder | None, progress, desc,
+                devices=None):  # fmt: skip
+    """Train preset.num_seeds seeds of `learner` to preset.num_steps (`resumable.train_resumable`: checkpoints every
+    `checkpoint_every` steps, the checkpoint steps kept, resumed from the latest). devices: shard the seeds over
+    them (`train.run_training`, `train.ShardedRuns`).
 
-    Returns (seed-stacked TrainState at the end, loss curve [S, num_steps], {checkpoint step: params (host)}).
-    Without a folder, nothing is saved (the same numbers: the key schedule does not depend on it).
+    Returns (seed-stacked TrainState at the end, loss curve [S, num_steps], params_at(step) -> host params of a
+    checkpoint step). Without a folder nothing is saved (the same numbers: the key schedule does not depend on it).
     """
     key_init, key_train = jax.random.split(key)
     s = preset.num_seeds
-    states = train.create_runs(learner, jax.random.split(key_init, s))
-    keys = jax.random.split(key_train, s)
+    fresh = train.create_runs(learner, jax.random.split(key_init, s))
     keep = checkpoint_steps(preset)
-    periodic = range(preset.checkpoint_every, preset.num_steps, preset.checkpoint_every)
-    losses_before = np.zeros((s, 0), np.float32)
     kept = {}
-    if folder is not None and folder.train.latest() is not None:
-        start = folder.train.latest()
-        like = {"state": jax.device_get(states), "losses": np.zeros((s, start), np.float32)}
-        restored = folder.train.restore(start, like)
-        states, losses_before = jax.tree_util.tree_map(jax.numpy.asarray, restored["state"]), restored["losses"]
-        kept = {k: None for k in folder.train.steps() if k in keep}  # restored lazily by `params_at`
 
-    def on_stop(step, states, losses):
-        if step in keep:
-            kept[step] = jax.device_get(states.params)
-        if folder is None:
-            return
-        previous = [k for k in folder.train.steps() if k not in keep]
-        folder.train.save(step, {"state": states, "losses": np.concatenate([losses_before, losses], axis=-1)})
-        for k in previous:
-            folder.train.delete(k)
+    def keep_params(step, states):
+        kept[step] = jax.device_get(states.params)
 
-    states, losses = train.run_training(
-        learner, states, data, keys, num_steps=preset.num_steps, batch_size=preset.batch_size, sample_fn=sample_fn,
-        steps_per_call=preset.steps_per_call, stops=sorted(set(keep) | set(periodic)), on_stop=on_stop,
-        progress=progress, desc=desc, devices=devices,
+    states, losses = train_resumable(
+        learner, fresh, data, jax.random.split(key_train, s), num_steps=preset.num_steps,
+        batch_size=preset.batch_size, checkpoints=None if folder is None else folder.train,
+        checkpoint_every=preset.checkpoint_every, keep=keep, sample_fn=sample_fn,
+        steps_per_call=preset.steps_per_call, stops=keep, on_stop=keep_params, progress=progress, desc=desc,
+        devices=devices,
     )  # fmt: skip
-    losses = np.concatenate([losses_before, losses], axis=-1)
 
     def params_at(step):
-        if kept.get(step) is None:
-            like = {"state": jax.device_get(states), "losses": np.zeros((s, step), np.float32)}
-            kept[step] = folder.train.restore(step, like)["state"].params
+        if step not in kept:  # passed before a resume: read back from its checkpoint
+            kept[step] = restore_state(folder.train, step, fresh).params
         return kept[step]
 
     return states, losses, params_at
@@ -420,16 +325,16 @@ def run_experiment(
     method = methods.check_method(method)
     data, sample_fn = methods.make_sampler(method, raw, preset)
     timings["data_s"] = time.perf_counter() - t0
-    model_config = model_config_for(raw, preset)
+    model_config = methods.model_config_for(raw, preset)
     learner = methods.make_learner(method, raw, preset)
     config = run_config(env_name, preset, seed, model_config, dataset_sha256, method, learner)
-    folder = None if run_dir is None else RunFolder(run_dir, config)
+    folder = None if run_dir is None else protocol.RunFolder(run_dir, config)
     resumed_from = None if folder is None else folder.train.latest()
 
     t0 = time.perf_counter()
     label = env_name.removesuffix("-navigate-v0") + ("" if method == "shared" else f" ({method})")
     desc = f"{label}: training {preset.num_seeds} seeds"
-    states, losses, params_at = train_resumable(
+    states, losses, params_at = train_seeds(
         jax.random.PRNGKey(seed), data, sample_fn, learner, preset, folder, progress, desc, devices
     )
     timings["train_s"] = time.perf_counter() - t0
@@ -461,11 +366,7 @@ def run_experiment(
             )
 
         for step in steps:
-            done = (
-                evaluate_step(step)
-                if folder is None
-                else folder.cached(f"step_{step:08d}", lambda s=step: evaluate_step(s))
-            )
+            done = protocol.cached_or_run(folder, f"step_{step:08d}", lambda s=step: evaluate_step(s))
             success[step], lengths[step] = done["success"], done["lengths"]
             curve = np.asarray(done["success"], float).mean(axis=(0, 1, 2))
             log(
@@ -487,9 +388,7 @@ def run_experiment(
             ]  # fmt: skip
             return np.stack([r.success[:, 0, :] for r in runs]).astype(int).tolist()  # [S, K, W]
 
-        val_success = np.asarray(
-            evaluate_validation() if folder is None else folder.cached("validation", evaluate_validation)
-        )
+        val_success = np.asarray(protocol.cached_or_run(folder, "validation", evaluate_validation))
         timings["val_s"] = time.perf_counter() - t0
     result = dict(
         env_name=env_name,
@@ -502,7 +401,7 @@ def run_experiment(
         lengths={str(k): v for k, v in lengths.items()},
         val_tasks=json.loads(json.dumps(val_tasks)),
         val_success=val_success.tolist(),
-        chosen_w=[float(w) for w in choose_w(val_success, preset.ws)],
+        chosen_w=[float(w) for w in stats.choose_by_validation(val_success, preset.ws)],
         loss_every_100=losses[:, ::100].round(5).tolist(),
         dataset_recipe=recipe,
         dataset_sha256=dataset_sha256,
@@ -531,8 +430,8 @@ def run_and_save(env_name: str, preset, result_file, *, seed: int = 0, data_dir=
                 step=preset.num_steps, dataset_sha256=run.result["dataset_sha256"], commit=run.result["commit"],
                 device=run.result["device"])  # fmt: skip
     save_weights(folder / "weights", run.params, run.model_config, meta, run.learner)
-    save_results(run.result, result_file)
-    RunFolder.clear_work(folder)
+    protocol.save_result(run.result, result_file)
+    protocol.clear_work(folder)
     return run
 
 
@@ -542,32 +441,20 @@ def obtain_run(env_name: str, preset, result_file, *, reuse: bool = False, seed:
     made by this very commit of a clean tree (a `make figures` stopped half-way and started again does not redo
     the envs it finished). Otherwise a finished run is done again from scratch, and an unfinished one (checkpoints
     in its folder) is resumed."""
-    result_file = Path(result_file)
-    weights = run_dir_for(result_file) / "weights"
-    if result_file.is_file() and weights.is_dir():
-        made_with = load_results(result_file).get("commit", "?")
-        same_commit = made_by_this_commit(made_with)
-        if reuse or same_commit:
-            made_by = "this commit" if same_commit else f"commit {made_with}"
-            log(f"{env_name}: loaded {result_file} and its weights (no training; made by {made_by})")
-            return load_run(result_file)
-    if result_file.is_file():  # a finished run: start again, keep nothing of it
-        shutil.rmtree(run_dir_for(result_file), ignore_errors=True)
-    return run_and_save(env_name, preset, result_file, seed=seed, data_dir=data_dir, progress=progress, log=log,
-                        method=method, devices=devices)  # fmt: skip
+    folder = run_dir_for(result_file)
+    return protocol.obtain(
+        env_name, result_file, also=[folder / "weights"], reuse=reuse, load=lambda: load_run(result_file),
+        discard=lambda: shutil.rmtree(folder, ignore_errors=True),  # a finished run: start again, keep nothing of it
+        run=lambda: run_and_save(env_name, preset, result_file, seed=seed, data_dir=data_dir, progress=progress,
+                                 log=log, method=method, devices=devices),
+        log=log,
+    )  # fmt: skip
 
 
 def prepare_result_file(result_file, *, overwrite: bool = False, fresh: bool = False, log=print) -> bool:
-    """What a command-line runner does before a run: False (with a note) when the result exists and not
-    `overwrite` (keep it, skip the run); otherwise True, after deleting the run folder beside it when the run starts
-    from scratch (`overwrite` of a finished run, or `fresh`: discard an unfinished run's checkpoints)."""
-    result_file = Path(result_file)
-    if result_file.exists() and not overwrite:
-        log(f"{result_file} exists: skipped (--overwrite to run it again)")
-        return False
-    if fresh or result_file.exists():
-        shutil.rmtree(run_dir_for(result_file), ignore_errors=True)
-    return True
+    """`protocol.prepare_result_file` for a result and the run folder beside it (the command-line runners)."""
+    return protocol.prepare_result_file(result_file, run_dir_for(result_file), overwrite=overwrite, fresh=fresh,
+                                        log=log)  # fmt: skip
 
 
 def load_run(result_file) -> ExperimentRun:
@@ -576,14 +463,6 @@ def load_run(result_file) -> ExperimentRun:
     params, model_config, learner = load_weights(run_dir_for(result_file) / "weights", with_learner=True)
     method = result.get("method", "shared")
     return ExperimentRun(result=result, params=params, model_config=model_config, learner=learner, method=method)
-
-
-def choose_w(val_success, ws) -> np.ndarray:
-    """Per seed, the w with the highest mean validation success; ties go to the smallest such w.
-
-    val_success [S, K, W] (0/1) -> chosen w [S]."""
-    rates = np.asarray(val_success, float).mean(axis=1)  # [S, W]
-    return np.asarray(ws, float)[np.argmax(rates, axis=1)]  # argmax returns the first (smallest w) maximum
 
 
 def _w_index(ws: np.ndarray, w: float) -> int:
@@ -596,13 +475,6 @@ def success_by_w(result: dict, step: int | None = None) -> tuple[np.ndarray, np.
     step = result["checkpoint_steps"][-1] if step is None else step
     success = np.asarray(result["success"][str(step)], float)  # [S, T, E, W]
     return np.asarray(result["ws"], float), success.mean(axis=(1, 2))
-
-
-def mean_std(values) -> tuple[float, float]:
-    """(mean, std) of per-seed values [S], the std being the sample std over seeds (ddof = 1, the project's
-    convention); with a single seed the std is undefined and reported as NaN (no warning)."""
-    values = np.asarray(values, float)
-    return float(values.mean()), (float(values.std(ddof=1)) if values.size > 1 else float("nan"))
 
 
 SUMMARY_WS = {"flow BC (w=0)": 0.0, "flow GCBC (w=1)": 1.0, "CFGRL (w=3)": 3.0}  # summary_row's fixed-w columns
@@ -626,23 +498,120 @@ def summary_row(result: dict) -> dict:
         raise ValueError(f"chosen_w {result['chosen_w']} of {where} is not one evaluated w per seed")
     row = dict(env=result["env_name"], preset=result["preset"]["name"], seeds=per_seed.shape[0])
     for label, w in SUMMARY_WS.items():
-        row[f"{label} mean"], row[f"{label} std"] = mean_std(per_seed[:, _w_index(ws, w)] * 100)
+        row[f"{label} mean"], row[f"{label} std"] = stats.mean_std(per_seed[:, _w_index(ws, w)] * 100)
     picked = per_seed[np.arange(len(chosen)), [_w_index(ws, w) for w in chosen]] * 100
-    row["CFGRL (validated w) mean"], row["CFGRL (validated w) std"] = mean_std(picked)
+    row["CFGRL (validated w) mean"], row["CFGRL (validated w) std"] = stats.mean_std(picked)
     row["validated w per seed"] = " ".join(f"{w:g}" for w in chosen)
     paper = PAPER_TABLE3.get(result["env_name"]) if result.get("method", "shared") == "shared" else None  # flat
     row["paper flow GCBC"], row["paper CFGRL (w=3)"] = paper if paper else (None, None)
     return row
 
 
-def save_results(result: dict, path) -> Path:
-    """Write one experiment's result as JSON, atomically."""
-    return atomic_write_json(path, result)
+# ---- notebook 04's report: the values of its table and Summary, which scripts/render_readme.py reads too -------
+
+SUMMARY_CMP_WS = (1.5, 2.0, 3.0)  # the w > 1 the Summary compares with GCBC (those of the preset's grid)
+BEYOND = "larger than twice its standard error"  # notebook 04's wording of `stats.beyond_noise`
 
 
-def load_results(path) -> dict:
-    """Read a result written by `save_results`; a missing file is a clear FileNotFoundError."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no experiment result at {path} (run scripts/run_gcbc_cfgrl.py to make one)")
-    return json.loads(path.read_text())
+def short_name(env_name: str) -> str:
+    """'pointmaze-large-navigate-v0' -> 'large'; 'cube-single-play-v0' -> 'cube-single'."""
+    return "-".join(env_name.split("-")[:2]).replace("pointmaze-", "")
+
+
+TABLE_COLUMNS = (*SUMMARY_WS, "CFGRL (validated w)")  # the table's success columns
+
+
+def shown_table(rows: list[dict]):
+    """The table as a reader sees it (a pandas DataFrame): env, method (when the rows have one), preset, seeds, each
+    success column as mean ± std, the validated w per seed and the paper's GCBC → CFGRL where it has the env."""
+    import pandas as pd
+
+    table = pd.DataFrame(rows)
+    method = {"method": table["method"]} if "method" in table else {}
+    paper = [f"{a:g} → {b:g}" if a is not None and not pd.isna(a) else "–"
+             for a, b in zip(table["paper flow GCBC"], table["paper CFGRL (w=3)"], strict=True)]  # fmt: skip
+    return pd.DataFrame({
+        "env": table["env"].str.replace("-navigate-v0", "").str.replace("-play-v0", ""), **method,
+        "preset": table["preset"], "seeds": table["seeds"],
+        **{c: [stats.pm(r[f"{c} mean"], r[f"{c} std"]) for _, r in table.iterrows()] for c in TABLE_COLUMNS},
+        "validated w per seed": table["validated w per seed"], "paper GCBC → CFGRL": paper,
+    })  # fmt: skip
+
+
+def paired_gap(result: dict, w_a: float, w_b: float, step: int | None = None) -> tuple[float, float]:
+    """success(w_b) - success(w_a) per seed in points (the same trained seed at both w): (mean, SE), `stats.mean_se`."""
+    ws, per_seed = success_by_w(result, step)
+    d = 100 * (per_seed[:, int(np.argmin(np.abs(ws - w_b)))] - per_seed[:, int(np.argmin(np.abs(ws - w_a)))])
+    return stats.mean_se(d)
+
+
+def tied_for_best(result: dict, step: int) -> tuple[float, list[float]]:
+    """The best w of the seed-mean curve at `step`, and every w whose paired difference to it is within the noise
+    (`stats.beyond_noise`)."""
+    ws, per_seed = success_by_w(result, step)
+    best = float(ws[np.argmax(per_seed.mean(0))])
+    return best, [float(w) for w in ws if not stats.beyond_noise(*paired_gap(result, best, w, step))]
+
+
+def table_rows(results: dict) -> list[dict]:
+    """`summary_row` of every result, in order; a missing paper number is NaN (as in the table's CSV)."""
+    rows = [summary_row(r) for r in results.values()]
+    return [{k: float("nan") if v is None else v for k, v in row.items()} for row in rows]
+
+
+def summary_values(results: dict, preset) -> dict:
+    """Every value notebook 04's Summary states (and the README's results04 block), from the results of `preset`
+    ({env: result}): the table, GCBC vs BC and each w of SUMMARY_CMP_WS vs GCBC paired over seeds with the verdict
+    rule, the w within the noise of the best at the first and last checkpoint, and the budget next to the paper's."""
+    preset, paper = get_preset(preset), get_preset("paper")
+    envs = list(results)
+    cmp_ws = [w for w in SUMMARY_CMP_WS if w in preset.ws]
+    table = {short_name(row["env"]): row for row in table_rows(results)}
+    blocks, comparisons, gcbc_vs_bc, moves = [], [], {}, {}
+    for name in envs:
+        row, short = table[short_name(name)], short_name(name)
+        cells = {c: stats.pm(row[f"{c} mean"], row[f"{c} std"]) for c in SUMMARY_WS | {"CFGRL (validated w)": None}}
+        lines = [f"- **{short}**: BC {cells['flow BC (w=0)']}, GCBC {cells['flow GCBC (w=1)']}, CFGRL w=3 "
+                 f"{cells['CFGRL (w=3)']}, validated w {cells['CFGRL (validated w)']} "
+                 f"(w per seed: {row['validated w per seed']})."]  # fmt: skip
+        gcbc_vs_bc[name] = paired_gap(results[name], 0.0, 1.0)
+        lines.append(f"  - GCBC vs BC: {gcbc_vs_bc[name][0]:+.1f} ± {gcbc_vs_bc[name][1]:.1f} points "
+                     f"({stats.verdict(*gcbc_vs_bc[name], beyond=BEYOND)}).")  # fmt: skip
+        for w in cmp_ws:
+            mean, se = paired_gap(results[name], 1.0, w)
+            comparisons.append((name, w, mean, se))
+            lines.append(f"  - w = {w:g} vs GCBC: {mean:+.1f} ± {se:.1f} points ({stats.verdict(mean, se, BEYOND)}).")
+        steps = results[name]["checkpoint_steps"]
+        ties = {st: tied_for_best(results[name], st) for st in steps}
+        moves[name] = not set(ties[steps[0]][1]) & set(ties[steps[-1]][1])  # first and last sets do not overlap
+        lines.append("  - Best w by checkpoint (oracle, reference only; in brackets the w within the noise of it): "
+                     + "; ".join(f"{st:,} steps ({np.asarray(results[name]['success'][str(st)]).shape[2]} ep./task): "
+                                 f"{b:g} [{', '.join(f'{w:g}' for w in tied)}]" for st, (b, tied) in ties.items())
+                     + ".")  # fmt: skip
+        blocks.append("\n".join(lines))
+    final = [np.asarray(r["success"][str(r["checkpoint_steps"][-1])]) for r in results.values()]  # [S, T, E, W]
+    final_episodes, n_tasks = {a.shape[2] for a in final}, {a.shape[1] for a in final}
+    wins = [short_name(n) for n, (m, se) in gcbc_vs_bc.items() if m > 0 and stats.beyond_noise(m, se)]
+    ups = sum(m > 0 and stats.beyond_noise(m, se) for *_, m, se in comparisons)
+    downs = sum(m < 0 and stats.beyond_noise(m, se) for *_, m, se in comparisons)
+    ratio = paper.num_steps * paper.batch_size / (preset.num_steps * preset.batch_size)
+    return {
+        "preset": preset.name, "n_envs": len(envs), "seeds": preset.num_seeds,
+        "n_tasks": ", ".join(map(str, sorted(n_tasks))), "episodes": ", ".join(map(str, sorted(final_episodes))),
+        "binom_se": 100 * 0.5 / np.sqrt(min(n_tasks) * min(final_episodes)), "per_env": "\n".join(blocks),
+        "gcbc_wins": len(wins), "gcbc_win_names": ", ".join(wins) or "none",
+        "gcbc_rest": ", ".join(short_name(n) for n in envs if short_name(n) not in wins) or "none",
+        "cmp_ws": ", ".join(f"{w:g}" for w in cmp_ws), "n_cmp": len(comparisons), "n_up": ups, "n_down": downs,
+        "n_flat": len(comparisons) - ups - downs,
+        "moved": ", ".join(short_name(n) for n, m in moves.items() if m) or "none",
+        "not_moved": ", ".join(short_name(n) for n, m in moves.items() if not m) or "none",
+        "ckpt_episodes": preset.checkpoint_episodes_per_task, "ratio": f"1/{ratio:.0f}",
+        "steps": preset.num_steps, "batch": preset.batch_size, "paper_steps": paper.num_steps,
+        "paper_batch": paper.batch_size, "hidden": stats.mlp_name(preset.hidden_dims),
+        "paper_hidden": stats.mlp_name(paper.hidden_dims),
+        "table_w": 3.0,  # the w of Table 3's CFGRL column (and of ours)
+        "paper": "; ".join(f"{short_name(n)} {a:g} → {b:g}" for n, (a, b) in PAPER_TABLE3.items()),
+        "table": table,
+        "paired": {f"{short_name(n)} w={w:g}": [m, se] for n, w, m, se in comparisons},
+        "gcbc_vs_bc": {short_name(n): list(v) for n, v in gcbc_vs_bc.items()},
+    }  # fmt: skip

@@ -1,6 +1,7 @@
 """Notebook 06's point-mass experiment (PGD Figure 2) as one resumable run: data, models, samples, measures.
 
     run = obtain(get_preset("cpu"), results_dir("cpu"))      # trains, samples and measures, or loads a finished run
+                                                              # (results/pgd/<preset>/, `protocol`)
     run.result["metrics"]["pgd"]["1"]["dynamics_error"]       # one value per seed
 
 What a run does, every step seeded:
@@ -27,8 +28,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import os
-import shutil
 import time
 from pathlib import Path
 
@@ -36,10 +35,11 @@ import jax
 import numpy as np
 
 from cfgrl_core.checks import check_positive_int
+from cfgrl_core.experiments import protocol, stats
+from cfgrl_core.experiments.resumable import train_resumable
 from cfgrl_core.io.atomic import atomic_write_bytes
-from cfgrl_core.io.checkpoints import CheckpointDir, load_json, save_json
-from cfgrl_core.io.provenance import REPO_ROOT, device_description, file_sha256, git_commit, made_by_this_commit
-from cfgrl_core.io.resumable import train_resumable
+from cfgrl_core.io.checkpoints import load_json, save_json
+from cfgrl_core.io.provenance import device_description, file_sha256, git_commit
 from cfgrl_core.pgd import measures, pointmass, tilt, trajectory_model, world_model
 from cfgrl_core.pgd.policy_guidance import PolicyGuidance
 from cfgrl_core.pgd.windows import Normaliser, make_windows
@@ -97,18 +97,9 @@ BEHAVIOUR, TARGET = pointmass.BEHAVIOUR, pointmass.TARGET
 SCORE, SHIFT = PolicyGuidance(), PolicyGuidance(mode="shift", evaluate_at="noisy")
 
 
-def get_preset(name) -> Preset:
-    if isinstance(name, Preset):
-        return name
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
-    return PRESETS[name]
-
-
-def results_dir(preset_name: str) -> Path:
-    """results/pgd/<preset> in the repository (or $CFGRL_RESULTS_DIR/pgd/<preset>)."""
-    root = os.environ.get("CFGRL_RESULTS_DIR") or REPO_ROOT / "results"
-    return Path(root) / "pgd" / preset_name
+EXPERIMENT = protocol.Experiment("pgd", PRESETS, script="scripts/run_pgd.py")
+get_preset = EXPERIMENT.preset  # a Preset by name ("fast", "cpu", "paper") or a Preset itself
+results_dir = EXPERIMENT.results_dir  # results/pgd/<preset> (or $CFGRL_RESULTS_DIR/pgd/<preset>)
 
 
 @dataclasses.dataclass
@@ -156,7 +147,7 @@ def measure(states, actions, rewards=None, dones=None, *, lam=None) -> dict:
     return out
 
 
-def _train_trajectory_model(preset, z, layout, folder, progress):
+def _train_trajectory_model(preset, z, layout, folder: protocol.RunFolder, progress):
     config = trajectory_model.model_config(layout, preset.hidden)
     learner = trajectory_model.trajectory_learner(config, batch_size=preset.batch_size,
                                                   learning_rate=preset.learning_rate)  # fmt: skip
@@ -165,20 +156,20 @@ def _train_trajectory_model(preset, z, layout, folder, progress):
     states, losses = train_resumable(
         learner, states, trajectory_model.device_data(z), jax.random.split(_key("trajectory train"), s),
         num_steps=preset.num_steps, batch_size=preset.batch_size,
-        checkpoints=CheckpointDir(folder / "train" / "trajectory"), checkpoint_every=preset.checkpoint_every,
+        checkpoints=folder.checkpoints("trajectory"), checkpoint_every=preset.checkpoint_every,
         steps_per_call=preset.steps_per_call, progress=progress, desc=f"trajectory model, {s} seeds",
     )  # fmt: skip
     return states.params, config, losses
 
 
-def _train_world_model(preset, data, folder, progress):
+def _train_world_model(preset, data, folder: protocol.RunFolder, progress):
     learner = world_model.WorldModelLearner(hidden=tuple(preset.wm_hidden))
     arrays, norms = world_model.transition_data(data)
     r = preset.num_seeds * preset.wm_members  # run r = seed r // E, member r % E
     states = create_runs(learner, jax.random.split(_key("world model init"), r))
     states, losses = train_resumable(
         learner, states, arrays, jax.random.split(_key("world model train"), r), num_steps=preset.wm_steps,
-        batch_size=preset.batch_size, checkpoints=CheckpointDir(folder / "train" / "world_model"),
+        batch_size=preset.batch_size, checkpoints=folder.checkpoints("world_model"),
         checkpoint_every=preset.checkpoint_every, steps_per_call=preset.steps_per_call, progress=progress,
         desc=f"world model, {r} members",
     )  # fmt: skip
@@ -273,13 +264,9 @@ def run_config(preset: Preset) -> dict:
 
 def run_and_save(preset, folder, *, progress=True, log=announce) -> Run:
     preset = get_preset(preset)
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     config = run_config(preset)
-    config_file = folder / "config.json"
-    if config_file.is_file() and load_json(config_file) != config:
-        raise ValueError(f"{folder} holds a run of another configuration; delete it to start this one")
-    save_json(config_file, config)
+    run_folder = protocol.RunFolder(folder, config)
+    folder = run_folder.path
     t_start = time.time()
     data_path = folder / "pointmass.npz"
     data = pointmass.obtain_dataset(data_path, pointmass.Recipe(num_episodes=preset.num_episodes, world=WORLD))
@@ -290,10 +277,10 @@ def run_and_save(preset, folder, *, progress=True, log=announce) -> Run:
         f"({windows.dropped_episodes} episodes shorter than a window)")  # fmt: skip
     t0 = time.time()
     params, model_config, traj_losses = _train_trajectory_model(preset, normaliser.normalise(windows.x), layout,
-                                                                folder, progress)  # fmt: skip
+                                                                run_folder, progress)  # fmt: skip
     t_traj = time.time() - t0
     t0 = time.time()
-    wm_params, wm_learner, wm_norms, wm_losses = _train_world_model(preset, data, folder, progress)
+    wm_params, wm_learner, wm_norms, wm_losses = _train_world_model(preset, data, run_folder, progress)
     t_wm = time.time() - t0
     t0 = time.time()
     per_seed = {"val": [], "test": []}
@@ -339,7 +326,7 @@ def run_and_save(preset, folder, *, progress=True, log=announce) -> Run:
                               {**meta, "members": preset.wm_members, "steps": preset.wm_steps})  # fmt: skip
     save_samples(folder / "samples.npz", drawn)
     save_json(folder / "results.json", result)
-    shutil.rmtree(folder / "train", ignore_errors=True)
+    run_folder.clear_work()
     return Run(result, drawn, folder)
 
 
@@ -365,16 +352,93 @@ def load_run(folder) -> Run:
 
 
 def obtain(preset, folder, *, reuse: bool = False, progress=True, log=announce) -> Run:
-    """A finished run is loaded when reuse=True or when this clean commit made it; otherwise the run is done
-    (resuming the checkpoints of an interrupted one)."""
+    """A finished run is loaded when reuse=True or when this clean commit made it (`protocol.obtain`); otherwise the
+    run is done (resuming the checkpoints of an interrupted one)."""
     preset = get_preset(preset)
     folder = Path(folder)
-    done = (folder / "results.json").is_file() and (folder / "samples.npz").is_file()
-    if done:
-        made_with = load_json(folder / "results.json").get("commit", "?")
-        if reuse or made_by_this_commit(made_with):
-            log(f"loaded the finished run in {folder} (made by commit {made_with}; no training)")
-            return load_run(folder)
+
+    def discard():  # the finished run's record; the data file and checkpoints stay (the same config remakes them)
         for name in ("results.json", "samples.npz", "config.json"):
             (folder / name).unlink(missing_ok=True)
-    return run_and_save(preset, folder, progress=progress, log=log)
+
+    return protocol.obtain(
+        f"the run in {folder}", folder / "results.json", also=[folder / "samples.npz"], reuse=reuse,
+        load=lambda: load_run(folder), discard=discard, run=lambda: run_and_save(preset, folder, progress=progress,
+                                                                                log=log),
+        log=log,
+    )  # fmt: skip
+
+
+# ---- notebook 06's report: the measures by set, and the Summary values of a run (scripts/render_readme.py too) -----
+
+
+def seed_values(measures_of_set: dict, key: str, num_seeds: int) -> np.ndarray:
+    """Per-seed values [S] of one measure of one set (NaN where a seed's windows all diverged or the set lacks it)."""
+    values = measures_of_set.get(key, [None] * num_seeds)
+    return np.array([np.nan if v is None else v for v in values], float)
+
+
+def mean_sd(measures_of_set: dict, key: str, num_seeds: int) -> tuple[float, float]:
+    """(mean, std with ddof = 1) over the seeds that have a value; std NaN with fewer than two."""
+    v = seed_values(measures_of_set, key, num_seeds)
+    return float(np.nanmean(v)), float(np.nanstd(v, ddof=1)) if np.isfinite(v).sum() > 1 else np.nan
+
+
+TABLE_MEASURES = ("log_lik", "dynamics_error", "reward_error", "final_distance", "terminal_fraction")
+
+
+def table_sets(result: dict, preset) -> list[tuple[str, dict]]:
+    """(label, measures) of the sets in the table: target rollouts, data, the world model at k and H steps, the
+    unguided model and PGD at lambda*."""
+    m, lam = result["metrics"], result["lambda_star"]
+    return [("target rollouts (true env)", m["target"]), ("offline data", m["data"]),
+            (f"world model, k = {preset.wm_rollout}", m["world_model"]),
+            (f"world model, k = {preset.horizon}", m["world_model_full"]), ("unguided model", m["pgd"]["0"]),
+            (f"PGD, λ* = {lam:g}", m["pgd"][f"{lam:g}"])]  # fmt: skip
+
+
+def show_lambda(preset) -> float:
+    """The lambda the Z-tilt panels and the Summary look at: 1 when the grid holds it, else its first guided one."""
+    return 1.0 if 1.0 in preset.lams else preset.lams[1]
+
+
+def summary_values(result: dict, preset) -> dict:
+    """The values of notebook 06's Summary that the run holds (the analytic Figure 3's come from the notebook): the
+    table of sets, the likelihood and dynamics error unguided, at lambda* and at the grid's end, the world model,
+    and the Z(s) tilt at `show_lambda`."""
+    preset = get_preset(preset)
+    m, lam_star, s = result["metrics"], result["lambda_star"], preset.num_seeds
+
+    def at(d, key):
+        return mean_sd(d, key, s)[0]
+
+    rows = ["| set | target log-lik | dynamics error | reward error | terminal fraction |", "|---|---|---|---|---|"]
+    for name, d in table_sets(result, preset):
+        cells = [stats.pm(*mean_sd(d, k, s), f".{2 if k == 'log_lik' else 3}f") if k in d else "–"
+                 for k in ("log_lik", "dynamics_error", "reward_error", "terminal_fraction")]  # fmt: skip
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    lam_last, lam_show, star = preset.lams[-1], show_lambda(preset), m["pgd"][f"{lam_star:g}"]
+    exact_z, prod_z, pgd_z = (at(m[k][f"{lam_show:g}"], "log_z") for k in ("exact_pgd", "product", "pgd"))
+    unguided_dyn = at(m["pgd"]["0"], "dynamics_error")
+    return {
+        "preset": preset.name, "seeds": s, "steps": preset.num_steps, "horizon": preset.horizon,
+        "n_windows": result["num_windows"], "n_transitions": result["num_transitions"],
+        "terminal_windows": result["terminal_windows"], "table": "\n".join(rows), "lam_star": lam_star,
+        "tol": preset.dyn_tolerance, "wm_k": preset.wm_rollout, "lam_last": lam_last,
+        "div_last": at(m["pgd"][f"{lam_last:g}"], "diverged_fraction"),
+        "ll_unguided": at(m["pgd"][f"{preset.lams[0]:g}"], "log_lik"), "ll_star": at(star, "log_lik"),
+        "ll_target": at(m["target"], "log_lik"), "dyn_unguided": unguided_dyn,
+        "dyn_star": at(star, "dynamics_error"), "dyn_wm": at(m["world_model"], "dynamics_error"),
+        "dyn_wm_full": at(m["world_model_full"], "dynamics_error"),
+        "wm_final": at(m["world_model"], "final_distance"), "star_final": at(star, "final_distance"),
+        "lam_show": lam_show, "exact_z": exact_z, "prod_z": prod_z, "pgd_z": pgd_z,
+        "wm_vs": "lower" if at(m["world_model"], "dynamics_error") < unguided_dyn else "higher",
+        "target_final": at(m["target"], "final_distance"), "data_final": at(m["data"], "final_distance"),
+        "pgd_vs_exact": "below" if pgd_z < exact_z else "above", "z_order": "more" if exact_z > prod_z else "less",
+        "ll_show_pgd": at(m["pgd"][f"{lam_show:g}"], "log_lik"),
+        "ll_show_exact": at(m["exact_pgd"][f"{lam_show:g}"], "log_lik"),
+        "fd_show_pgd": at(m["pgd"][f"{lam_show:g}"], "final_distance"),
+        "fd_show_exact": at(m["exact_pgd"][f"{lam_show:g}"], "final_distance"),
+        "dyn_show": at(m["pgd"][f"{lam_show:g}"], "dynamics_error"),
+        "lam_before": preset.lams[-2], "dyn_before": at(m["pgd"][f"{preset.lams[-2]:g}"], "dynamics_error"),
+    }  # fmt: skip

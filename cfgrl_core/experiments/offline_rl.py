@@ -19,18 +19,16 @@ far back from the goal the learned values guide the actors), with validation epi
 choosing w and 1/beta there. Runs checkpoint every
 `checkpoint_every` steps and cache each finished evaluation, so a killed run resumes where it stopped.
 
-Result JSON (results/offline_rl/<preset>/<task>.json): success arrays indexed [seed][episode][value] (path starts:
-[seed][start][episode][value], under "path_starts"); label
-statistics of the final critics over the whole dataset; the provenance. Beside it, <task>/weights/ holds the
-final critics and CFGRL and Gaussian-AWR actors (seed-stacked), and <task>/sample.npz a fixed subsample of
-transitions with every seed's Q, V and A (the notebook's label and gradient figures).
+Result JSON (results/offline_rl/<preset>/<task>.json, where `protocol` puts every result): success arrays indexed
+[seed][episode][value] (path starts: [seed][start][episode][value], under "path_starts"); label statistics of the
+final critics over the whole dataset; the provenance. Beside it, <task>/weights/ holds the final critics and CFGRL
+and Gaussian-AWR actors (seed-stacked), and <task>/sample.npz a fixed subsample of transitions with every seed's Q,
+V and A (the notebook's label and gradient figures).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 import shutil
 import time
 from pathlib import Path
@@ -42,13 +40,14 @@ import numpy as np
 from cfgrl_core.agents import awr, cfgrl_actor, iql
 from cfgrl_core.agents.offline import Actor, CriticWithActors
 from cfgrl_core.checks import check_nonnegative_int
-from cfgrl_core.io.atomic import atomic_write_bytes, atomic_write_json
+from cfgrl_core.experiments import protocol, stats
+from cfgrl_core.experiments.gcbc_cfgrl import checkpoint_steps
+from cfgrl_core.experiments.resumable import train_resumable
+from cfgrl_core.io.atomic import atomic_write_bytes
 from cfgrl_core.io.checkpoints import load_json, restore_pytree, save_weights_folder
-from cfgrl_core.io.provenance import REPO_ROOT, device_description, file_sha256, git_commit, made_by_this_commit
-from cfgrl_core.io.resumable import train_resumable
+from cfgrl_core.io.provenance import device_description, file_sha256, git_commit
 from cfgrl_core.ogbench import datasets as ogbench_data
 from cfgrl_core.ogbench import evaluation, singletask
-from cfgrl_core.ogbench.experiment import RunFolder, checkpoint_steps, generate_and_load, mean_std
 from cfgrl_core.train import TrainConfig, create_runs
 
 INV_BETAS = (0.0, 1.0, 3.0, 10.0, 30.0)  # AWR: one training each (1/beta = 0 is BC)
@@ -183,12 +182,9 @@ PRESETS = {
 }
 
 
-def get_preset(name_or_preset) -> Preset:
-    if isinstance(name_or_preset, Preset):
-        return name_or_preset
-    if name_or_preset not in PRESETS:
-        raise ValueError(f"unknown preset {name_or_preset!r}; choose one of {sorted(PRESETS)}")
-    return PRESETS[name_or_preset]
+EXPERIMENT = protocol.Experiment("offline_rl", PRESETS, script="scripts/run_offline_rl.py")
+get_preset = EXPERIMENT.preset  # a Preset by name ("fast", "cpu", "paper", "cube") or a Preset itself
+results_dir = EXPERIMENT.results_dir  # results/offline_rl/<preset> (or $CFGRL_RESULTS_DIR/offline_rl/<preset>)
 
 
 def parse_task(task: str) -> tuple[str, int]:
@@ -207,21 +203,17 @@ def parse_task(task: str) -> tuple[str, int]:
     return env_name, task_id
 
 
-def results_dir(preset_name: str) -> Path:
-    """results/offline_rl/<preset> (or $CFGRL_RESULTS_DIR/<preset>)."""
-    root = os.environ.get("CFGRL_RESULTS_DIR") or REPO_ROOT / "results" / "offline_rl"
-    return Path(root) / preset_name
-
-
-def result_path(preset_name: str, task: str) -> Path:
-    return results_dir(preset_name) / f"{task}.json"
+def result_path(preset_name: str, task: str, root=None) -> Path:
+    """<results_dir(preset) or root>/<task>.json; the task's run folder (weights, sample) is <task>/ beside it."""
+    return (results_dir(preset_name) if root is None else Path(root)) / f"{task}.json"
 
 
 def load_task_data(task: str, preset: Preset, *, data_dir=None, seed: int = 0, progress: bool = True):
     """(transitions, recipe, train path) of a task: the dataset generated if missing, relabelled by OGBench."""
     env_name, _ = parse_task(task)
-    train_ds, recipe, train_path = generate_and_load(env_name, task, preset, data_dir=data_dir, seed=seed,
-                                                     progress=progress)  # fmt: skip
+    train_ds, recipe, train_path = ogbench_data.generate_and_load(
+        env_name, task, num_episodes=preset.num_episodes, data_dir=data_dir, seed=seed, progress=progress
+    )
     return singletask.transitions(train_ds), recipe, train_path
 
 
@@ -298,9 +290,9 @@ def evaluate_actors(task, preset, states, cfgs, *, episodes, seed, pool, progres
 
 
 def choose(val_success, values) -> list[float]:
-    """Per seed, the value with the highest validation success (ties to the smallest). [S, E, V] -> [S]."""
-    rates = np.asarray(val_success, float).mean(axis=1)
-    return [float(v) for v in np.asarray(values, float)[np.argmax(rates, axis=1)]]
+    """Per seed, the value with the highest validation success, ties to the smallest
+    (`stats.choose_by_validation`). [S, E, V] -> [S]."""
+    return [float(v) for v in stats.choose_by_validation(val_success, values)]
 
 
 def label_statistics(states, cfgs, data, num_seeds: int) -> tuple[dict, np.ndarray]:
@@ -354,7 +346,7 @@ def run_task(task: str, preset, *, seed: int = 0, data_dir=None, run_dir=None, p
     obs_dim, action_dim = data["observations"].shape[1], data["actions"].shape[1]
     cfgs = configs(preset, obs_dim, action_dim)
     learner = make_learner(preset, cfgs, extras=task in preset.extra_tasks)
-    folder = None if run_dir is None else RunFolder(run_dir, run_config(task, preset, seed, dataset_sha256))
+    folder = None if run_dir is None else protocol.RunFolder(run_dir, run_config(task, preset, seed, dataset_sha256))
     resumed_from = None if folder is None else folder.train.latest()
     key_init, key_train = jax.random.split(jax.random.PRNGKey(seed))
     s = preset.num_seeds
@@ -369,18 +361,18 @@ def run_task(task: str, preset, *, seed: int = 0, data_dir=None, run_dir=None, p
     pool = evaluation.EnvPool()
 
     def cached(name, run):
-        return run() if folder is None else folder.cached(name, run)
+        return protocol.cached_or_run(folder, name, run)
 
     def evaluate(step, states):
         t = time.perf_counter()
         episodes = preset.episodes if step == steps[-1] else preset.checkpoint_episodes
         run = lambda: evaluate_actors(task, preset, states, cfgs, episodes=episodes, seed=seed, pool=pool,
                                       progress=progress)  # fmt: skip
-        evals[step] = run() if folder is None else folder.cached(f"step_{step:08d}", run)
+        evals[step] = cached(f"step_{step:08d}", run)
         if step == steps[-1]:
             run_val = lambda: evaluate_actors(task, preset, states, cfgs, episodes=preset.val_episodes,
                                               seed=seed + 10_000, pool=pool, progress=progress)  # fmt: skip
-            val.update(run_val() if folder is None else folder.cached("validation", run_val))
+            val.update(cached("validation", run_val))
         if starts is not None and step == steps[-1]:  # the last step only: rollouts from many starts cost the most
             path_evals[step] = cached(f"path_step_{step:08d}", lambda: evaluate_actors(
                 task, preset, states, cfgs, episodes=preset.path_episodes, seed=seed, pool=pool, progress=progress,
@@ -460,52 +452,49 @@ def weights_of(states) -> dict:
             "awr_gaussian": jax.device_get(states.actors["awr_gaussian"].params)}  # fmt: skip
 
 
-def run_and_save(task: str, preset, *, seed: int = 0, data_dir=None, progress=True, log=print) -> dict:
+def run_and_save(task: str, preset, folder=None, *, seed: int = 0, data_dir=None, progress=True, log=print) -> dict:
     """`run_task` in its run folder (resumable), then the result JSON, the weights and the sample; the training
-    checkpoints and cached evaluations are deleted once those are written. Returns the result."""
+    checkpoints and cached evaluations are deleted once those are written. Returns the result.
+    folder: the preset's results folder (default `results_dir(preset)`): <folder>/<task>.json and <folder>/<task>/."""
     preset = get_preset(preset)
-    result_file = result_path(preset.name, task)
-    folder = result_file.with_suffix("")
-    result, states, cfgs, adv, data = run_task(task, preset, seed=seed, data_dir=data_dir, run_dir=folder,
+    result_file = result_path(preset.name, task, folder)
+    run_folder = result_file.with_suffix("")
+    result, states, cfgs, adv, data = run_task(task, preset, seed=seed, data_dir=data_dir, run_dir=run_folder,
                                                progress=progress, log=log)  # fmt: skip
     meta = dict(task=task, preset=preset.name, seed=seed, num_seeds=preset.num_seeds, step=preset.num_steps,
                 inv_betas=list(preset.inv_betas),
                 dataset_sha256=result["dataset_sha256"], commit=result["commit"], device=result["device"],
                 configs={k: dataclasses.asdict(v) for k, v in cfgs.items()})  # fmt: skip
-    save_weights_folder(folder / "weights", weights_of(states), meta, record_name="config.json")
-    save_sample(folder / "sample.npz", data, states, cfgs, adv, preset.sample_size, seed)
-    atomic_write_json(result_file, result)
-    RunFolder.clear_work(folder)
+    save_weights_folder(run_folder / "weights", weights_of(states), meta, record_name="config.json")
+    save_sample(run_folder / "sample.npz", data, states, cfgs, adv, preset.sample_size, seed)
+    protocol.save_result(result, result_file)
+    protocol.clear_work(run_folder)
     return result
 
 
-def obtain(task: str, preset, *, reuse: bool = False, seed: int = 0, data_dir=None, progress=True, log=print) -> dict:
-    """The result a notebook needs: loaded when reuse=True or when made by this very commit of a clean tree,
-    otherwise run (resuming an unfinished run folder; a finished result is done again from scratch)."""
+def obtain(task: str, preset, folder=None, *, reuse: bool = False, seed: int = 0, data_dir=None, progress=True,
+           log=print) -> dict:  # fmt: skip
+    """The result a notebook needs (`protocol.obtain`): loaded when reuse=True or when made by this very commit of a
+    clean tree, otherwise run (resuming an unfinished run folder; a finished result is done again from scratch).
+    folder: the preset's results folder (default `results_dir(preset)`)."""
     preset = get_preset(preset)
-    result_file = result_path(preset.name, task)
-    folder = result_file.with_suffix("")
-    if result_file.is_file() and (folder / "weights").is_dir():
-        made_with = load_result(result_file).get("commit", "?")
-        same_commit = made_by_this_commit(made_with)
-        if reuse or same_commit:
-            log(f"{task}: loaded {result_file} (made by commit {made_with}; no training)")
-            return load_result(result_file)
-    if result_file.is_file():
-        shutil.rmtree(folder, ignore_errors=True)
-    return run_and_save(task, preset, seed=seed, data_dir=data_dir, progress=progress, log=log)
+    result_file = result_path(preset.name, task, folder)
+    run_folder = result_file.with_suffix("")
+    return protocol.obtain(
+        task, result_file, also=[run_folder / "weights"], reuse=reuse, load=lambda: load_result(result_file),
+        discard=lambda: shutil.rmtree(run_folder, ignore_errors=True),
+        run=lambda: run_and_save(task, preset, folder, seed=seed, data_dir=data_dir, progress=progress, log=log),
+        log=log,
+    )  # fmt: skip
 
 
 def load_result(path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no result at {path} (run scripts/run_offline_rl.py to make one)")
-    return json.loads(path.read_text())
+    return EXPERIMENT.load_result(path)
 
 
-def load_weights(task: str, preset_name: str) -> tuple[dict, dict]:
-    """(seed-stacked params {critic, cfgrl, awr_gaussian}, configs) of a finished run."""
-    folder = result_path(preset_name, task).with_suffix("") / "weights"
+def load_weights(result_file) -> tuple[dict, dict]:
+    """(seed-stacked params {critic, cfgrl, awr_gaussian}, configs) of the finished run of `result_file`."""
+    folder = Path(result_file).with_suffix("") / "weights"
     meta = load_json(folder / "config.json")
     c = meta["configs"]
     cfgs = dict(critic=iql.IQLConfig(**c["critic"]), cfgrl=cfgrl_actor.CFGRLActorConfig(**c["cfgrl"]),
@@ -521,12 +510,13 @@ def load_weights(task: str, preset_name: str) -> tuple[dict, dict]:
     return restore_pytree(folder / "params", like), cfgs
 
 
-def load_sample(task: str, preset_name: str) -> dict:
-    with np.load(result_path(preset_name, task).with_suffix("") / "sample.npz") as f:
+def load_sample(result_file) -> dict:
+    """The transitions with every seed's Q, V and A saved beside a finished result (<task>/sample.npz)."""
+    with np.load(Path(result_file).with_suffix("") / "sample.npz") as f:
         return {k: f[k] for k in f.files}
 
 
-# ---- summaries --------------------------------------------------------------------------------------------------
+# ---- notebook 05's report: its table, labels, costs and Summary values (scripts/render_readme.py reads them too) ---
 
 
 def curves(result: dict, name: str, step: int | None = None) -> np.ndarray:
@@ -551,10 +541,10 @@ def table_row(result: dict) -> dict:
     row = dict(task=result["task"], seeds=cfg.shape[0])
     for label, values in [("AWR", validated(result, "awr_gaussian") * 100),
                           ("CFGRL", validated(result, "cfgrl") * 100)]:  # fmt: skip
-        row[f"{label} mean"], row[f"{label} std"] = mean_std(values)
+        row[f"{label} mean"], row[f"{label} std"] = stats.mean_std(values)
     for label, w in [("BC (w=0)", 0.0), ("filtered BC (w=1)", 1.0)]:
         hit = np.flatnonzero(np.isclose(ws, w))
-        row[f"{label} mean"], row[f"{label} std"] = mean_std(cfg[:, hit[0]]) if hit.size else (None, None)
+        row[f"{label} mean"], row[f"{label} std"] = stats.mean_std(cfg[:, hit[0]]) if hit.size else (None, None)
     paper = PAPER_TABLE2.get(result["task"], {})
     for label in ("AWR", "CFGRL"):
         row[f"paper {label} mean"], row[f"paper {label} std"] = paper.get(label, (None, None))
@@ -575,3 +565,126 @@ def path_validated(result: dict, name: str, step: int | None = None) -> np.ndarr
     per_seed = path_curves(result, name, step)
     idx = [int(np.flatnonzero(np.isclose(values, v))[0]) for v in result["path_starts"]["chosen"][name]]
     return per_seed[np.arange(len(idx)), :, idx]
+
+
+BEYOND = "more than twice its standard error"  # notebook 05's wording of `stats.beyond_noise`
+
+
+def short_name(task: str) -> str:
+    """'pointmaze-medium-navigate-singletask-task3-v0' -> 'medium task 3'."""
+    env_name, task_id = parse_task(task)
+    family = env_name.removesuffix("-v0").replace("pointmaze-", "").replace("-navigate", "").replace("-play", "")
+    return f"{family} task {task_id}"
+
+
+def paired_gap(result: dict, a: str, b: str) -> tuple[float, float]:
+    """Validated success(b) - success(a) per seed in points (the same seed's critic under both actors): (mean, SE)."""
+    return stats.mean_se(100 * (validated(result, b) - validated(result, a)))
+
+
+def label_row(result: dict) -> dict:
+    """The labels of one task's final critics: fraction positive (mean, min, max over seeds) and how often two seeds
+    disagree (mean and max over pairs of seeds; NaN with one seed)."""
+    lab = result["labels"]
+    dis = np.asarray(lab["disagreement"])
+    pairs = dis[np.triu_indices(len(dis), 1)]
+    return dict(task=result["task"], positive_mean=float(np.mean(lab["positive_fraction"])),
+                positive_min=float(np.min(lab["positive_fraction"])),
+                positive_max=float(np.max(lab["positive_fraction"])),
+                disagreement_mean=float(pairs.mean()) if pairs.size else float("nan"),
+                disagreement_max=float(pairs.max()) if pairs.size else float("nan"))  # fmt: skip
+
+
+def cost_minutes(result: dict) -> float:
+    """Wall-clock minutes of the run that made a result (data, training with its evaluations, labels)."""
+    t = result["timings"]
+    return (t["data_s"] + t["train_and_eval_s"] + t["labels_s"]) / 60  # eval_s is inside train_and_eval_s
+
+
+def _records(rows: list[dict]) -> list[dict]:
+    """Rows as a table's records: a column with a missing value (None) and a number holds NaN there."""
+    import pandas as pd
+
+    return pd.DataFrame(rows).to_dict("records")
+
+
+def task_line(result: dict, row: dict, label: dict) -> str:
+    """One task's line of the Summary: the table's entries, CFGRL - AWR with its verdict, the chosen values."""
+    pm = {c: "–" if row[f"{c} mean"] is None else stats.pm(row[f"{c} mean"], row[f"{c} std"], ".0f")
+          for c in ("AWR", "CFGRL", "BC (w=0)", "filtered BC (w=1)")}  # fmt: skip
+    gap = paired_gap(result, "awr_gaussian", "cfgrl")
+    ws_best = np.asarray(result["ws"])[np.argmax(curves(result, "cfgrl").mean(0))]
+    line = (f"- **{short_name(result['task'])}**: AWR {pm['AWR']}, CFGRL {pm['CFGRL']} (BC {pm['BC (w=0)']}, "
+            f"filtered BC {pm['filtered BC (w=1)']}); CFGRL − AWR {gap[0]:+.1f} ± {gap[1]:.1f} "
+            f"points ({stats.verdict(*gap, BEYOND)}). Validated w per seed {result['chosen']['cfgrl']}, 1/β per seed "
+            f"{result['chosen']['awr_gaussian']}; the seed-mean w-curve peaks at w = {ws_best:g} (oracle, reference "
+            f"only). Labels: {100 * label['positive_mean']:.1f} % positive, two critic seeds disagree on "
+            f"{100 * label['disagreement_mean']:.1f} %.")  # fmt: skip
+    for name in ("awr_flow", "cfgrl_two_pass"):
+        if name in result["actors"]:
+            v = 100 * validated(result, name)
+            line += f" {name} (validated): {v.mean():.0f} ± {v.std(ddof=1) if len(v) > 1 else float('nan'):.0f}."
+    return line
+
+
+def path_line(result: dict) -> tuple[str, tuple[float, float]]:
+    """A path-start task's line of the Summary (success by start: AWR / CFGRL / BC, validated, mean over seeds) and
+    CFGRL - AWR pooled over the starts, per seed (mean, SE)."""
+    ws = np.asarray(result["ws"])
+    dist = [s_["distance"] for s_ in result["path_starts"]["starts"]]
+    a, c = 100 * path_validated(result, "awr_gaussian"), 100 * path_validated(result, "cfgrl")  # [S, starts]
+    bc = 100 * path_curves(result, "cfgrl")[:, :, int(np.flatnonzero(np.isclose(ws, 0.0))[0])]
+    gap = stats.mean_se((c - a).mean(axis=1))  # per seed, pooled over the starts
+    cells = "; ".join(f"{k}: {a[:, i].mean():.0f} / {c[:, i].mean():.0f} / {bc[:, i].mean():.0f}"
+                      for i, k in enumerate(dist))  # fmt: skip
+    chosen = result["path_starts"]["chosen"]
+    line = (
+        f"- **{short_name(result['task'])} from its path** (distance in cells: AWR / CFGRL / BC, validated, mean "
+        f"over seeds): {cells}. Pooled over the starts, CFGRL − AWR {gap[0]:+.1f} ± {gap[1]:.1f} points "
+        f"({stats.verdict(*gap, BEYOND)}); w per seed {chosen['cfgrl']}, 1/β per seed {chosen['awr_gaussian']}."
+    )
+    return line, gap
+
+
+def summary_values(results: dict, preset) -> dict:
+    """The values of notebook 05's Summary that its results hold ({task: result} of `preset`): the table, CFGRL - AWR
+    paired over seeds on each task and from the path starts, the labels, the budget curve and the cost. The gradient
+    values come from the weights (`gradient_values`)."""
+    preset, paper = get_preset(preset), get_preset("paper")
+    tasks = list(results)
+    rows = {t: table_row(results[t]) for t in tasks}
+    labels = {t: label_row(results[t]) for t in tasks}
+    paths = {t: path_line(results[t]) for t in tasks if results[t].get("path_starts")}
+    steps = results[tasks[0]]["checkpoint_steps"]
+    budget = "; ".join(
+        f"{short_name(t)} " + " → ".join(f"{100 * curves(results[t], 'cfgrl', st).mean(0).max():.0f}" for st in steps)
+        for t in tasks
+    )
+    ratio = paper.num_steps * paper.batch_size / (preset.num_steps * preset.batch_size)
+    return {
+        "preset": preset.name, "seeds": preset.num_seeds, "episodes": preset.episodes, "val": preset.val_episodes,
+        "per_task": "\n".join(task_line(results[t], rows[t], labels[t]) for t in tasks),
+        "path": "\n".join(line for line, _ in paths.values()) or "- (no path-start task in this preset)",
+        "path_gaps": {short_name(t): list(gap) for t, (_, gap) in paths.items()},
+        "steps": ", ".join(f"{st:,}" for st in steps), "budget": budget,
+        "ratio": f"1/{ratio:.0f}", "n_steps": preset.num_steps, "batch": preset.batch_size,
+        "critic": "×".join(map(str, preset.critic_dims)), "actor": "×".join(map(str, preset.actor_dims)),
+        "cost_min": float(sum(cost_minutes(results[t]) for t in tasks)),
+        "paper": "; ".join(f"{short_name(t)} {v['AWR'][0]:g} → {v['CFGRL'][0]:g}" for t, v in PAPER_TABLE2.items()),
+        "table": _records(list(rows.values())),
+        "gaps": {short_name(t): list(paired_gap(results[t], "awr_gaussian", "cfgrl")) for t in tasks},
+        "labels": _records(list(labels.values())),
+    }  # fmt: skip
+
+
+def gradient_values(grads: dict, inv_betas, top: float, task: str) -> dict:
+    """The Summary's values of the per-example gradient norms on one real batch: {method: norms [B]} with 'CFGRL' and
+    'AWR 1/β=<b>' for each b of inv_betas (`cfgrl_core.toys.per_example`)."""
+    from cfgrl_core.toys.per_example import ess_fraction, top_share
+
+    awr_top = [top_share(g, top) for m, g in grads.items() if m != "CFGRL"]
+    return {
+        "grad_task": short_name(task), "ess_cfgrl": ess_fraction(grads["CFGRL"]),
+        "ess_awr": ", ".join(f"{ib:g}: {ess_fraction(grads[f'AWR 1/β={ib:g}']):.2f}" for ib in inv_betas),
+        "top1_cfgrl": top_share(grads["CFGRL"], top), "top_pct": f"{100 * top:g}", "top1_awr_max": max(awr_top),
+    }  # fmt: skip
