@@ -49,7 +49,10 @@ def compare(prefix: str, made: Path, committed: Path) -> list[dict]:
             lines.append(dict(file=path.name, kind=path.suffix[1:], same=same))
         elif path.name.endswith("_summary.json"):
             a, b = json.loads(path.read_text()), json.loads(new.read_text()) if new.is_file() else {}
-            same = all(json.dumps(a.get(k)) == json.dumps(b.get(k)) for k in ("values", "template", "text"))
+            same = all(
+                json.dumps(a.get(k), sort_keys=True) == json.dumps(b.get(k), sort_keys=True)
+                for k in ("values", "template", "text")
+            )  # the same values, in whatever order
             lines.append(dict(file=path.name, kind="summary", same=same))
     return lines
 
