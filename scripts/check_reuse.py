@@ -39,6 +39,17 @@ DEFAULT = ("04", "05", "06", "07", "08")
 RECORD = REPO / "figures" / "reuse_check.json"
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux), else what `platform` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def compare(prefix: str, made: Path, committed: Path) -> list[dict]:
     """One line per committed file of notebook `prefix` ('fig04'): {file, kind, same}."""
     lines = []
@@ -84,7 +95,7 @@ def main(argv=None) -> int:
     if not args.no_record:
         atomic_write_json(RECORD, dict(
             what="notebooks run with CFGRL_REUSE_RESULTS=1 against the committed figures (scripts/check_reuse.py)",
-            commit=git_commit(), machine=f"{platform.machine()}, {os.cpu_count()} cores, {platform.processor()}",
+            commit=git_commit(), machine=f"{cpu_model()}, {os.cpu_count()} cores",
             created=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             identical_csv_and_summaries=not failed, files=lines,
         ))  # fmt: skip
