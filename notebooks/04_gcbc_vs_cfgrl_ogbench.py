@@ -102,7 +102,6 @@ RESULTS_DIR = figures_dir() / "gcbc_cfgrl_fast" if FAST else gx.results_dir(PRES
 REUSE = os.environ.get("CFGRL_REUSE_RESULTS", "0") == "1"
 ENVS = list(PRESET.env_names)
 MAZE_ENVS = [name for name in ENVS if name.startswith("pointmaze")]  # the maze drawings are for these
-WS = np.asarray(PRESET.ws)
 SHORT = {name: gx.short_name(name) for name in ENVS}  # -> medium, cube-single
 print(f"preset {PRESET.name}: {PRESET}")
 print(f"results -> {RESULTS_DIR}; device: {device_description()}")
@@ -117,7 +116,7 @@ print(f"results -> {RESULTS_DIR}; device: {device_description()}")
 # dataset (about 1.5 min on 2 cores for 1000 episodes of 1001 steps); later runs load the files.
 
 # %%
-GEOMETRY = {name: gx.maze_geometry(name) for name in MAZE_ENVS}
+GEOMETRY = {name: maze.env_geometry(name) for name in MAZE_ENVS}
 DATASETS = {}
 for name in ENVS:
     t0 = time.perf_counter()
@@ -184,7 +183,7 @@ for name in ENVS:
     assert per_seed.shape == (PRESET.num_seeds, len(PRESET.ws)) and np.all((0 <= per_seed) & (per_seed <= 1))
     assert r["checkpoint_steps"][-1] == PRESET.num_steps and len(r["checkpoint_steps"]) == 3
     assert set(r["chosen_w"]) <= set(PRESET.ws)  # chosen among the evaluated w, on validation goals
-    assert gx.load_results(RESULTS_DIR / f"{name}.json") == json.loads(json.dumps(r))  # the file round-trips
+    assert gx.load_result(RESULTS_DIR / f"{name}.json") == json.loads(json.dumps(r))  # the file round-trips
     assert gx.load_run(gx.result_path(PRESET.name, name, RESULTS_DIR)).result == json.loads(json.dumps(r))
 for name in MAZE_ENVS:
     val_pairs = {(tuple(t["init_ij"]), tuple(t["goal_ij"])) for t in RESULTS[name]["val_tasks"]}
@@ -238,7 +237,7 @@ plt.show()
 table = [gx.summary_row(RESULTS[name]) for name in ENVS]
 paper_dir = gx.results_dir("paper")
 if PRESET.name != "paper" and paper_dir.is_dir():
-    table += [gx.summary_row(gx.load_results(p)) for p in sorted(paper_dir.glob("*.json"))]
+    table += [gx.summary_row(gx.load_result(p)) for p in sorted(paper_dir.glob("*.json"))]
 TABLE = pd.DataFrame(table)
 
 

@@ -64,7 +64,6 @@ import pandas as pd
 from IPython.display import display
 
 from cfgrl_core.agents import awr, cfgrl_actor, iql
-from cfgrl_core.experiments import gcbc_cfgrl as gx
 from cfgrl_core.experiments import offline_rl as orl
 from cfgrl_core.experiments import stats
 from cfgrl_core.guidance import sample_guided
@@ -115,7 +114,7 @@ for task in TASKS:
     announce(f"05: data {task}")
     DATA[task], _, _ = orl.load_task_data(task, PRESET, data_dir=DATA_DIR, seed=SEED)
 
-GEOMETRY = {task: gx.maze_geometry(orl.parse_task(task)[0]) for task in TASKS}
+GEOMETRY = {task: maze.env_geometry(orl.parse_task(task)[0]) for task in TASKS}
 
 
 def draw_maze(ax, task):

@@ -573,7 +573,7 @@ $\lambda$ whose dynamics error stays within {tol:g} × the unguided model's); th
 #    (the posterior of $x_1$ given $x_t$ is Gaussian). Derive $\nabla_x\log\mathbb E[q(x_1)^\lambda\mid x_t]$
 #    and compare it with `policy_guidance.score_weight`: which term does PGD drop, and when does it matter?
 # 2. **Matched budgets.** The code's shift and the guided denoiser trace different curves in the trade-off panel.
-#    Sweep both more finely (`experiment.Preset(shift_steps=..., lams=...)`) and decide which gives more
+#    Sweep both more finely (`px.Preset(shift_steps=..., lams=...)`) and decide which gives more
 #    likelihood at the same dynamics error here.
 # 3. **Where is the Z tilt?** Change the target gain to equal the behaviour's (`pointmass.GaussianPolicy`):
 #    why does the $Z(s)$ panel go flat, and what does that say about when PGD's regularisation is implicit?

@@ -124,7 +124,7 @@ for (name, method), r in RESULTS.items():
     assert per_seed.shape == (study.preset.num_seeds, len(study.preset.ws))
     assert np.all((0 <= per_seed) & (per_seed <= 1))
     assert set(r["chosen_w"]) <= set(study.preset.ws)
-    assert gx.load_results(studies.result_file(name, TIER, method, ROOT)) == json.loads(json.dumps(r))
+    assert studies.load_result(studies.result_file(name, TIER, method, ROOT)) == json.loads(json.dumps(r))
 
 
 def curve_frame(result, label):
@@ -231,7 +231,7 @@ assert FAST or hier_result["dataset_sha256"] == flat_result["dataset_sha256"]
 HIER_WS = [1.0, 3.0]
 hier_run = RUNS["hierarchy"]["hierarchical"]
 giant_name = oraclerep_name(studies.GIANT)
-geometry = gx.maze_geometry(studies.GIANT)
+geometry = maze.env_geometry(studies.GIANT)
 announce("08: hierarchy rollouts of seed 0")
 hier_preset = STUDIES["hierarchy"].preset
 HIER_ROLL = evaluation.evaluate_policy(

@@ -36,6 +36,8 @@ from cfgrl_core.io.provenance import git_commit  # noqa: E402
 from cfgrl_core.io.run_notebooks import NOTEBOOK_DIR, execute_notebook  # noqa: E402
 
 DEFAULT = ("04", "05", "06", "07", "08")
+OTHER_RESULTS = ("CFGRL_RESULTS_DIR", "CFGRL_GCBC_PRESET", "CFGRL_OFFLINE_PRESET", "CFGRL_PGD_PRESET",
+                 "CFGRL_PGD_AGENTS_PRESET", "CFGRL_STUDIES_TIER")  # fmt: skip
 RECORD = REPO / "figures" / "reuse_check.json"
 
 
@@ -79,6 +81,8 @@ def main(argv=None) -> int:
     if not notebooks:
         parser.error(f"no notebook matches {wanted}")
     os.environ["CFGRL_REUSE_RESULTS"] = "1"
+    for name in OTHER_RESULTS:  # the committed results of the default presets, whatever this shell sets
+        os.environ.pop(name, None)
     lines = []
     with tempfile.TemporaryDirectory() as tmp:
         for nb in notebooks:

@@ -60,7 +60,7 @@ def committed_04(results: Path) -> dict:
     """Notebook 04's committed results of the README's preset: {env: result}."""
     preset = gx.get_preset(PRESET)
     folder = results / gx.EXPERIMENT.name / preset.name
-    return {env: gx.load_results(gx.result_path(preset.name, env, folder)) for env in preset.env_names}
+    return {env: gx.load_result(gx.result_path(preset.name, env, folder)) for env in preset.env_names}
 
 
 def committed_05(results: Path) -> dict:
@@ -79,7 +79,7 @@ def committed_07(results: Path) -> dict:
 def committed_08(results: Path) -> tuple[dict, dict]:
     """({(study, method): result} of the README's tier, notebook 04's flat runs on giant and teleport)."""
     folder = results / gc_studies.EXPERIMENT.name / PRESET
-    runs = {(name, method): gx.load_results(gc_studies.result_file(name, PRESET, method, folder))
+    runs = {(name, method): gc_studies.load_result(gc_studies.result_file(name, PRESET, method, folder))
             for name, study in gc_studies.TIERS[PRESET].items() for method in study.methods}  # fmt: skip
     flat = committed_04(results)
     return runs, {env: flat[env] for env in (gc_studies.GIANT, gx.TELEPORT)}

@@ -24,9 +24,7 @@ from cfgrl_core.io.provenance import device_description
 def parse_args(argv=None):
     parser = cli.runner_parser(__doc__, gc_studies.EXPERIMENT, flag="--tier")
     parser.add_argument("--study", action="append", choices=sorted(gc_studies.TIERS["cpu"]), default=None)
-    parser.add_argument(
-        "--data-dir", default=None, help="dataset folder (default: $CFGRL_OGBENCH_DATA or ~/.ogbench/data)"
-    )
+    cli.add_data_arguments(parser)
     parser.add_argument("--overwrite", action="store_true", help="rerun finished runs from scratch")
     return parser.parse_args(argv)
 
@@ -39,10 +37,11 @@ def main(argv=None) -> int:
         study = gc_studies.get_study(name, args.tier)
         for method in study.methods:
             result_file = gc_studies.result_file(name, args.tier, method, out)
-            if not gx.prepare_result_file(result_file, overwrite=args.overwrite, log=cli.log):
+            if not gx.prepare_result_file(result_file, study.preset.name, overwrite=args.overwrite, log=cli.log):
                 continue
             run = gx.run_and_save(
-                study.env_name, study.preset, result_file, data_dir=args.data_dir, progress=not args.no_progress,
+                study.env_name, study.preset, result_file, seed=args.seed, data_dir=args.data_dir,
+                progress=not args.no_progress,
                 method=method, devices=jax.local_devices(),
             )  # fmt: skip
             cli.log(f"{name} {method} {gx.summary_row(run.result)} -> {result_file}")

@@ -64,7 +64,8 @@ def main(argv=None) -> int:
             if args.estimate_only:
                 cli.log(f"cost estimate: {gc_cost.estimate(env_name, preset, method, devices).line()}")
                 continue
-            if not gx.prepare_result_file(result_file, overwrite=args.overwrite, fresh=args.fresh, log=cli.log):
+            if not gx.prepare_result_file(result_file, preset.name, overwrite=args.overwrite, fresh=args.fresh,
+                                          log=cli.log):  # fmt: skip
                 continue
             cli.log(f"cost estimate: {gc_cost.estimate(env_name, preset, method, devices).line()}")
             run = gx.run_and_save(

@@ -44,8 +44,8 @@ def main(argv=None) -> int:
     cli.log(f"device: {device_description()}; preset: {preset}")
     for task in args.task or preset.tasks:
         result_file = offline_rl.result_path(preset.name, task, out)
-        if not protocol.prepare_result_file(result_file, result_file.with_suffix(""), overwrite=args.overwrite,
-                                            log=cli.log):  # fmt: skip
+        if not protocol.prepare_result_file(result_file, result_file.with_suffix(""), preset_name=preset.name,
+                                            overwrite=args.overwrite, log=cli.log):  # fmt: skip
             continue
         result = offline_rl.run_and_save(
             task, preset, out, seed=args.seed, data_dir=args.data_dir, progress=not args.no_progress

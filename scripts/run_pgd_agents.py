@@ -8,7 +8,7 @@ Writes results/pgd_agents/<preset>/<task>/ (or --out/<task>/; one task per good 
 mixed.npz (the mixed-quality dataset and its recipe),
 trajectory_model/ (weights and normaliser), initial_windows.npz (a few unguided windows per seed) and results.json
 (every curve per arm and seed, the references of the normalised score, timings, device, dataset hash, commit).
-A killed run resumes from its checkpoints (<out>/train/) when the same command is run again; a finished one is
+A killed run resumes from its checkpoints (<out>/<task>/train/) when the same command is run again; a finished one is
 done again unless --reuse.
 """
 

@@ -78,13 +78,26 @@ def test_obtain_loads_a_finished_result_only_when_reused_or_made_by_this_commit(
 
     assert call(reuse=True) == "ran" and events == ["run"]  # nothing finished: run
     result.write_text(json.dumps({"commit": "abc1234"}))
-    assert call(reuse=True) == "ran" and events == ["run"]  # the weights are missing: not finished
+    assert call(reuse=True) == "ran" and events == ["discard", "run"]  # the weights are missing: made again
     (tmp_path / "weights").mkdir()
     assert call(reuse=True) == "loaded" and events == ["load"]
     monkeypatch.setattr(protocol, "made_by_this_commit", lambda made_with: made_with == "abc1234")
     assert call(reuse=False) == "loaded" and events == ["load"]  # made by this clean commit
     monkeypatch.setattr(protocol, "made_by_this_commit", lambda made_with: False)
     assert call(reuse=False) == "ran" and events == ["discard", "run"]  # made by another: done again
+
+
+def test_a_runner_never_takes_or_overwrites_another_presets_result(tmp_path):
+    result, folder = tmp_path / "task.json", tmp_path / "task"
+    folder.mkdir()
+    assert protocol.prepare_result_file(result, folder, preset_name="cpu", log=lambda line: None)  # nothing yet
+    result.write_text(json.dumps({"preset": {"name": "cpu"}}))
+    assert not protocol.prepare_result_file(result, folder, preset_name="cpu", log=lambda line: None)  # kept
+    assert protocol.prepare_result_file(result, folder, preset_name="cpu", overwrite=True, log=lambda line: None)
+    assert not folder.exists()  # an overwrite starts from scratch
+    with pytest.raises(ValueError, match=r"holds a result of preset 'cpu', not 'cpu-modified': choose another --out"):
+        protocol.prepare_result_file(result, folder, preset_name="cpu-modified", overwrite=True)
+    assert json.loads(result.read_text()) == {"preset": {"name": "cpu"}}  # untouched
 
 
 def test_checkpoints_keep_the_latest_and_the_chosen_steps(tmp_path):

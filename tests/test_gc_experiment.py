@@ -10,6 +10,7 @@ import pytest
 
 from cfgrl_core.experiments import gcbc_cfgrl as gx
 from cfgrl_core.experiments import protocol, stats
+from cfgrl_core.experiments.resumable import checkpoint_steps
 from cfgrl_core.ogbench import datasets as od
 from cfgrl_core.ogbench import evaluation, validation
 from cfgrl_core.ogbench import maze as maze_geometry
@@ -24,13 +25,13 @@ def test_presets_are_the_ones_the_issue_names():
     )  # fmt: skip
     for preset in gx.PRESETS.values():
         assert tuple(preset.ws) == (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0) and preset.p_uncond == 0.1
-        assert gx.checkpoint_steps(preset)[-1] == preset.num_steps
-    assert gx.checkpoint_steps(gx.PRESETS["cpu"]) == [25_000, 50_000, 100_000]
+        assert checkpoint_steps(preset)[-1] == preset.num_steps
+    assert checkpoint_steps(gx.PRESETS["cpu"]) == [25_000, 50_000, 100_000]
     assert gx.get_preset("cpu") is gx.PRESETS["cpu"]
     with pytest.raises(ValueError, match="unknown preset 'gpu'"):
         gx.get_preset("gpu")
     with pytest.raises(ValueError, match="checkpoint_fractions"):
-        gx.checkpoint_steps(dataclasses.replace(paper, checkpoint_fractions=(0.0, 1.0)))
+        checkpoint_steps(dataclasses.replace(paper, checkpoint_fractions=(0.0, 1.0)))
 
 
 def test_names_and_folders():
@@ -181,10 +182,10 @@ def test_a_corrupt_dataset_file_is_a_clear_error_with_the_command_that_regenerat
 def test_results_round_trip_and_missing_file(tmp_path):
     result = _fake_result([[[1, 0, 1]]], chosen_w=[0.0])
     path = protocol.save_result(result, tmp_path / "sub" / "r.json")
-    assert gx.load_results(path) == json.loads(json.dumps(result))
+    assert gx.load_result(path) == json.loads(json.dumps(result))
     assert not list(tmp_path.glob("sub/*.tmp*"))
     with pytest.raises(FileNotFoundError, match=r"no result at .* \(run scripts/run_gcbc_cfgrl.py to make one\)"):
-        gx.load_results(tmp_path / "nope.json")
+        gx.load_result(tmp_path / "nope.json")
 
 
 TINY = dataclasses.replace(

@@ -25,12 +25,13 @@ import jax
 import jax.numpy as jnp
 
 from cfgrl_core.agents.iql import IQLLearner, batch_advantages
+from cfgrl_core.train import Learner
 
 
 @dataclass(frozen=True)
 class Actor:
     name: str  # key of its state in JointState.actors
-    learner: object  # create(key) / update(state, batch, key, *run_args) / loss_key
+    learner: Learner  # create(key) / update(state, batch, key, *run_args) / loss_key
     run_values: tuple | None = None  # e.g. AWR's 1/beta values: one policy per value
 
     def __post_init__(self):

@@ -1,4 +1,4 @@
-"""The command-line base every `scripts/run_*.py` builds on: the same flags mean the same thing in every runner.
+"""The command-line base every `scripts/run_*.py` builds on: a flag two runners share means the same in both.
 
     parser = runner_parser(__doc__, EXPERIMENT)      # --preset, --out, --no-progress
     add_data_arguments(parser)                       # --seed, --data-dir (the OGBench runners)
@@ -8,7 +8,10 @@
     folder = results_folder(args, EXPERIMENT, preset.name)          # --out, else results/<experiment>/<preset>
 
 `--out` is always the folder that receives this preset's results (what results/<experiment>/<preset>/ is by
-default); a changed size is recorded under its own preset name, never mistaken for the real preset.
+default); a changed size is recorded under its own preset name, never mistaken for the real preset. What a runner
+does with a finished result follows its notebook's cost: the OGBench runners (04, 05, 08: hours) keep it and skip
+the run unless --overwrite (and --fresh drops an unfinished run's checkpoints), the point-mass runners (06, 07:
+minutes) make it again unless --reuse.
 """
 
 from __future__ import annotations

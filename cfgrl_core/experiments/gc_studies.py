@@ -103,6 +103,7 @@ TIERS = {
 
 EXPERIMENT = protocol.Experiment("gc_studies", TIERS, script="scripts/run_gc_studies.py")
 results_dir = EXPERIMENT.results_dir  # results/gc_studies/<tier> (or $CFGRL_RESULTS_DIR/gc_studies/<tier>)
+load_result = EXPERIMENT.load_result  # a study's result JSON; a missing one names scripts/run_gc_studies.py
 
 
 def get_study(name: str, tier: str) -> Study:
@@ -123,7 +124,7 @@ def obtain_study(name: str, tier: str, *, reuse: bool = False, seed: int = 0, da
                  progress=True, log=print, devices=None):  # fmt: skip
     """{method: ExperimentRun} of one study: each run loaded when finished (reuse, or made by this clean commit),
     otherwise trained and evaluated (resuming an unfinished one; seeds sharded over `devices`);
-    `experiment.obtain_run`."""
+    `gcbc_cfgrl.obtain_run`."""
     study = get_study(name, tier)
     return {
         method: gx.obtain_run(
@@ -137,7 +138,7 @@ def obtain_study(name: str, tier: str, *, reuse: bool = False, seed: int = 0, da
 def notebook04_result(env_name: str, preset: str = "cpu") -> dict:
     """Notebook 04's committed result of an env (the repository's results/gcbc_cfgrl/<preset>/<env>.json, the JSON
     only; never $CFGRL_RESULTS_DIR's)."""
-    return gx.load_results(gx.result_path(preset, env_name, gx.EXPERIMENT.committed_dir(preset)))
+    return gx.load_result(gx.result_path(preset, env_name, gx.EXPERIMENT.committed_dir(preset)))
 
 
 # ---- notebook 08's report: the ablation's paired differences, the table, the Summary values (the README's too) -----

@@ -41,12 +41,12 @@ import numpy as np
 from cfgrl_core import train
 from cfgrl_core.checks import check_nonnegative_int
 from cfgrl_core.experiments import protocol, stats
-from cfgrl_core.experiments.resumable import restore_state, train_resumable
+from cfgrl_core.experiments.resumable import checkpoint_steps, restore_state, train_resumable
 from cfgrl_core.io.checkpoints import load_json, restore_pytree, save_weights_folder
 from cfgrl_core.io.provenance import device_description, file_sha256, git_commit
 from cfgrl_core.networks import ModelConfig
 from cfgrl_core.ogbench import datasets as ogbench_data
-from cfgrl_core.ogbench import evaluation, maze, methods
+from cfgrl_core.ogbench import evaluation, methods
 from cfgrl_core.ogbench.validation import as_task_info, oraclerep_name, validation_tasks
 
 DEFAULT_WS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0)
@@ -155,7 +155,7 @@ def run_dir_for(result_file) -> Path:
     return Path(result_file).with_suffix("")
 
 
-def load_results(path) -> dict:
+def load_result(path) -> dict:
     """A result written by `run_and_save`; a missing file is a clear FileNotFoundError."""
     return EXPERIMENT.load_result(path)
 
@@ -172,25 +172,9 @@ def load_training_data(env_name: str, preset: Preset, *, data_dir=None, seed: in
                                           data_dir=data_dir, seed=seed, progress=progress)  # fmt: skip
 
 
-def checkpoint_steps(preset) -> list[int]:
-    """Training steps at which parameters are kept, e.g. [25000, 50000, 100000]. The last one is num_steps."""
-    if any(not 0 < f <= 1 for f in preset.checkpoint_fractions):
-        raise ValueError(f"checkpoint_fractions must lie in (0, 1], got {preset.checkpoint_fractions}")
-    return sorted({max(1, round(f * preset.num_steps)) for f in preset.checkpoint_fractions} | {preset.num_steps})
-
-
 def seed_params(params, s: int):
     """The parameters of seed s from a seed-stacked pytree."""
     return jax.tree_util.tree_map(lambda x: x[s], params)
-
-
-def maze_geometry(env_name: str) -> dict:
-    """Wall cell centres, cell size and the evaluation tasks' start / goal x-y of a maze (`maze.maze_geometry`)."""
-    env = evaluation.make_env(oraclerep_name(env_name))
-    try:
-        return maze.maze_geometry(env)
-    finally:
-        env.close()
 
 
 @dataclasses.dataclass
@@ -451,15 +435,16 @@ def obtain_run(env_name: str, preset, result_file, *, reuse: bool = False, seed:
     )  # fmt: skip
 
 
-def prepare_result_file(result_file, *, overwrite: bool = False, fresh: bool = False, log=print) -> bool:
+def prepare_result_file(result_file, preset_name: str, *, overwrite: bool = False, fresh: bool = False,
+                        log=print) -> bool:  # fmt: skip
     """`protocol.prepare_result_file` for a result and the run folder beside it (the command-line runners)."""
-    return protocol.prepare_result_file(result_file, run_dir_for(result_file), overwrite=overwrite, fresh=fresh,
-                                        log=log)  # fmt: skip
+    return protocol.prepare_result_file(result_file, run_dir_for(result_file), preset_name=preset_name,
+                                        overwrite=overwrite, fresh=fresh, log=log)  # fmt: skip
 
 
 def load_run(result_file) -> ExperimentRun:
     """A finished run from its result JSON and the weights beside it (no training, no evaluation)."""
-    result = load_results(result_file)
+    result = load_result(result_file)
     params, model_config, learner = load_weights(run_dir_for(result_file) / "weights", with_learner=True)
     method = result.get("method", "shared")
     return ExperimentRun(result=result, params=params, model_config=model_config, learner=learner, method=method)

@@ -41,8 +41,7 @@ from cfgrl_core.agents import awr, cfgrl_actor, iql
 from cfgrl_core.agents.offline import Actor, CriticWithActors
 from cfgrl_core.checks import check_nonnegative_int
 from cfgrl_core.experiments import protocol, stats
-from cfgrl_core.experiments.gcbc_cfgrl import checkpoint_steps
-from cfgrl_core.experiments.resumable import train_resumable
+from cfgrl_core.experiments.resumable import checkpoint_steps, train_resumable
 from cfgrl_core.io.atomic import atomic_write_bytes
 from cfgrl_core.io.checkpoints import load_json, restore_pytree, save_weights_folder
 from cfgrl_core.io.provenance import device_description, file_sha256, git_commit
@@ -335,7 +334,8 @@ def run_config(task: str, preset: Preset, seed: int, dataset_sha256: str) -> dic
 
 
 def run_task(task: str, preset, *, seed: int = 0, data_dir=None, run_dir=None, progress=True, log=print):
-    """Train, evaluate and summarise one task (module docstring). Returns (result, final JointState, configs)."""
+    """Train, evaluate and summarise one task (module docstring). Returns (result, final JointState, configs, the
+    final critics' advantages [S, N], the transitions)."""
     preset = get_preset(preset)
     check_nonnegative_int("seed", seed)
     timings = {}
@@ -444,10 +444,9 @@ def run_task(task: str, preset, *, seed: int = 0, data_dir=None, run_dir=None, p
     return result, states, cfgs, adv, data
 
 
-WEIGHT_PARTS = ("critic", "cfgrl", "awr_gaussian")  # kept for the notebook (flow AWR and two-pass are not)
-
-
 def weights_of(states) -> dict:
+    """The final weights kept for the notebook: the critics, CFGRL's and the Gaussian AWR actors (not flow AWR's nor
+    the two-pass CFGRL's)."""
     return {"critic": jax.device_get(states.critic.params), "cfgrl": jax.device_get(states.actors["cfgrl"].params),
             "awr_gaussian": jax.device_get(states.actors["awr_gaussian"].params)}  # fmt: skip
 
@@ -622,8 +621,8 @@ def task_line(result: dict, row: dict, label: dict) -> str:
             f"{100 * label['disagreement_mean']:.1f} %.")  # fmt: skip
     for name in ("awr_flow", "cfgrl_two_pass"):
         if name in result["actors"]:
-            v = 100 * validated(result, name)
-            line += f" {name} (validated): {v.mean():.0f} ± {v.std(ddof=1) if len(v) > 1 else float('nan'):.0f}."
+            mean, std = stats.mean_std(100 * validated(result, name))
+            line += f" {name} (validated): {mean:.0f} ± {std:.0f}."
     return line
 
 

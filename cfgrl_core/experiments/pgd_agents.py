@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -47,7 +48,7 @@ from cfgrl_core.checks import check_positive_int
 from cfgrl_core.experiments import protocol, stats
 from cfgrl_core.experiments.resumable import Checkpoints, train_resumable
 from cfgrl_core.io.atomic import atomic_write_bytes
-from cfgrl_core.io.checkpoints import load_json, save_json
+from cfgrl_core.io.checkpoints import save_json
 from cfgrl_core.io.provenance import device_description, file_sha256, git_commit
 from cfgrl_core.pgd import measures, pointmass, reward_task, trajectory_model
 from cfgrl_core.pgd.synthetic_replay import AgentLogProb, MixedReplay, real_transitions, to_device, window_transitions
@@ -396,7 +397,8 @@ def run_task(preset, good_fraction: float, folder, *, progress=True, log=announc
 
 
 def load_result(folder) -> dict:
-    return load_json(Path(folder) / "results.json")
+    """A task's finished result, <folder>/results.json (its folder holds the run's files)."""
+    return EXPERIMENT.load_result(Path(folder) / "results.json")
 
 
 def obtain_task(preset, good_fraction: float, folder, *, reuse: bool = False, progress=True, log=announce) -> dict:
@@ -404,9 +406,10 @@ def obtain_task(preset, good_fraction: float, folder, *, reuse: bool = False, pr
     it is run (resuming an interrupted one's checkpoints)."""
     folder = Path(folder)
 
-    def discard():  # the finished run's record; the dataset and trained trajectory models stay
+    def discard():  # the finished run's record and its trained trajectory models; the dataset checks its recipe
         for name in ("results.json", "config.json"):
             (folder / name).unlink(missing_ok=True)
+        shutil.rmtree(folder / "trajectory_model", ignore_errors=True)
 
     return protocol.obtain(
         f"the run in {folder}", folder / "results.json", reuse=reuse, load=lambda: load_result(folder),
@@ -445,8 +448,7 @@ def criteria_row(result: dict, task: str, agent: str, preset) -> dict:
     headline = headline_arms(preset)
     row = {"task": task, "agent": AGENT_NAMES[agent]}
     for arm in headline:
-        s = np.asarray(arms[arm]["final_score"])
-        row[f"{arm} mean"], row[f"{arm} std"] = s.mean(), s.std(ddof=1)
+        row[f"{arm} mean"], row[f"{arm} std"] = stats.mean_std(arms[arm]["final_score"])
     pgd = headline[2]
     for other in ("real", "unguided"):
         d = np.asarray(arms[pgd]["final_score"]) - np.asarray(arms[other]["final_score"])
@@ -478,8 +480,9 @@ def sweep_table(results: dict, preset) -> list[dict]:
         for lam, arm in zip([0.0, *preset.lam_sweep], arms, strict=True):
             s = arm_curves(result, preset.sweep_agent, arm, "final_score")
             d = arm_curves(result, preset.sweep_agent, arm, "curve_dynamics_error")[:, 1:].mean(1)
-            rows.append({"task": t, "lam": lam, "score_mean": s.mean(), "score_std": s.std(ddof=1),
-                         "dynamics_error_mean": d.mean(), "dynamics_error_std": d.std(ddof=1)})  # fmt: skip
+            (score_mean, score_std), (dyn_mean, dyn_std) = stats.mean_std(s), stats.mean_std(d)
+            rows.append({"task": t, "lam": lam, "score_mean": score_mean, "score_std": score_std,
+                         "dynamics_error_mean": dyn_mean, "dynamics_error_std": dyn_std})  # fmt: skip
     return rows
 
 

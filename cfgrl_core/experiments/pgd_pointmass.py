@@ -38,7 +38,7 @@ from cfgrl_core.checks import check_positive_int
 from cfgrl_core.experiments import protocol, stats
 from cfgrl_core.experiments.resumable import train_resumable
 from cfgrl_core.io.atomic import atomic_write_bytes
-from cfgrl_core.io.checkpoints import load_json, save_json
+from cfgrl_core.io.checkpoints import save_json
 from cfgrl_core.io.provenance import device_description, file_sha256, git_commit
 from cfgrl_core.pgd import measures, pointmass, tilt, trajectory_model, world_model
 from cfgrl_core.pgd.policy_guidance import PolicyGuidance
@@ -347,8 +347,9 @@ def load_samples(path) -> dict:
 
 
 def load_run(folder) -> Run:
+    """A finished run from its folder: results.json and the drawn windows of samples.npz."""
     folder = Path(folder)
-    return Run(load_json(folder / "results.json"), load_samples(folder / "samples.npz"), folder)
+    return Run(EXPERIMENT.load_result(folder / "results.json"), load_samples(folder / "samples.npz"), folder)
 
 
 def obtain(preset, folder, *, reuse: bool = False, progress=True, log=announce) -> Run:
@@ -357,7 +358,7 @@ def obtain(preset, folder, *, reuse: bool = False, progress=True, log=announce) 
     preset = get_preset(preset)
     folder = Path(folder)
 
-    def discard():  # the finished run's record; the data file and checkpoints stay (the same config remakes them)
+    def discard():  # the finished run's record; the dataset (it checks its recipe) stays, the models are retrained
         for name in ("results.json", "samples.npz", "config.json"):
             (folder / name).unlink(missing_ok=True)
 
@@ -379,9 +380,8 @@ def seed_values(measures_of_set: dict, key: str, num_seeds: int) -> np.ndarray:
 
 
 def mean_sd(measures_of_set: dict, key: str, num_seeds: int) -> tuple[float, float]:
-    """(mean, std with ddof = 1) over the seeds that have a value; std NaN with fewer than two."""
-    v = seed_values(measures_of_set, key, num_seeds)
-    return float(np.nanmean(v)), float(np.nanstd(v, ddof=1)) if np.isfinite(v).sum() > 1 else np.nan
+    """(mean, std with ddof = 1) over the seeds that have a value (`stats.mean_std_present`)."""
+    return stats.mean_std_present(seed_values(measures_of_set, key, num_seeds))
 
 
 TABLE_MEASURES = ("log_lik", "dynamics_error", "reward_error", "final_distance", "terminal_fraction")

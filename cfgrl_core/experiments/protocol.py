@@ -94,7 +94,7 @@ class RunFolder:
                 diff = sorted(k for k in self.config.keys() | found.keys() if found.get(k) != self.config.get(k))
                 raise ValueError(
                     f"{self.path} holds a run with another configuration (differs in {diff}); delete that folder "
-                    "(or pass --fresh) to start this one"
+                    "to start this one"
                 )
         else:
             save_json(config_file, self.config)
@@ -146,8 +146,8 @@ def finished_commit(result_file, *also) -> str | None:
 def obtain(what: str, result_file, *, also=(), reuse: bool, load: Callable, run: Callable, discard: Callable,
            log=print):  # fmt: skip
     """THE entry point of every notebook's runs: `load()` a finished result (`result_file` and `also` exist) when
-    `reuse` or when this clean commit made it; otherwise `discard()` what a finished run left and `run()` it (an
-    unfinished run resumes from its folder)."""
+    `reuse` or when this clean commit made it; otherwise, where a result file exists (finished, or with its `also`
+    missing), `discard()` what that run left, then `run()` (an unfinished run resumes from its folder)."""
     made_with = finished_commit(result_file, *also)
     if made_with is not None:
         same = made_by_this_commit(made_with)
@@ -155,15 +155,23 @@ def obtain(what: str, result_file, *, also=(), reuse: bool, load: Callable, run:
             by = "this commit" if same else f"commit {made_with}"
             log(f"{what}: loaded {result_file} (made by {by}; no training)")
             return load()
+    if Path(result_file).is_file():
         discard()
     return run()
 
 
-def prepare_result_file(result_file, run_folder, *, overwrite: bool = False, fresh: bool = False, log=print) -> bool:
+def prepare_result_file(result_file, run_folder, *, preset_name: str | None = None, overwrite: bool = False,
+                        fresh: bool = False, log=print) -> bool:  # fmt: skip
     """What a command-line runner does before a run: False (with a note) when the result exists and not
     `overwrite` (keep it, skip the run); otherwise True, after deleting `run_folder` when the run starts from
-    scratch (`overwrite` of a finished run, or `fresh`: discard an unfinished run's checkpoints)."""
+    scratch (`overwrite` of a finished run, or `fresh`: discard an unfinished run's checkpoints). A result made with
+    another preset than `preset_name` is never taken for this one nor overwritten: a ValueError says so."""
     result_file = Path(result_file)
+    if preset_name is not None and result_file.is_file():
+        made = json.loads(result_file.read_text()).get("preset", {}).get("name")
+        if made != preset_name:
+            raise ValueError(f"{result_file} holds a result of preset {made!r}, not {preset_name!r}: choose another "
+                             "--out (or delete that result)")  # fmt: skip
     if result_file.exists() and not overwrite:
         log(f"{result_file} exists: skipped (--overwrite to run it again)")
         return False

@@ -25,6 +25,14 @@ from cfgrl_core.io.checkpoints import CheckpointDir
 from cfgrl_core.train import Learner, run_training, sample_batch
 
 
+def checkpoint_steps(preset) -> list[int]:
+    """The steps at which a preset's runs are evaluated and their parameters kept (`preset.checkpoint_fractions` of
+    `preset.num_steps`), e.g. [25000, 50000, 100000]. The last one is num_steps."""
+    if any(not 0 < f <= 1 for f in preset.checkpoint_fractions):
+        raise ValueError(f"checkpoint_fractions must lie in (0, 1], got {preset.checkpoint_fractions}")
+    return sorted({max(1, round(f * preset.num_steps)) for f in preset.checkpoint_fractions} | {preset.num_steps})
+
+
 class Checkpoints:
     """A CheckpointDir (or None: nothing is saved) holding the latest checkpoint and the steps in `keep`."""
 

@@ -1,4 +1,4 @@
-"""The statistics every notebook reports, and the one rule that calls a difference a difference.
+"""The statistics every notebook reports, the one rule that calls a difference a difference, and how they print.
 
 Conventions (the same in every notebook, its Summary and the README):
     a table entry      mean ± std over seeds, the sample std (ddof = 1); NaN with a single seed
@@ -9,11 +9,13 @@ Conventions (the same in every notebook, its Summary and the README):
                        smallest value; never the final evaluation
 
     mean_std(per_seed)                     -> (mean, std)
+    mean_std_present(per_seed)             -> (mean, std) over the seeds that have a value (NaN: none)
     mean_se(differences)                   -> (mean, SE), along `axis`
     mean_difference(a, b, paired=...)      -> (mean(b) - mean(a), SE)
     beyond_noise(mean, se)                 -> bool
     verdict(mean, se, "beyond twice its SE") -> that text, or "within the noise"
     pm(mean, std, ".1f")                   -> "12.5 ± 3.1"
+    mlp_name((256, 256, 256))              -> "3×256"
 """
 
 from __future__ import annotations
@@ -30,6 +32,13 @@ def mean_std(values) -> tuple[float, float]:
     return float(values.mean()), (float(values.std(ddof=1)) if values.size > 1 else float("nan"))
 
 
+def mean_std_present(values) -> tuple[float, float]:
+    """`mean_std` over the seeds that have a value (NaN marks a seed without one, e.g. every window diverged): the
+    mean NaN when none has one, the std NaN with fewer than two."""
+    v = np.asarray(values, float)
+    return float(np.nanmean(v)), float(np.nanstd(v, ddof=1)) if np.isfinite(v).sum() > 1 else np.nan
+
+
 def mean_se(differences, axis=None):
     """(mean, standard error) of per-seed differences along `axis` (all of them by default): std(ddof = 1) /
     sqrt(n), NaN for a single seed. Floats for a vector; arrays along the other axes otherwise."""
@@ -44,6 +53,8 @@ def mean_difference(a, b, *, paired: bool) -> tuple[float, float]:
     """mean(b) - mean(a) over seeds and its standard error: std(b - a, ddof = 1) / sqrt(n) when the seeds are paired
     (the same trained seeds under both), sqrt(var(a) + var(b)) / sqrt(n) when they are independent."""
     a, b = np.asarray(a), np.asarray(b)
+    if len(a) < 2:
+        return float(b.mean() - a.mean()), float("nan")
     se = (np.std(b - a, ddof=1) if paired else np.hypot(np.std(a, ddof=1), np.std(b, ddof=1))) / np.sqrt(len(a))
     return float(b.mean() - a.mean()), float(se)
 

@@ -122,6 +122,3 @@ class CheckpointDir:
 
     def delete(self, step: int) -> None:
         shutil.rmtree(self.path(step), ignore_errors=True)
-
-    def delete_all(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)

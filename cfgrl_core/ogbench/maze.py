@@ -117,6 +117,17 @@ def maze_geometry(env) -> dict:
     )
 
 
+def env_geometry(env_name: str) -> dict:
+    """`maze_geometry` of a named maze env, e.g. 'pointmaze-large-navigate-v0' (built once, no dataset)."""
+    import ogbench
+
+    env = ogbench.make_env_and_datasets(env_name, env_only=True)
+    try:
+        return maze_geometry(env)
+    finally:
+        env.close()
+
+
 def draw_maze(ax, geometry: dict, *, task_markers: bool = False, wall_color: str = "0.75") -> None:
     """Draw a `maze_geometry` on a matplotlib axis: walls as squares, limits at the outer walls, no ticks; with
     task_markers, each evaluation task's start (circle) and goal (star) in colour C0, C1, ... of its index."""
