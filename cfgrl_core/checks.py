@@ -8,9 +8,18 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import numpy as np
+
+
+class InputError(ValueError):
+    """Bad input a user can mend, with a message that names it (a file, a folder, an argument) and says what to do.
+
+    The command-line runners print such an error as one line and exit with status 2 (`cfgrl_core.experiments.cli`);
+    it is a ValueError, so library callers that catch ValueError keep working."""
 
 
 def _check_int(name: str, value, what: str) -> int:
@@ -64,6 +73,34 @@ def nonnegative_float_argument(text: str) -> float:
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {value}")
     return value
+
+
+def check_folder(path, *, writable: bool = True) -> Path:
+    """`path` as a folder to read from or write into: an existing folder, or one that can be made (its nearest
+    existing ancestor is a folder); with `writable`, also one this process may write into. Otherwise an InputError
+    that names the path and says what is wrong (a file; below a file; not writable). Nothing is created."""
+    path = Path(path).expanduser()
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "is a file" if existing == path else f"is below {existing}, which is a file"
+        raise InputError(f"{path} {where}, not a folder")
+    if writable and not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"{path}: {'it' if existing == path else existing} is not writable")
+    return path
+
+
+def folder_argument(writable: bool = True) -> Callable[[str], Path]:
+    """An argparse `type=` for a folder argument (`check_folder`): argparse names the argument in its error."""
+
+    def parse(text: str) -> Path:
+        try:
+            return check_folder(text, writable=writable)
+        except InputError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    return parse
 
 
 def check_flow_steps(flow_steps) -> int:

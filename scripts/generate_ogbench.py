@@ -9,8 +9,8 @@ Supported: pointmaze-{medium,large,giant,teleport}-navigate-v0 and cube-single-p
 The default folder is $CFGRL_OGBENCH_DATA when set, else ~/.ogbench/data. Every argument is checked before any
 work starts (a bad one exits with status 2 and a message naming it). Nothing on disk is overwritten without
 --overwrite: a dataset whose two files both exist (and are valid) is kept as it is, with a note; one file of the
-pair alone, or a file that is not a valid dataset, is refused. Prints the two paths and the recipe stored in the
-train file.
+pair alone, or a file that is not a valid dataset (read in full: truncated, a corrupt byte, NaN or inf), is
+refused with one line and exit status 2. Prints the two paths and the recipe stored in the train file.
 """
 
 from __future__ import annotations
@@ -19,9 +19,15 @@ import argparse
 import json
 import shlex
 import sys
-from pathlib import Path
 
-from cfgrl_core.checks import int_argument, nonnegative_float_argument, nonnegative_int_argument, positive_int_argument
+from cfgrl_core.checks import (
+    folder_argument,
+    int_argument,
+    nonnegative_float_argument,
+    nonnegative_int_argument,
+    positive_int_argument,
+)
+from cfgrl_core.experiments.cli import refusing
 from cfgrl_core.ogbench import datasets as ogbench_data
 
 positive_int, nonnegative_int = positive_int_argument, nonnegative_int_argument
@@ -65,7 +71,7 @@ def existing_problem(name: str, args: argparse.Namespace) -> str | None:
         )
     for path in paths:
         try:
-            ogbench_data.check_dataset_file(path, regenerate=overwrite_command(name, args))
+            ogbench_data.verify_dataset_file(path, regenerate=overwrite_command(name, args))
         except (ValueError, OSError) as e:
             return str(e)
     return None
@@ -90,7 +96,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--seed", type=nonnegative_int, default=0, help="dataset seed; episode e uses one derived from it"
     )
     parser.add_argument(
-        "--data-dir", type=Path, default=None, help="output folder (default: $CFGRL_OGBENCH_DATA or ~/.ogbench/data)"
+        "--data-dir",
+        type=folder_argument(writable=True),
+        default=None,
+        help="output folder (default: $CFGRL_OGBENCH_DATA or ~/.ogbench/data)",
     )
     parser.add_argument("--workers", type=positive_int, default=1, help="processes; the arrays do not depend on it")
     parser.add_argument("--overwrite", action="store_true", help="regenerate files that already exist")
@@ -102,9 +111,6 @@ def parse_args(argv=None) -> argparse.Namespace:
             ogbench_data.check_env_name(name)
         except ValueError as e:
             parser.error(f"argument NAME: {e}")
-    folder = ogbench_data.default_data_dir() if args.data_dir is None else args.data_dir.expanduser()
-    if folder.exists() and not folder.is_dir():
-        parser.error(f"argument --data-dir: {folder} exists and is not a folder")
     for name in args.names:
         problem = existing_problem(name, args)
         if problem:
@@ -112,6 +118,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+@refusing
 def main(argv=None) -> int:
     args = parse_args(argv)
     for name in args.names:

@@ -19,6 +19,7 @@ import jax
 from cfgrl_core.experiments import cli, gc_studies
 from cfgrl_core.experiments import gcbc_cfgrl as gx
 from cfgrl_core.io.provenance import device_description
+from cfgrl_core.ogbench import datasets as ogbench_data
 
 
 def parse_args(argv=None):
@@ -29,22 +30,25 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+@cli.refusing
 def main(argv=None) -> int:
     args = parse_args(argv)
     out = cli.results_folder(args, gc_studies.EXPERIMENT, args.tier)
     cli.log(f"device: {device_description()}; {len(jax.local_devices())} local device(s)")
-    for name in args.study or list(gc_studies.TIERS[args.tier]):
-        study = gc_studies.get_study(name, args.tier)
-        for method in study.methods:
-            result_file = gc_studies.result_file(name, args.tier, method, out)
-            if not gx.prepare_result_file(result_file, study.preset.name, overwrite=args.overwrite, log=cli.log):
-                continue
-            run = gx.run_and_save(
-                study.env_name, study.preset, result_file, seed=args.seed, data_dir=args.data_dir,
-                progress=not args.no_progress,
-                method=method, devices=jax.local_devices(),
-            )  # fmt: skip
-            cli.log(f"{name} {method} {gx.summary_row(run.result)} -> {result_file}")
+    studies = [gc_studies.get_study(name, args.tier) for name in args.study or list(gc_studies.TIERS[args.tier])]
+    runs = [(study, method, result_file) for study in studies for method in study.methods
+            if gx.prepare_result_file(result_file := gc_studies.result_file(study.name, args.tier, method, out),
+                                      study.preset.name, overwrite=args.overwrite, log=cli.log)]  # fmt: skip
+    datasets = dict.fromkeys((s.env_name, s.preset.num_episodes) for s, _, _ in runs)
+    for env_name, num_episodes in datasets:  # every dataset read in full before any training
+        ogbench_data.ready_dataset(env_name, num_episodes=num_episodes, data_dir=args.data_dir, seed=args.seed,
+                                   progress=not args.no_progress)  # fmt: skip
+    for study, method, result_file in runs:
+        run = gx.run_and_save(
+            study.env_name, study.preset, result_file, seed=args.seed, data_dir=args.data_dir,
+            progress=not args.no_progress, method=method, devices=jax.local_devices(),
+        )  # fmt: skip
+        cli.log(f"{study.name} {method} {gx.summary_row(run.result)} -> {result_file}")
     return 0
 
 

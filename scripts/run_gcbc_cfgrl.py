@@ -52,27 +52,31 @@ def parse_args(argv=None):
     return args
 
 
+@cli.refusing
 def main(argv=None) -> int:
     args = parse_args(argv)
     preset = cli.sized_preset(gx.get_preset(args.preset), args)
     out = cli.results_folder(args, gx.EXPERIMENT, preset.name)
     devices = jax.local_devices()
     cli.log(f"device: {device_description()}; {len(devices)} local device(s); preset: {preset}")
-    for env_name in args.env or preset.env_names:
-        for method in args.method or preset.methods:
-            result_file = gx.result_path(preset.name, env_name, out, method)
-            if args.estimate_only:
-                cli.log(f"cost estimate: {gc_cost.estimate(env_name, preset, method, devices).line()}")
-                continue
-            if not gx.prepare_result_file(result_file, preset.name, overwrite=args.overwrite, fresh=args.fresh,
-                                          log=cli.log):  # fmt: skip
-                continue
+    runs = [(env_name, method) for env_name in args.env or preset.env_names for method in args.method or preset.methods]
+    if args.estimate_only:
+        for env_name, method in runs:
             cli.log(f"cost estimate: {gc_cost.estimate(env_name, preset, method, devices).line()}")
-            run = gx.run_and_save(
-                env_name, preset, result_file, seed=args.seed, data_dir=args.data_dir, progress=not args.no_progress,
-                method=method, devices=devices,
-            )  # fmt: skip
-            cli.log(f"{gx.summary_row(run.result)} -> {result_file}")
+        return 0
+    runs = [(env_name, method, result_file) for env_name, method in runs
+            if gx.prepare_result_file(result_file := gx.result_path(preset.name, env_name, out, method), preset.name,
+                                      overwrite=args.overwrite, fresh=args.fresh, log=cli.log)]  # fmt: skip
+    for env_name in dict.fromkeys(env_name for env_name, _, _ in runs):  # every dataset read in full before training
+        ogbench_data.ready_dataset(env_name, num_episodes=preset.num_episodes, data_dir=args.data_dir, seed=args.seed,
+                                   progress=not args.no_progress)  # fmt: skip
+    for env_name, method, result_file in runs:
+        cli.log(f"cost estimate: {gc_cost.estimate(env_name, preset, method, devices).line()}")
+        run = gx.run_and_save(
+            env_name, preset, result_file, seed=args.seed, data_dir=args.data_dir, progress=not args.no_progress,
+            method=method, devices=devices,
+        )  # fmt: skip
+        cli.log(f"{gx.summary_row(run.result)} -> {result_file}")
     return 0
 
 

@@ -18,6 +18,7 @@ import sys
 
 from cfgrl_core.experiments import cli, offline_rl, protocol
 from cfgrl_core.io.provenance import device_description
+from cfgrl_core.ogbench import datasets as ogbench_data
 
 
 def parse_args(argv=None):
@@ -37,16 +38,21 @@ def parse_args(argv=None):
     return args
 
 
+@cli.refusing
 def main(argv=None) -> int:
     args = parse_args(argv)
     preset = cli.sized_preset(offline_rl.get_preset(args.preset), args)
     out = cli.results_folder(args, offline_rl.EXPERIMENT, preset.name)
     cli.log(f"device: {device_description()}; preset: {preset}")
-    for task in args.task or preset.tasks:
+    tasks = [task for task in args.task or preset.tasks
+             if protocol.prepare_result_file(result_file := offline_rl.result_path(preset.name, task, out),
+                                             result_file.with_suffix(""), preset_name=preset.name,
+                                             overwrite=args.overwrite, log=cli.log)]  # fmt: skip
+    for env_name in dict.fromkeys(offline_rl.parse_task(task)[0] for task in tasks):  # read in full before training
+        ogbench_data.ready_dataset(env_name, num_episodes=preset.num_episodes, data_dir=args.data_dir, seed=args.seed,
+                                   progress=not args.no_progress)  # fmt: skip
+    for task in tasks:
         result_file = offline_rl.result_path(preset.name, task, out)
-        if not protocol.prepare_result_file(result_file, result_file.with_suffix(""), preset_name=preset.name,
-                                            overwrite=args.overwrite, log=cli.log):  # fmt: skip
-            continue
         result = offline_rl.run_and_save(
             task, preset, out, seed=args.seed, data_dir=args.data_dir, progress=not args.no_progress
         )

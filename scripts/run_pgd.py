@@ -18,6 +18,7 @@ from cfgrl_core.experiments import cli
 from cfgrl_core.experiments import pgd_pointmass as experiment
 
 
+@cli.refusing
 def main(argv=None) -> int:
     parser = cli.runner_parser(__doc__, experiment.EXPERIMENT)
     parser.add_argument("--reuse", action="store_true", help="load a finished run instead of doing it again")

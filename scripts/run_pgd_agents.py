@@ -19,6 +19,7 @@ import sys
 from cfgrl_core.experiments import cli, pgd_agents, stats
 
 
+@cli.refusing
 def main(argv=None) -> int:
     parser = cli.runner_parser(__doc__, pgd_agents.EXPERIMENT)
     parser.add_argument("--reuse", action="store_true", help="load a finished run instead of doing it again")

@@ -174,7 +174,11 @@ def test_a_corrupt_dataset_file_is_a_clear_error_with_the_command_that_regenerat
     assert command in message and "zip" in message.lower()
     assert (train_path.read_bytes(), val_path.read_bytes()) == before  # neither deleted nor regenerated
     val_path.write_text("not a dataset")
-    train_path.unlink()  # the train file deleted, as the message suggests: the next run regenerates both
+    train_path.unlink()  # the train file deleted, as the message suggests; the val file left alone is not a dataset
+    with pytest.raises(od.DatasetFileError, match=f"{val_path} is not a valid dataset file"):
+        gx.load_training_data(MEDIUM, TINY, data_dir=tmp_path, seed=2, progress=False)
+    assert val_path.read_text() == "not a dataset" and not train_path.exists()  # refused, not overwritten
+    val_path.unlink()  # both gone: the next run regenerates both
     raw, recipe, path = gx.load_training_data(MEDIUM, TINY, data_dir=tmp_path, seed=2, progress=False)
     assert path == train_path and recipe["seed"] == 2 and raw["oracle_reps"].shape[1] == 2
 

@@ -355,7 +355,7 @@ def test_a_corrupt_byte_inside_an_array_is_traced_to_its_file(copied, monkeypatc
     with pytest.raises(od.DatasetFileError, match=f"{bad} is not a valid dataset file"):
         od.load_with_ogbench(NAME, train_path)
     # In a large file the header check does not reach the bad byte (it reads headers only; these tiny arrays fit in
-    # one compressed chunk, so it does here): OGBench's own read then fails, and that error is traced to the file.
+    # one compressed chunk, so it does here): the full read of `verify_dataset_file` finds it.
     monkeypatch.setattr(od, "check_dataset_file", lambda path, regenerate=None: None)
     with pytest.raises(od.DatasetFileError, match=f"{bad} is not a valid dataset file .*Bad CRC-32") as info:
         od.load_with_ogbench(NAME, train_path, regenerate="CMD")
@@ -415,7 +415,7 @@ SCRIPT_TINY = ["--num-episodes", "1", "--episode-length", "10", "--no-progress"]
         ([NAME, "--seed", "-1"], "argument --seed: expected an integer >= 0, got -1"),
         ([NAME, "--workers", "0"], "argument --workers: expected a positive integer, got 0"),
         ([NAME, "--workers", "-2"], "argument --workers: expected a positive integer, got -2"),
-        ([NAME, "--data-dir", "{file}"], "argument --data-dir: .* exists and is not a folder"),
+        ([NAME, "--data-dir", "{file}"], "argument --data-dir: .* is a file, not a folder"),
     ],
 )
 def test_script_rejects_bad_arguments_before_any_work(tmp_path, monkeypatch, capsys, args, match):
@@ -608,3 +608,71 @@ def test_cube_official_recipe_and_script(tmp_path, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[:2] == [str(tmp_path / f"{CUBE}.npz"), str(tmp_path / f"{CUBE}-val.npz")]
     assert json.loads(lines[2])["dataset_type"] == "play"
+
+
+def test_the_full_check_names_a_non_finite_value_and_its_row(copied):
+    train_path, val_path = copied
+    with np.load(train_path) as f:
+        arrays = {k: f[k] for k in f.files}
+    arrays["actions"][5, 1] = np.inf
+    np.savez_compressed(train_path, **arrays)
+    before = train_path.read_bytes()
+    assert od.check_dataset_file(train_path) == EPISODES * LENGTH  # the header check cannot see it
+    with pytest.raises(od.DatasetFileError, match=rf"{train_path} is not a valid dataset file \('actions' holds 1 NaN "
+                       r"or inf value\(s\), the first in row 5\)"):  # fmt: skip
+        od.verify_dataset_file(train_path)
+    with pytest.raises(od.DatasetFileError, match=str(train_path)):
+        od.load_with_ogbench(NAME, train_path)
+    assert train_path.read_bytes() == before and od.verify_dataset_file(val_path) == LENGTH
+
+
+def test_one_file_of_a_pair_alone(tiny, tmp_path):
+    """A lone train file is refused and left as it is; the lone val file a generation killed between its two writes
+    leaves is kept and only the train file made (the same bytes as an uninterrupted run); a lone val file of another
+    recipe is refused."""
+    _, train_path, val_path = tiny
+    train, val = od.dataset_paths(NAME, tmp_path)
+    train.write_bytes(train_path.read_bytes())
+    with pytest.raises(od.DatasetFileError, match=f"{train} exists but its val twin {val} does not"):
+        od.generate_dataset(NAME, seed=0, data_dir=tmp_path, **TINY)
+    assert train.read_bytes() == train_path.read_bytes() and not val.exists()
+    train.unlink()
+    val.write_bytes(val_path.read_bytes())
+    val_time = val.stat().st_mtime_ns
+    assert od.generate_dataset(NAME, seed=0, data_dir=tmp_path, **TINY) == (train, val)
+    assert val.stat().st_mtime_ns == val_time  # kept, not made again
+    assert (train.read_bytes(), val.read_bytes()) == (train_path.read_bytes(), val_path.read_bytes())
+    train.unlink()
+    with pytest.raises(od.DatasetFileError, match=f"{val} exists without its train file .* another recipe"):
+        od.generate_dataset(NAME, seed=1, data_dir=tmp_path, **TINY)
+    assert val.read_bytes() == val_path.read_bytes() and not train.exists()
+    od.generate_dataset(NAME, seed=1, data_dir=tmp_path, overwrite=True, **TINY)  # --overwrite makes both
+    assert od.read_recipe(val)["seed"] == 1 and od.read_recipe(train)["seed"] == 1
+
+
+def test_building_an_env_leaves_no_file_behind(tmp_path, monkeypatch):
+    """OGBench's maze builder writes an XML file per env into the temporary folder: it goes with the env's scratch
+    folder. MuJoCo's warnings become RuntimeWarnings instead of a MUJOCO_LOG.TXT in the current folder."""
+    import tempfile
+
+    import mujoco
+
+    from cfgrl_core.ogbench import evaluation, scratch
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.chdir(tmp_path)
+    env = evaluation.make_env("pointmaze-medium-navigate-v0")
+    env.reset(seed=0)
+    env.step(np.zeros(2, np.float32))
+    assert list((tmp_path / "tmp").iterdir()) == []
+    with scratch.env_files():  # the XML exists while the env is built; the folder goes after
+        maze.make_data_env(NAME, 10).close()
+    assert list((tmp_path / "tmp").iterdir()) == []
+    model = env.unwrapped.model
+    data = mujoco.MjData(model)
+    data.qvel[:] = np.nan
+    with pytest.warns(RuntimeWarning, match="MuJoCo: Nan, Inf or huge value in QVEL"):
+        mujoco.mj_step(model, data)
+    env.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tmp"]  # no MUJOCO_LOG.TXT

@@ -1,27 +1,65 @@
-"""The command-line base every `scripts/run_*.py` builds on: a flag two runners share means the same in both.
+"""The command-line base every `scripts/run_*.py` builds on: a flag two runners share means the same in both, and
+every runner refuses bad input the same way.
 
-    parser = runner_parser(__doc__, EXPERIMENT)      # --preset, --out, --no-progress
-    add_data_arguments(parser)                       # --seed, --data-dir (the OGBench runners)
-    add_size_overrides(parser)                       # --num-steps, --num-seeds
-    args = parser.parse_args(argv)
-    preset = sized_preset(EXPERIMENT.preset(args.preset), args)     # "<name>-modified" when a size is overridden
-    folder = results_folder(args, EXPERIMENT, preset.name)          # --out, else results/<experiment>/<preset>
+    @refusing                                        # an InputError or OSError: one line, exit status 2
+    def main(argv=None) -> int:
+        parser = runner_parser(__doc__, EXPERIMENT)  # --preset, --out (a folder it can write), --no-progress
+        add_data_arguments(parser)                   # --seed, --data-dir (the OGBench runners; not a file)
+        add_size_overrides(parser)                   # --num-steps, --num-seeds
+        args = parser.parse_args(argv)
+        preset = sized_preset(EXPERIMENT.preset(args.preset), args)  # "<name>-modified" when a size is overridden
+        folder = results_folder(args, EXPERIMENT, preset.name)       # --out, else results/<experiment>/<preset>
 
 `--out` is always the folder that receives this preset's results (what results/<experiment>/<preset>/ is by
 default); a changed size is recorded under its own preset name, never mistaken for the real preset. What a runner
 does with a finished result follows its notebook's cost: the OGBench runners (04, 05, 08: hours) keep it and skip
 the run unless --overwrite (and --fresh drops an unfinished run's checkpoints), the point-mass runners (06, 07:
 minutes) make it again unless --reuse.
+
+Refusals: a bad argument is argparse's (usage, then `error: argument ...`, status 2), and so is an --out or
+--data-dir that is a file, below a file, or (--out) not writable, before any work. Bad data or a bad folder found
+later (a corrupt, truncated or non-finite dataset, one file of a pair, a result of another preset, a file that is
+not valid JSON: `cfgrl_core.checks.InputError`; a file the system refuses: OSError) ends the run with one line,
+`<script>: error: <what, naming the file>`, status 2 and no traceback (`refusing`). Nothing is deleted or
+overwritten on the way: the checks run before anything is written.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
+import sys
 from pathlib import Path
 
-from cfgrl_core.checks import nonnegative_int_argument, positive_int_argument
-from cfgrl_core.experiments.protocol import Experiment
+from cfgrl_core.checks import (
+    InputError,
+    check_folder,
+    folder_argument,
+    nonnegative_int_argument,
+    positive_int_argument,
+)
+from cfgrl_core.experiments.protocol import RESULTS_ENV, Experiment
+
+REFUSED = 2  # the exit status of a refusal, argparse's own for a bad argument
+
+
+def refusing(main):
+    """`main(argv) -> int` whose InputError or OSError (bad data or a bad folder, found after parsing) ends as one
+    line on stderr, `<script>: error: <message>`, returning status 2 instead of a traceback. Other exceptions are
+    bugs and keep their traceback."""
+    script = Path(main.__globals__.get("__file__", "runner")).name
+
+    @functools.wraps(main)
+    def guarded(argv=None) -> int:
+        try:
+            return main(argv)
+        except (InputError, OSError) as e:
+            message = " ".join(str(e).split())
+            print(f"{script}: error: {message}", file=sys.stderr, flush=True)
+            return REFUSED
+
+    return guarded
 
 
 def runner_parser(doc: str, experiment: Experiment, *, flag: str = "--preset", default: str = "cpu"):
@@ -30,8 +68,10 @@ def runner_parser(doc: str, experiment: Experiment, *, flag: str = "--preset", d
     name = flag.lstrip("-")
     parser.add_argument(flag, default=default, choices=sorted(experiment.presets), help=f"default: {default}")
     parser.add_argument(
-        "--out", type=Path, default=None, help=f"results folder (default: results/{experiment.name}/<{name}>)"
-    )
+        "--out", type=folder_argument(writable=True), default=None,
+        help=f"results folder (default: results/{experiment.name}/<{name}>, or "
+        f"${RESULTS_ENV}/{experiment.name}/<{name}> when ${RESULTS_ENV} is set)",
+    )  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
 
@@ -40,7 +80,10 @@ def add_data_arguments(parser) -> None:
     """--seed (the run's seed: datasets, training, evaluation) and --data-dir (where OGBench datasets live)."""
     parser.add_argument("--seed", type=nonnegative_int_argument, default=0)
     parser.add_argument(
-        "--data-dir", default=None, help="dataset folder (default: $CFGRL_OGBENCH_DATA, else ~/.ogbench/data)"
+        "--data-dir",
+        type=folder_argument(writable=False),
+        default=None,
+        help="dataset folder (default: $CFGRL_OGBENCH_DATA, else ~/.ogbench/data)",
     )
 
 
@@ -59,8 +102,9 @@ def sized_preset(preset, args):
 
 
 def results_folder(args, experiment: Experiment, preset_name: str) -> Path:
-    """--out, else results/<experiment>/<preset> ($CFGRL_RESULTS_DIR/<experiment>/<preset>)."""
-    return args.out or experiment.results_dir(preset_name)
+    """--out, else results/<experiment>/<preset> ($CFGRL_RESULTS_DIR/<experiment>/<preset>): a folder this process
+    can write into (else an InputError naming it, before any work)."""
+    return check_folder(args.out or experiment.results_dir(preset_name))
 
 
 def log(line: str) -> None:

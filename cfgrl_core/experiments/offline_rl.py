@@ -199,6 +199,8 @@ def parse_task(task: str) -> tuple[str, int]:
     env_name = "-".join(parts[:i] + ["v0"])
     ogbench_data.check_env_name(env_name)
     task_id = int(rest[0][4:]) if rest else singletask.default_task_id(env_name)
+    if not 1 <= task_id <= singletask.NUM_TASKS:
+        raise ValueError(f"{task!r}: OGBench's tasks are task1 .. task{singletask.NUM_TASKS}, not task{task_id}")
     return env_name, task_id
 
 

@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from cfgrl_core.checks import InputError
 from cfgrl_core.io.atomic import atomic_write_json
 from cfgrl_core.io.checkpoints import CheckpointDir, load_json, save_json
 from cfgrl_core.io.provenance import REPO_ROOT, made_by_this_commit
@@ -55,7 +56,7 @@ class Experiment:
         if not isinstance(name_or_preset, str):
             return name_or_preset
         if name_or_preset not in self.presets:
-            raise ValueError(f"unknown preset {name_or_preset!r}; choose one of {sorted(self.presets)}")
+            raise InputError(f"unknown preset {name_or_preset!r}; choose one of {sorted(self.presets)}")
         return self.presets[name_or_preset]
 
     def results_dir(self, preset_name: str) -> Path:
@@ -67,11 +68,12 @@ class Experiment:
         return COMMITTED_RESULTS / self.name / preset_name
 
     def load_result(self, path) -> dict:
-        """A result JSON of this experiment; a missing file is an error that says how to make it."""
+        """A result JSON of this experiment; a missing file is an error that says how to make it, a corrupt one an
+        InputError that names it."""
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no result at {path} (run {self.script} to make one)")
-        return json.loads(path.read_text())
+        return load_json(path)
 
 
 def save_result(result: dict, path) -> Path:
@@ -92,7 +94,7 @@ class RunFolder:
             found = load_json(config_file)
             if found != self.config:
                 diff = sorted(k for k in self.config.keys() | found.keys() if found.get(k) != self.config.get(k))
-                raise ValueError(
+                raise InputError(
                     f"{self.path} holds a run with another configuration (differs in {diff}); delete that folder "
                     "to start this one"
                 )
@@ -140,7 +142,7 @@ def finished_commit(result_file, *also) -> str | None:
     """The commit recorded in a finished result (`result_file` and every path in `also` exist), else None."""
     if not Path(result_file).is_file() or not all(Path(p).exists() for p in also):
         return None
-    return json.loads(Path(result_file).read_text()).get("commit", "?")
+    return load_json(result_file).get("commit", "?")
 
 
 def obtain(what: str, result_file, *, also=(), reuse: bool, load: Callable, run: Callable, discard: Callable,
@@ -165,12 +167,13 @@ def prepare_result_file(result_file, run_folder, *, preset_name: str | None = No
     """What a command-line runner does before a run: False (with a note) when the result exists and not
     `overwrite` (keep it, skip the run); otherwise True, after deleting `run_folder` when the run starts from
     scratch (`overwrite` of a finished run, or `fresh`: discard an unfinished run's checkpoints). A result made with
-    another preset than `preset_name` is never taken for this one nor overwritten: a ValueError says so."""
+    another preset than `preset_name` is never taken for this one nor overwritten: an InputError says so, as it
+    does for a result file that is not valid JSON."""
     result_file = Path(result_file)
     if preset_name is not None and result_file.is_file():
-        made = json.loads(result_file.read_text()).get("preset", {}).get("name")
+        made = load_json(result_file).get("preset", {}).get("name")
         if made != preset_name:
-            raise ValueError(f"{result_file} holds a result of preset {made!r}, not {preset_name!r}: choose another "
+            raise InputError(f"{result_file} holds a result of preset {made!r}, not {preset_name!r}: choose another "
                              "--out (or delete that result)")  # fmt: skip
     if result_file.exists() and not overwrite:
         log(f"{result_file} exists: skipped (--overwrite to run it again)")

@@ -24,6 +24,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from cfgrl_core.checks import InputError
 from cfgrl_core.io.atomic import atomic_write_json
 
 _STEP_DIR = re.compile(r"^step_(\d{8,})$")
@@ -42,7 +43,7 @@ def load_json(path):
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON ({e}); delete it to start again") from e
+        raise InputError(f"{path} is not valid JSON ({e}); delete it to start again") from e
 
 
 def _checkpointer():

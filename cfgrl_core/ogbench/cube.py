@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cfgrl_core.ogbench import scratch
 from cfgrl_core.ogbench.env_rng import IsolatedRNG
 from cfgrl_core.ogbench.episodes import empty_episode, record_step
 
@@ -31,7 +32,8 @@ def make_play_env(env_name: str, episode_length: int):
     import ogbench.manipspace  # noqa: F401  (registers the cube-*-v0 env ids)
 
     env_id = env_name.replace("-play", "")  # cube-single-play-v0 -> cube-single-v0
-    return gymnasium.make(env_id, terminate_at_goal=False, mode="data_collection", max_episode_steps=episode_length)
+    with scratch.env_files():
+        return gymnasium.make(env_id, terminate_at_goal=False, mode="data_collection", max_episode_steps=episode_length)
 
 
 def rollout_play_episode(env, ep_seed: int, episode_length: int, noise: float, noise_smoothing: float) -> dict:

@@ -38,11 +38,13 @@ Getting a dataset for training: `generate_and_load` generates it where it is mis
 `size_folder`) and loads it with OGBench's loader under the name the experiment needs (-oraclerep for goals,
 -singletask for OGBench's single-task relabelling).
 
-Reading a file back: `check_dataset_file` (a cheap check of the layout, without loading the arrays) and
-`load_with_ogbench` (OGBench's own loader, after that check) turn a file that is not a dataset (truncated, not an
-npz, keys missing) into a DatasetFileError that names it and gives the command that regenerates it
+Reading a file back: `check_dataset_file` (a cheap check of the layout, without loading the arrays),
+`verify_dataset_file` (that, plus every array read in full: each byte's CRC, no NaN or inf) and `load_with_ogbench`
+(OGBench's own loader, after that full check) turn a file that is not a dataset (truncated, corrupt, not an npz,
+keys missing, non-finite values) into a DatasetFileError that names it and gives the command that regenerates it
 (`regenerate_command`). Nothing here deletes or overwrites such a file; only `overwrite=True` (the script's
---overwrite) writes over existing files.
+--overwrite) writes over existing files. One file of a pair alone is refused too, except the val file a generation
+killed between its two writes leaves (same recipe): that one is kept and only the train file is made.
 """
 
 from __future__ import annotations
@@ -60,9 +62,9 @@ from pathlib import Path
 
 import numpy as np
 
-from cfgrl_core.checks import check_finite, check_nonnegative_int, check_positive_int
+from cfgrl_core.checks import InputError, check_finite, check_nonnegative_int, check_positive_int
 from cfgrl_core.io.atomic import atomic_write_bytes
-from cfgrl_core.ogbench import cube, maze
+from cfgrl_core.ogbench import cube, maze, scratch
 from cfgrl_core.ogbench.episodes import DATA_KEYS
 from cfgrl_core.progress import progress_bar
 
@@ -221,8 +223,9 @@ def _npz_bytes(arrays: dict) -> bytes:
     return buf.getvalue()
 
 
-class DatasetFileError(ValueError):
-    """A file at a dataset path that is not a dataset (truncated, not an npz, keys missing); it is left as it is."""
+class DatasetFileError(InputError):
+    """A file at a dataset path that is not a dataset (truncated, corrupt, not an npz, keys missing, NaN or inf), or
+    one file of a pair alone; it is left as it is."""
 
 
 def regenerate_command(env_name: str, data_dir=None, *, num_episodes: int | None = None, seed: int = 0) -> str:
@@ -322,36 +325,42 @@ def check_dataset_file(path, *, regenerate: str | None = None) -> int:
     return n
 
 
-def _read_everything(path: Path) -> None:
-    """Decompress every array of `path` (each member's CRC is checked): raises on any corrupt byte."""
-    with np.load(path, allow_pickle=False) as f:
+def verify_dataset_file(path, *, regenerate: str | None = None) -> int:
+    """`check_dataset_file`, then every array of `path` read in full (each member's CRC is checked, so a corrupt byte
+    anywhere is found) and the float arrays checked for NaN and inf; return its rows N. A bad file is a
+    DatasetFileError naming it (and the array and first row for a non-finite value); it is never changed."""
+    path = Path(path)
+    n = check_dataset_file(path, regenerate=regenerate)
+    with _open_npz(path, regenerate) as f, _reading(path, regenerate):
         for k in f.files:
-            f[k]
+            x = f[k]
+            if np.issubdtype(x.dtype, np.floating):
+                bad = ~np.isfinite(x)
+                if bad.any():
+                    row = int(np.argwhere(bad)[0][0])
+                    why = f"'{k}' holds {int(bad.sum())} NaN or inf value(s), the first in row {row}"
+                    raise dataset_file_error(path, why, regenerate)
+    return n
 
 
-def load_with_ogbench(dataset_name: str, train_path, *, regenerate: str | None = None) -> tuple[dict, dict]:
+def load_with_ogbench(dataset_name: str, train_path, *, regenerate: str | None = None,
+                      verified: bool = False) -> tuple[dict, dict]:  # fmt: skip
     """(train, val) dataset dicts of `dataset_name` (e.g. 'pointmaze-medium-navigate-oraclerep-v0'), read by
     OGBench's own loader (`ogbench.make_env_and_datasets`) from `train_path` and its '-val' twin.
 
-    Both files pass `check_dataset_file` first, and an error while OGBench reads them (a corrupt byte inside an
-    array) is traced to the file that holds it: either way a DatasetFileError names the file and gives `regenerate`.
-    Arrays and layouts are OGBench's (see `cfgrl_core.ogbench.gc_dataset`)."""
+    Both files pass `verify_dataset_file` first (read in full: a corrupt byte, a NaN or an inf is a DatasetFileError
+    that names the file and gives `regenerate`), unless the caller has just done so (`verified`). Arrays and
+    layouts are OGBench's (`cfgrl_core.ogbench.gc_dataset`)."""
     import ogbench
 
     train_path = Path(train_path)
     val_path = Path(str(train_path).replace(".npz", "-val.npz"))  # how OGBench's loader finds the val file
-    for path in (train_path, val_path):
-        check_dataset_file(path, regenerate=regenerate)
-    env = ogbench.make_env_and_datasets(dataset_name, env_only=True)  # oracle reps of cube datasets need the env
+    for path in () if verified else (train_path, val_path):
+        verify_dataset_file(path, regenerate=regenerate)
+    with scratch.env_files():
+        env = ogbench.make_env_and_datasets(dataset_name, env_only=True)  # oracle reps of cube datasets need the env
     try:
         return ogbench.make_env_and_datasets(dataset_name, dataset_path=str(train_path), dataset_only=True, cur_env=env)
-    except Exception as error:
-        for path in (train_path, val_path):
-            try:
-                _read_everything(path)
-            except Exception as e:  # noqa: BLE001  (whatever a corrupt npz raises)
-                raise dataset_file_error(path, f"{type(e).__name__}: {e}", regenerate) from error
-        raise  # both files read cleanly: the error is not theirs
     finally:
         env.close()
 
@@ -387,7 +396,8 @@ def generate_dataset(
     num_val_episodes = max(1, num_episodes // 10). Files go to `data_dir` (default: `default_data_dir()`, i.e.
     $CFGRL_OGBENCH_DATA or ~/.ogbench/data, where `ogbench.make_env_and_datasets` looks). This is the "get or
     generate" path: if both files already exist they are returned as they are (unread), whatever recipe made them,
-    unless `overwrite=True`. Load them with `load_with_ogbench` (or
+    unless `overwrite=True`; one file alone is refused (a DatasetFileError), except a val file of this very recipe
+    (a generation killed between its writes), which is kept. Load them with `load_with_ogbench` (or
     `ogbench.make_env_and_datasets(env_name, dataset_path=str(train_path))`).
     """
     env_name = check_env_name(env_name)
@@ -418,20 +428,8 @@ def generate_dataset(
     except Exception:  # noqa: BLE001  (metadata missing: record what we can)
         ogbench_version = getattr(ogbench, "__version__", "unknown")
 
-    # Train episodes are 0..num_episodes-1 and val episodes follow, as in OGBench's generator.
-    splits = [
-        ("train", train_path, 0, num_episodes),
-        ("val", val_path, num_episodes, num_episodes + num_val_episodes),
-    ]
-    # Val first: a run killed between the two writes leaves no NAME.npz, so the next call regenerates both.
-    for split, path, start, stop in reversed(splits):
-        data = _collect(
-            env_name, seed, start, stop, episode_length, noise, num_workers, progress, f"{env_name} {split}"
-        )
-        stats = {k: data.pop(k) for k in list(data) if k not in DATA_KEYS}  # e.g. goals_reached
-        for k in DATA_KEYS:
-            check_finite(f"generated {split} '{k}' of {env_name}", data[k])
-        meta = {
+    def recipe_of(split: str, start: int, stop: int) -> dict:
+        return {
             "env_name": env_name,
             "split": split,
             "dataset_type": recipe.dataset_type,
@@ -444,11 +442,57 @@ def generate_dataset(
             "ogbench_version": ogbench_version,
             "generator": "cfgrl_core.ogbench_data",
             "generator_version": GENERATOR_VERSION,
-            **stats,
         }
+
+    # Train episodes are 0..num_episodes-1 and val episodes follow, as in OGBench's generator.
+    splits = [
+        ("train", train_path, 0, num_episodes),
+        ("val", val_path, num_episodes, num_episodes + num_val_episodes),
+    ]
+    if not overwrite:
+        regenerate = regenerate_command(
+            env_name, data_dir, num_episodes=None if num_episodes == recipe.num_episodes else num_episodes, seed=seed
+        )
+        splits = [(name, path, start, stop) for name, path, start, stop in splits
+                  if not _kept(name, path, recipe_of(name, start, stop), regenerate)]  # fmt: skip
+    # Val first: a run killed between the two writes leaves the val file alone, which the next call keeps (`_kept`).
+    for split, path, start, stop in reversed(splits):
+        data = _collect(
+            env_name, seed, start, stop, episode_length, noise, num_workers, progress, f"{env_name} {split}"
+        )
+        stats = {k: data.pop(k) for k in list(data) if k not in DATA_KEYS}  # e.g. goals_reached
+        for k in DATA_KEYS:
+            check_finite(f"generated {split} '{k}' of {env_name}", data[k])
+        meta = {**recipe_of(split, start, stop), **stats}
         data[RECIPE_KEY] = np.array(json.dumps(meta, sort_keys=True))
         atomic_write_bytes(path, _npz_bytes(data))
     return train_path, val_path
+
+
+def _kept(name: str, path: Path, recipe: dict, regenerate: str) -> bool:
+    """Whether one file of a pair found alone is kept instead of made: the val file a killed generation left (the
+    same `recipe`: True); a lone train file, or a val file of another recipe or unreadable, is a DatasetFileError
+    (never overwritten without --overwrite). A missing file: False (make it)."""
+    if not path.exists():
+        return False
+    if name == "train":
+        raise DatasetFileError(
+            f"{path} exists but its val twin {_twin(path)} does not; not overwriting it: `{regenerate}` regenerates "
+            "both (or delete it and the next run generates the pair)"
+        )
+    found = read_recipe(path, regenerate=regenerate) or {}
+    if {k: found.get(k) for k in recipe} != recipe:
+        raise DatasetFileError(
+            f"{path} exists without its train file {_twin(path)} and was made by another recipe; not overwriting it: "
+            f"`{regenerate}` regenerates both (or delete it)"
+        )
+    return True
+
+
+def _twin(path: Path) -> Path:
+    """NAME-val.npz of NAME.npz and the other way round."""
+    name = path.name.removesuffix(".npz")
+    return path.with_name(f"{name.removesuffix('-val')}.npz" if name.endswith("-val") else f"{name}-val.npz")
 
 
 def size_folder(num_episodes: int | None, data_dir=None) -> Path:
@@ -459,19 +503,32 @@ def size_folder(num_episodes: int | None, data_dir=None) -> Path:
     return root if num_episodes is None else root / f"cfgrl-{num_episodes}-episodes"
 
 
+def ready_dataset(env_name: str, *, num_episodes: int | None = None, data_dir=None, seed: int = 0,
+                  progress: bool = True) -> tuple[Path, str]:  # fmt: skip
+    """`env_name`'s pair at `num_episodes` in its `size_folder`, generated where missing and both files read in
+    full (`verify_dataset_file`); returns (train path, the command that regenerates the pair). What a runner calls
+    for every dataset it will need before it trains anything: a bad file is refused before hours of work, not after.
+    A bad file (or one file alone) is a DatasetFileError naming it; nothing is deleted or overwritten."""
+    folder = size_folder(num_episodes, data_dir)
+    regenerate = regenerate_command(env_name, folder, num_episodes=num_episodes, seed=seed)
+    kwargs = {} if num_episodes is None else dict(num_episodes=num_episodes)
+    train_path, val_path = generate_dataset(
+        env_name, data_dir=folder, seed=seed, num_workers=min(2, os.cpu_count() or 1), progress=progress, **kwargs
+    )
+    for path in (train_path, val_path):
+        verify_dataset_file(path, regenerate=regenerate)
+    return train_path, regenerate
+
+
 def generate_and_load(env_name: str, load_name: str, *, num_episodes: int | None = None, data_dir=None, seed: int = 0,
                       progress: bool = True) -> tuple[dict, dict | None, Path]:  # fmt: skip
     """`env_name`'s dataset, generated if missing (`generate_dataset`, at `num_episodes`, in `size_folder`), loaded by
     OGBench's loader as `load_name` (its -oraclerep name, or a -singletask name for its relabelling).
 
     Returns (train dataset dict, the recipe it was generated with, the train file's path). Files already there are
-    used as they are; one that is not a valid dataset is a `DatasetFileError` naming it, with the command that
-    regenerates it; it is never deleted or overwritten here."""
-    folder = size_folder(num_episodes, data_dir)
-    kwargs = {} if num_episodes is None else dict(num_episodes=num_episodes)
-    train_path, _ = generate_dataset(
-        env_name, data_dir=folder, seed=seed, num_workers=min(2, os.cpu_count() or 1), progress=progress, **kwargs
-    )
-    regenerate = regenerate_command(env_name, folder, num_episodes=num_episodes, seed=seed)
-    train_ds, _ = load_with_ogbench(load_name, train_path, regenerate=regenerate)
+    used as they are; one that is not a valid dataset (or one file alone) is a `DatasetFileError` naming it, with
+    the command that regenerates it; it is never deleted or overwritten here."""
+    train_path, regenerate = ready_dataset(env_name, num_episodes=num_episodes, data_dir=data_dir, seed=seed,
+                                           progress=progress)  # fmt: skip
+    train_ds, _ = load_with_ogbench(load_name, train_path, regenerate=regenerate, verified=True)
     return dict(train_ds), read_recipe(train_path, regenerate=regenerate), train_path

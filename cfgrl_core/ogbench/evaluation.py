@@ -52,6 +52,7 @@ import numpy as np
 from cfgrl_core.checks import check_finite, check_flow_steps, check_nonnegative_int, check_positive_int
 from cfgrl_core.guidance import sample_rows
 from cfgrl_core.networks import ModelConfig
+from cfgrl_core.ogbench import scratch
 from cfgrl_core.ogbench.env_rng import IsolatedRNG
 from cfgrl_core.progress import progress_bar
 
@@ -101,7 +102,8 @@ def make_env(env_name: str):
     import ogbench
 
     try:
-        return ogbench.make_env_and_datasets(env_name, env_only=True)
+        with scratch.env_files():
+            return ogbench.make_env_and_datasets(env_name, env_only=True)
     except Exception as e:  # gymnasium raises NameNotFound / other Error subclasses for bad names
         raise ValueError(f"unknown OGBench env {env_name!r}: {e}") from e
 

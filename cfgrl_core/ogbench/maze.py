@@ -15,6 +15,7 @@ import collections
 
 import numpy as np
 
+from cfgrl_core.ogbench import scratch
 from cfgrl_core.ogbench.env_rng import IsolatedRNG
 from cfgrl_core.ogbench.episodes import empty_episode, record_step
 
@@ -25,7 +26,8 @@ def make_data_env(env_name: str, episode_length: int):
     import ogbench.locomaze  # noqa: F401  (registers the pointmaze-*-v0 env ids)
 
     maze_env_id = env_name.replace("-navigate", "")  # pointmaze-medium-navigate-v0 -> pointmaze-medium-v0
-    return gymnasium.make(maze_env_id, terminate_at_goal=False, max_episode_steps=episode_length)
+    with scratch.env_files():
+        return gymnasium.make(maze_env_id, terminate_at_goal=False, max_episode_steps=episode_length)
 
 
 def maze_cells(maze_map: np.ndarray) -> tuple[list, list]:
@@ -121,7 +123,8 @@ def env_geometry(env_name: str) -> dict:
     """`maze_geometry` of a named maze env, e.g. 'pointmaze-large-navigate-v0' (built once, no dataset)."""
     import ogbench
 
-    env = ogbench.make_env_and_datasets(env_name, env_only=True)
+    with scratch.env_files():
+        env = ogbench.make_env_and_datasets(env_name, env_only=True)
     try:
         return maze_geometry(env)
     finally:

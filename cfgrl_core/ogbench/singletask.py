@@ -36,10 +36,12 @@ from cfgrl_core.agents.awr import AWRConfig, GaussianActor
 from cfgrl_core.agents.cfgrl_actor import POSITIVE, CFGRLActorConfig
 from cfgrl_core.checks import check_flow_steps
 from cfgrl_core.guidance import sample_rows
+from cfgrl_core.ogbench import scratch
 from cfgrl_core.ogbench.evaluation import RowPolicy, make_env, map_row_chunks, sample_actions
 from cfgrl_core.ogbench.maze import bfs_distances
 
 DEFAULT_TASKS = {"pointmaze": 1, "cube": 2}  # OGBench's default single task of each family
+NUM_TASKS = 5  # OGBench's evaluation tasks per env: task1 .. task5 (its envs' task_infos)
 
 
 def singletask_name(env_name: str, task_id: int | None = None) -> str:
@@ -125,7 +127,8 @@ def path_start_env(env_name: str, task_id: int):
         raise ValueError(f"starts along the path exist for point mazes only, got {env_name!r}")
     env = make_env(env_name)
     env.close()  # only its registered id was needed
-    return ogbench.make_env_and_datasets(env_name, env_only=True, add_noise_to_goal=False, success_timing="pre")
+    with scratch.env_files():
+        return ogbench.make_env_and_datasets(env_name, env_only=True, add_noise_to_goal=False, success_timing="pre")
 
 
 def path_starts(env_name: str, task_id: int) -> list[dict]:
