@@ -5,6 +5,8 @@ The core (this folder), which imports nothing from the subpackages:
   networks   the conditional vector field v_theta(x_t, t, s, c) with a learned null condition
   guidance   v_uncond + w (v_cond - v_uncond); the guided sampler (`sample_rows`, a whole vector of w in one call)
              and the Euler integrator under it (`euler_integrate`, also PGD's and the exact mixture's)
+  likelihood the exact density of what the Euler sampler draws (change of variables per step, 2x2 Jacobians by
+             forward-mode autodiff; any action by inverting the map) and KL(pi_w || pi_hat) by Monte Carlo
   train      THE training loop (`run_training`: scanned, runs vmapped, chunked), the learner contract (`Learner`),
              the one optimiser step and Polyak average, the CFG learners
   checks     input validation with clear errors
