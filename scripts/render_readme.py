@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from cfgrl_core.experiments import gc_studies, offline_rl, pgd_agents, pgd_pointmass, stats  # noqa: E402
+from cfgrl_core.experiments import gc_studies, kl_budget, offline_rl, pgd_agents, pgd_pointmass, stats  # noqa: E402
 from cfgrl_core.experiments import gcbc_cfgrl as gx  # noqa: E402
 from cfgrl_core.io.checkpoints import load_json  # noqa: E402
 from cfgrl_core.io.summary import fill, load_summary  # noqa: E402
@@ -508,6 +508,35 @@ def results_08(figures: Path, results: Path) -> str:
     return fill(T08, dict({k: s[k] for k in keys}, table=table_08(figures)), "README results08")
 
 
+T09 = """\
+(`fig09_summary.json`, `results/kl_budget/{preset}/result.json`; preset `{preset}`: notebook 04's `{source}`
+policies, {seeds} seeds per maze, KL from {samples} actions at each of {states} dataset states per maze and `w`,
+through a {steps}-step Euler map whose gridded densities integrate to one within {mass_error:.3f} up to
+`w = {mass_w:g}`; no training.)
+
+- How far guidance moves the policy, mean KL(pi_w || pi_hat) over dataset states in nats (mean ± std over seeds):
+  {kl_lines}.
+- Best `w` per maze by the evaluation (oracle, only to ask whether the mazes line up): {peak_lines}. {line_up}
+- `w` by a KL budget of {budget:.2f} nats, set on {cal_env}'s validation-chosen `w`: success minus each seed's own
+  validated `w` {vs_validated} points ({vs_validated_verdict}); minus the fixed `w = {fixed_w:g}` {vs_fixed}
+  ({vs_fixed_verdict}); minus GCBC {vs_gcbc} ({vs_gcbc_verdict}); {pairs} maze-seed pairs, paired mean ± SE."""
+
+
+def committed_09(results: Path) -> tuple[dict, dict]:
+    """Notebook 09's committed measurement of the README's preset and notebook 04's results it measured."""
+    folder = results / kl_budget.EXPERIMENT.name / PRESET
+    result = kl_budget.EXPERIMENT.load_result(kl_budget.result_path(PRESET, folder))
+    return result, kl_budget.sources(result, results)
+
+
+def results_09(figures: Path, results: Path) -> str:
+    s = kl_budget.summary_values(*committed_09(results))
+    keys = ("preset", "source", "seeds", "samples", "states", "steps", "mass_error", "mass_w", "kl_lines",
+            "peak_lines", "line_up", "budget", "cal_env", "vs_validated", "vs_validated_verdict", "fixed_w", "vs_fixed",
+            "vs_fixed_verdict", "vs_gcbc", "vs_gcbc_verdict", "pairs")  # fmt: skip
+    return fill(T09, {k: s[k] for k in keys}, "README results09")
+
+
 BLOCKS = {
     "results01": lambda figures, results, bench: results_01(figures),
     "results02": lambda figures, results, bench: results_02(figures),
@@ -517,6 +546,7 @@ BLOCKS = {
     "results06": lambda figures, results, bench: results_06(figures, results),
     "results07": lambda figures, results, bench: results_07(figures, results),
     "results08": lambda figures, results, bench: results_08(figures, results),
+    "results09": lambda figures, results, bench: results_09(figures, results),
     "speed": lambda figures, results, bench: speed(bench),
 }
 

@@ -174,3 +174,11 @@ def test_policy_kl_samples_what_the_sampler_samples(params):
     log_q, noise, _ = likelihood.log_prob(v, a, 16)
     np.testing.assert_allclose(log_q, log_p, atol=1e-3)
     np.testing.assert_allclose(noise, x_0, atol=1e-4)
+
+
+def test_unconditional_field_is_the_w0_field(params):
+    """pi_hat's field (one network pass on the null condition) is the guided field at w = 0."""
+    x = jax.random.normal(jax.random.key(7), (32, 2))
+    labels = jnp.ones(32, jnp.int32)
+    guided = cfg_velocity_fn(params, CONFIG, labels, None, jnp.zeros(32))(x, 0.3)
+    np.testing.assert_allclose(likelihood.unconditional_velocity_fn(params, CONFIG, labels)(x, 0.3), guided, atol=1e-5)

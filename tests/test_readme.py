@@ -44,7 +44,7 @@ def test_no_typed_number_outside_the_generated_blocks(title):
     assert BLOCK.search(section(README, title)), f"README's {title} section has no generated block"
 
 
-@pytest.mark.parametrize("name", ["T01", "T02", "T03", "T04", "T05", "T06", "T07", "T08", "TSPEED"])
+@pytest.mark.parametrize("name", ["T01", "T02", "T03", "T04", "T05", "T06", "T07", "T08", "T09", "TSPEED"])
 def test_the_templates_type_no_number(name):
     assert typed_numbers(getattr(render_readme, name)) == []
 
@@ -117,6 +117,7 @@ COMMITTED_VALUES = {
     "fig07": lambda r: render_readme.pgd_agents.summary_values(render_readme.committed_07(r), "cpu"),
     "fig08": lambda r: render_readme.gc_studies.summary_values(*render_readme.committed_08(r)[:1], "cpu",
                                                                render_readme.committed_08(r)[1]),
+    "fig09": lambda r: render_readme.kl_budget.summary_values(*render_readme.committed_09(r)),
 }  # fmt: skip
 
 
@@ -138,6 +139,6 @@ def test_a_planted_mismatch_in_a_committed_result_is_caught(tmp_path):
     record = json.loads(path.read_text())
     record["agents"]["td3_bc"]["arms"]["real"]["final_score"][0] += 1.0
     path.write_text(json.dumps(record))
-    for name in ("gcbc_cfgrl", "offline_rl", "pgd", "gc_studies"):
+    for name in ("gcbc_cfgrl", "offline_rl", "pgd", "gc_studies", "kl_budget"):
         (results / name).symlink_to(REPO / "results" / name)
     assert render_readme.render(README, REPO / "figures", results=results) != README

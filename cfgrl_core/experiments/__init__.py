@@ -15,6 +15,8 @@ README report, so the notebook and scripts/render_readme.py compute each number 
   pgd_pointmass  notebook 06: PGD's trajectory model, world model and guided samples in the point-mass world
   pgd_agents     notebook 07: TD3+BC and IQL on real, unguided and regenerated PGD data
   gc_studies     notebook 08: cube-single, shared vs separate networks, HCFGRL (through gcbc_cfgrl's runner)
+  kl_budget      notebook 09: KL(pi_w || pi_hat) of notebook 04's (and 08's ablation's) trained policies, exactly
+                 (`cfgrl_core.likelihood`), and w chosen by a KL budget; trains nothing
 
 This is the top of the house: it imports the core and the domain subpackages (io, toys, agents, ogbench, pgd), and
 nothing imports it but the notebooks, the scripts and the tests.

@@ -107,12 +107,15 @@ def bfs_distances(maze_map: np.ndarray, start: tuple) -> dict:
 
 
 def maze_geometry(env) -> dict:
-    """What a plot of the maze needs, from an OGBench maze env: wall cell centres [K, 2] (x-y), the cell size, and
-    the evaluation tasks' start / goal x-y [5, 2] each."""
+    """What a plot of the maze needs, from an OGBench maze env: wall cell centres [K, 2] (x-y), free cell centres
+    [F, 2] (x-y, row-major over the maze map), the cell size, and the evaluation tasks' start / goal x-y [5, 2]
+    each."""
     maze = env.unwrapped
-    walls = np.array([maze.ij_to_xy(ij) for ij in zip(*np.nonzero(np.asarray(maze.maze_map) == 1), strict=True)])
+    maze_map = np.asarray(maze.maze_map)
+    walls = np.array([maze.ij_to_xy(ij) for ij in zip(*np.nonzero(maze_map == 1), strict=True)])
     return dict(
         walls=walls,
+        free=np.array([maze.ij_to_xy(ij) for ij in maze_cells(maze_map)[0]], float),
         cell=float(maze._maze_unit),
         task_starts=np.array([t["init_xy"] for t in maze.task_infos], float),
         task_goals=np.array([t["goal_xy"] for t in maze.task_infos], float),
