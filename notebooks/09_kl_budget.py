@@ -136,9 +136,9 @@ print({k: round(v, 4) for k, v in CHECKS.items()})
 # And the density itself: $\pi_w(a \mid s, g)$ on a grid of actions at one dataset state of the large maze
 # (seed 0), computed by inverting the map at the centre of every grid cell, each $w$ on its own box. It must
 # integrate to one; the titles say what the grid finds. The dataset's actions are clipped to the unit box, so
-# guidance piles the mass onto narrow ridges: at the largest $w$ shown a uniform grid of this size does not
-# resolve them and finds less than all of the mass (finer grids find more; `kb.density_grid` says by how much),
-# so the check below binds up to GCBC's $w$.
+# the policy's mass sits on narrow ridges along the box's edges, and guidance sharpens them: at the largest $w$
+# shown a uniform grid of this size does not resolve them (its sum misses the integral, above or below, and moves
+# with the grid size), so the check below binds up to GCBC's $w$.
 
 # %%
 DENSITY = RESULT["envs"][PRESET.map_env]["density"]
@@ -292,8 +292,8 @@ save_figure(fig, "fig09_budget_map", [dict(x=c[0], y=c[1], w=w) for c, w in zip(
 plt.show()
 
 out_map = SliderPlot(lambda b: budget_map(b))
-budget_slider = widgets.FloatLogSlider(value=max(CAL["budget"], 0.01), base=10, min=-2, max=1.5, step=0.05,
-                                       description="KL budget", continuous_update=False)  # fmt: skip
+budget_slider = widgets.FloatSlider(value=round(CAL["budget"], 2), min=0.0, max=6.0, step=0.05, description="KL budget",
+                                    continuous_update=False)  # fmt: skip
 budget_slider.observe(out_map.on_change, names="value")
 out_map.show(budget_slider)
 
@@ -340,7 +340,8 @@ Preset `{preset}`: notebook 04's `{source}` policies ({seeds} seeds per maze), K
 {device}.
 
 - **The estimator.** Densities on a grid integrate to one within {mass_error:.3f} up to $w = {mass_w:g}$
-  (at $w = {grid_w_top:g}$ the grid finds {grid_mass_top:.2f} of the mass: ridges it does not resolve); the
+  (at $w = {grid_w_top:g}$ the same grid gives {grid_mass_top:.2f}: it does not resolve the ridges along the
+  clipped action box that the mass sits on, `fig09_densities`); the
   reported KL is within
   {fine_gap_pct:.1f} % of a {fine_steps}-step map's; no determinant of the reported map is below {det_min:.2f}. At
   the sampler's own {sampler_steps} steps, {fold_pct:.0f} % of the checked states have a folding map at
