@@ -740,7 +740,8 @@ print(cost.round(1).to_string())
 # ## Summary
 # Printed from this run's numbers (the committed `figures/fig03_summary.json` holds those of the full run, and
 # the README's Results block is rendered from it). Spreads are std over seeds (ddof = 1); a comparison of two
-# settings gives the difference of the seed means ± its standard error and says whether it exceeds twice that.
+# settings gives the difference of the seed means ± its standard error and calls it a difference only when a
+# t-test over seeds (n − 1 degrees of freedom, two-sided) gives p < 0.05.
 
 # %%
 def pm(x, digits=2):
@@ -748,9 +749,10 @@ def pm(x, digits=2):
 
 
 def difference(a, b, paired):
-    """mean(b) - mean(a) over seeds ± standard error (paired: the same trained seeds), and the verdict."""
+    """mean(b) - mean(a) over seeds ± standard error (paired: the same trained seeds), and the verdict (the t-test's
+    n - 1 degrees of freedom also for unpaired seeds: the stricter of the two)."""
     d, se = stats.mean_difference(a, b, paired=paired)
-    return d, se, stats.verdict(d, se, "larger than twice its standard error")
+    return d, se, stats.verdict(d, se, len(a))
 
 
 def grad_cell(method, ib):

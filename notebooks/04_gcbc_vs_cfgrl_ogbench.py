@@ -197,20 +197,34 @@ for name in MAZE_ENVS:
 # Each thin line is one seed (success averaged over the 5 tasks × episodes); the thick line is the mean over
 # seeds and the band its 95 % bootstrap interval over seeds (seaborn, 1000 resamples, seeded): with 4 seeds a
 # wide band is the honest picture. $w = 0$ is flow BC, $w = 1$ flow GCBC. The triangle marks each seed's $w$
-# chosen on validation goals.
+# chosen on validation goals. Where a paper-type run of the same maze is on record (`gx.paper_runs()`: the
+# committed `paper-trial`, one H200, the paper's network and batch at a third of its steps, 8 seeds), its mean
+# curve and band are drawn beside this preset's in green; its provenance is in
+# `results/gcbc_cfgrl/paper-trial/PROVENANCE.md`. It kept no weights, so the slider and rollouts below stay on
+# this preset's.
 
 # %%
+PAPER_RUNS = {k: r for k, r in gx.paper_runs().items() if r["preset"]["name"] != PRESET.name}
 curve_rows = []
 fig, axes = plt.subplots(1, len(ENVS), figsize=(4.3 * len(ENVS), 3.6), squeeze=False)
 for ax, name in zip(axes[0], ENVS, strict=True):
     ws, per_seed = gx.success_by_w(RESULTS[name])
-    rows = [dict(env=name, seed=s, w=w, success=c) for s, curve in enumerate(per_seed)
+    rows = [dict(env=name, preset=PRESET.name, seed=s, w=w, success=c) for s, curve in enumerate(per_seed)
             for w, c in zip(ws, curve, strict=True)]  # fmt: skip
     curve_rows += rows
     frame = pd.DataFrame(rows).assign(percent=lambda d: 100 * d["success"])
     sns.lineplot(frame, x="w", y="percent", units="seed", estimator=None, color="C0", alpha=0.3, lw=0.8, ax=ax)
     sns.lineplot(frame, x="w", y="percent", errorbar=("ci", 95), n_boot=1000, seed=SEED, color="C0", lw=2,
                  marker="o", ax=ax, label=f"mean, 95% bootstrap CI over {len(per_seed)} seeds")  # fmt: skip
+    for big in (r for r in PAPER_RUNS.values() if r["env_name"] == name):
+        big_ws, big_seeds = gx.success_by_w(big)
+        big_rows = [dict(env=name, preset=big["preset"]["name"], seed=s, w=w, success=c)
+                    for s, curve in enumerate(big_seeds) for w, c in zip(big_ws, curve, strict=True)]  # fmt: skip
+        curve_rows += big_rows
+        sns.lineplot(pd.DataFrame(big_rows).assign(percent=lambda d: 100 * d["success"]), x="w", y="percent",
+                     errorbar=("ci", 95), n_boot=1000, seed=SEED, color="C2", lw=2, marker="D", ax=ax,
+                     label=f"{big['preset']['name']}: {big['device']}, {big['checkpoint_steps'][-1]:,} steps, "
+                           f"{len(big_seeds)} seeds")  # fmt: skip
     chosen = np.asarray(RESULTS[name]["chosen_w"])
     ax.plot(chosen, np.full_like(chosen, -4), "^", color="C3", ms=8, alpha=0.6, label="w chosen on validation goals")
     paper = gx.PAPER_TABLE3.get(name)
@@ -230,14 +244,13 @@ plt.show()
 # Success in %, mean and std over seeds (ddof = 1) at the last checkpoint. "validated $w$" uses, for each seed, the $w$
 # that did best on the validation goals, then reports that $w$'s success on the evaluation tasks. The paper
 # column is from the third-party transcription of Table 3 in our reference notes (paper: official datasets,
-# 4×512 networks, 1M steps of batch 1024, 8 seeds); results of the `paper` preset, if someone has run
-# `scripts/run_gcbc_cfgrl.py --preset paper` and committed them, appear as extra rows.
+# 4×512 networks, 1M steps of batch 1024, 8 seeds). Paper-type runs on record (`results/gcbc_cfgrl/paper*/`:
+# the H200 `paper-trial` of pointmaze-large, and the `paper` preset once someone has run
+# `scripts/run_gcbc_cfgrl.py --preset paper` and committed it) appear as extra rows; the "run" column says for
+# every row the device, steps × batch, network, seeds and episodes that made it.
 
 # %%
-table = [gx.summary_row(RESULTS[name]) for name in ENVS]
-paper_dir = gx.results_dir("paper")
-if PRESET.name != "paper" and paper_dir.is_dir():
-    table += [gx.summary_row(gx.load_result(p)) for p in sorted(paper_dir.glob("*.json"))]
+table = [gx.summary_row(RESULTS[name]) for name in ENVS] + [gx.summary_row(r) for r in PAPER_RUNS.values()]
 TABLE = pd.DataFrame(table)
 
 
@@ -432,22 +445,23 @@ for name in ENVS:
 # results), so the two state the same numbers; the prose is here.
 
 # %%
-S04 = gx.summary_values(RESULTS, PRESET)
+S04 = gx.summary_values(RESULTS, PRESET, PAPER_RUNS)
 save_summary("fig04", r"""
 Numbers from this run (preset `{preset}`, {n_envs} environments, {seeds} seeds). Conventions: a table entry is
 the mean ± std over seeds (ddof = 1) of each seed's success over {n_tasks} evaluation tasks × {episodes} episodes
 (so one seed's rate has a binomial standard error of at most {binom_se:.1f} points); a comparison of two $w$ is
 the mean over seeds of the paired difference (the same trained seed at both $w$, common random numbers in the
-rollouts) ± its standard error (ddof = 1), called a difference only when it exceeds twice that standard error.
+rollouts) ± its standard error (ddof = 1), called a difference only when a paired t-test over seeds
+($n - 1$ degrees of freedom, two-sided) gives $p < 0.05$.
 
 {per_env}
 
 What to read in them:
-- **Goal conditioning does the work, guidance tunes it.** GCBC ($w = 1$) beats flow BC ($w = 0$) by more than
-  twice the standard error on {gcbc_wins} of {n_envs} environments ({gcbc_win_names}); not on {gcbc_rest},
+- **Goal conditioning does the work, guidance tunes it.** GCBC ($w = 1$) beats flow BC ($w = 0$) beyond the
+  noise on {gcbc_wins} of {n_envs} environments ({gcbc_win_names}); not on {gcbc_rest},
   where neither reaches the goal often at this budget.
 - **Guidance past $w = 1$**: of the {n_cmp} comparisons of $w$ ∈ {{{cmp_ws}}} with GCBC above, {n_up} are
-  higher by more than twice their standard error, {n_down} lower, and {n_flat} within the noise: at this
+  higher beyond the noise, {n_down} lower, and {n_flat} within the noise: at this
   budget and with these seeds, most effects of guidance cannot be told from the evaluation's noise.
 - **Choosing $w$ on validation goals** never looks at the evaluation tasks; the best $w$ read off the
   evaluation itself is printed only as a reference (oracle selection, never reported as a result).
@@ -459,6 +473,9 @@ What to read in them:
   networks see {ratio} of the paper's training samples ({steps:,} steps × batch {batch} vs {paper_steps:,} ×
   {paper_batch}) with {hidden} instead of {paper_hidden} MLPs, on a CPU, and the datasets are regenerated with
   OGBench's recipe rather than downloaded. Teleport has no goal-conditioned entry in the transcribed subset.
+
+The same code at larger scale, beside this preset on the same maze (paired over seeds, the same rule):
+{scales}
 """, S04, meta=dict(preset=PRESET.name, seed=SEED))
 cost = {SHORT[n]: sum(RESULTS[n]["timings"].values()) / 60 for n in ENVS}
 print("cost per env (min, from the results' timings; a reused or resumed run shows the time of the run that made it):",
@@ -470,14 +487,17 @@ print("cost per env (min, from the results' timings; a reused or resumed run sho
 # comparison has a finite standard error and every validated $w$ is one of the evaluated ones.
 
 # %%
-assert all(np.isfinite(se) for _, se in S04["paired"].values())
-assert all(np.isfinite(se) for _, se in S04["gcbc_vs_bc"].values())
+assert all(np.isfinite(se) for _, se, _ in S04["paired"].values())
+assert all(np.isfinite(se) for _, se, _ in S04["gcbc_vs_bc"].values())
 assert all(set(RESULTS[n]["chosen_w"]) <= set(PRESET.ws) for n in ENVS)
 if not FAST:
     # goal conditioning does the work: GCBC beats BC beyond the noise somewhere, and BC never beats GCBC
-    assert S04["gcbc_wins"] and not any(m < 0 and stats.beyond_noise(m, se) for m, se in S04["gcbc_vs_bc"].values())
+    gaps = S04["gcbc_vs_bc"].values()
+    assert S04["gcbc_wins"] and not any(m < 0 and stats.beyond_noise(m, se, n) for m, se, n in gaps)
     # "most effects of guidance cannot be told from the noise": at least half of the comparisons are within it
     assert 2 * S04["n_flat"] >= S04["n_cmp"]
+    # the same code at larger scale: every paper-type run on record separates at least one gain past GCBC
+    assert all(v["paper_type"]["n_up"] >= 1 for v in S04["scale_numbers"].values())
 
 # %% [markdown]
 # ## Exercises

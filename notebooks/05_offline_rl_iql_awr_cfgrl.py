@@ -531,7 +531,8 @@ save_summary("fig05", r"""
 Numbers from this run (preset `{preset}`, {seeds} seeds, {episodes} test episodes per seed and value; w and 1/β
 chosen per seed on {val} validation episodes). Conventions: an entry is the mean ± std over seeds (ddof = 1) of
 success in %; a gap is the mean over seeds of the paired difference (the same seed's critic under both actors) ±
-its standard error, called a difference only beyond twice that standard error.
+its standard error, called a difference only when a paired t-test over seeds ($n - 1$ degrees of freedom,
+two-sided) gives $p < 0.05$.
 
 {per_task}
 

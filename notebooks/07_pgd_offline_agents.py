@@ -77,7 +77,7 @@ AGENT_NAMES = oa.AGENT_NAMES
 # Written down before the results (reference §7.3), and evaluated by the code below, not by eye. A seed is one
 # trajectory model and one run of each arm; all arms of a seed share initial parameters, minibatch keys and the
 # first synthetic dataset, so differences between arms are paired. "Above" means the mean paired difference over
-# seeds exceeds twice its standard error (std with ddof = 1 over $\sqrt{n}$).
+# seeds is positive and a paired t-test over seeds ($n - 1$ degrees of freedom, two-sided) gives $p < 0.05$.
 #
 # 1. **On-policy data.** At every regeneration the PGD arm's synthetic actions have a higher mean log-likelihood
 #    under the current policy than the unguided arm's (mean over seeds).
@@ -291,7 +291,7 @@ pre-registered $\lambda = {lam:g}$.
 
 {table}
 
-- **Better agents** (PGD above both real-only and unguided, by more than twice the paired SE) holds in {met3} of
+- **Better agents** (PGD above both real-only and unguided, paired t-test $p < 0.05$) holds in {met3} of
   {cells} task × agent cells: {verdict}.
 - **On-policy data** (the PGD data more likely under the current policy than the unguided data at every
   regeneration) holds in {crit1} of {cells} cells; **physical data** (dynamics error within {tol:g} × the

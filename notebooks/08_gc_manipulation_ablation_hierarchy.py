@@ -63,6 +63,7 @@ from IPython.display import display
 
 from cfgrl_core.experiments import gc_studies as studies
 from cfgrl_core.experiments import gcbc_cfgrl as gx
+from cfgrl_core.experiments import stats
 from cfgrl_core.io.figures import figures_dir, save_figure
 from cfgrl_core.io.provenance import device_description
 from cfgrl_core.io.summary import save_summary
@@ -169,9 +170,10 @@ plt.show()
 # ## 3. Shared vs separate networks (Figure 7)
 # Left: the two $w$-curves on pointmaze-large, on the same grid, which reaches one $w$ further than notebook 04's.
 # Right: the paired difference at each $w$, shared minus separate. Both arms use the same seed index, the same
-# training keys and the same evaluation starts, so the pairing is meaningful. The band is ± 2 standard errors
-# over seeds. At $w = 0$ the separate arm is its BC network alone; at $w = 1$ it is its GC network alone, which
-# never saw a dropped goal.
+# training keys and the same evaluation starts, so the pairing is meaningful. The band is the paired t-test's 95 %
+# interval over seeds (± $t_{0.975,\,n-1}$ standard errors): where it excludes 0 the difference counts. At
+# $w = 0$ the separate arm is its BC network alone; at $w = 1$ it is its GC network alone, which never saw a
+# dropped goal.
 
 # %%
 abl_shared, abl_sep = RESULTS[("ablation", "shared")], RESULTS[("ablation", "separate")]
@@ -183,8 +185,9 @@ fig, (ax, ax_d) = plt.subplots(1, 2, figsize=(10.5, 3.8))
 plot_curves(ax, abl_frames, ["C0", "C1"])
 ax.set_title("pointmaze-large: success against w")
 ax_d.axhline(0, color="0.5", lw=1)
-ax_d.fill_between(ws_abl, diff_mean - 2 * diff_se, diff_mean + 2 * diff_se, color="C2", alpha=0.25,
-                  label="± 2 SE over seeds")  # fmt: skip
+t_crit = stats.t_quantile(int(ABLATION_DIFF["n"].iloc[0]))
+ax_d.fill_between(ws_abl, diff_mean - t_crit * diff_se, diff_mean + t_crit * diff_se, color="C2", alpha=0.25,
+                  label=f"95 % interval (± {t_crit:.2f} SE over seeds)")  # fmt: skip
 ax_d.plot(ws_abl, diff_mean, "-o", color="C2", label="shared − separate, mean over seeds")
 ax_d.set(xlabel="guidance weight w", ylabel="paired difference (points)", title="shared minus separate")
 ax_d.legend(fontsize=7)
@@ -304,7 +307,8 @@ plt.show()
 # %% [markdown]
 # ## Summary
 # Printed from this run's results. Conventions: mean ± std over seeds (ddof = 1) for a table entry; a paired
-# difference is mean ± SE over seeds, called a difference only beyond twice its SE. The values come from
+# difference is mean ± SE over seeds, called a difference only when a paired t-test over seeds ($n - 1$ degrees
+# of freedom, two-sided) gives $p < 0.05$. The values come from
 # `gc_studies.summary_values` (the README's Results block is rendered with the same function from the committed
 # `cpu` tier); the prose is here.
 
@@ -326,7 +330,8 @@ mean ± SE over seeds.
   |---|---|---|---|
 {abl_table}
 
-  Of the {n_ws} values of $w$, {n_sep} show a paired difference beyond twice its SE. The shared network is
+  Of the {n_ws} values of $w$, {n_sep} show a paired difference beyond the noise (paired t-test,
+  $p < 0.05$). The shared network is
   better at {shared_better}, the separate networks at {sep_better}. From each arm's best
   $w$ (oracle-selected, for this comparison only) to $w = {w_top:g}$, success changes by {drop_shared} points
   (shared) and by {drop_sep} points (separate).

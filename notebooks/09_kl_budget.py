@@ -241,7 +241,8 @@ DIFFS = kb.rule_differences(CHOICES)
 choice_table = pd.DataFrame(CHOICES)
 display(choice_table.round(2))
 for other, (mean, se, n) in DIFFS.items():
-    print(f"KL budget - {other}: {mean:+.1f} ± {se:.1f} points over {n} (maze, seed) pairs: {stats.verdict(mean, se)}")
+    verdict = stats.verdict(mean, se, n, "pairs")
+    print(f"KL budget - {other}: {mean:+.1f} ± {se:.1f} points over {n} (maze, seed) pairs: {verdict}")
 
 fig, ax = plt.subplots(figsize=(8, 3.6))
 rules = ("budget", "validated", "fixed", "gcbc")
@@ -328,9 +329,10 @@ else:
 # %% [markdown]
 # ## Summary
 # Printed from this run's measurement and notebook 04's results. Conventions: mean ± std over seeds (ddof = 1)
-# for a curve; a paired difference is mean ± SE over (maze, seed) pairs, called a difference only beyond twice
-# its SE. The values come from `kl_budget.summary_values` (the README's Results block is rendered with the same
-# function from the committed measurement).
+# for a curve; a paired difference is mean ± SE over (maze, seed) pairs, called a difference only when a
+# paired t-test ($n - 1$ degrees of freedom, two-sided) gives $p < 0.05$. The values come from
+# `kl_budget.summary_values` (the README's Results block is rendered with the same function from the committed
+# measurement).
 
 # %%
 S09 = kb.summary_values(RESULT, SOURCES)

@@ -212,12 +212,13 @@ over seeds (ddof = 1):
 {table}
 
 Of the {n_cmp} paired comparisons of `w` ∈ {{{cmp_ws}}} with GCBC (the same seeds at both `w`, mean ± standard
-error printed in notebook 04's summary), {n_up} are higher by more than twice their standard error, {n_down}
+error printed in notebook 04's summary), {n_up} are higher beyond the noise (paired t-test, p < 0.05), {n_down}
 lower and {n_flat} within the noise; GCBC beats flow BC beyond the noise on {gcbc_wins} of {n_envs} mazes. Our
 networks see {ratio} of the paper's training samples ({steps:,} × {batch} vs {paper_steps:,} × {paper_batch}, and
 {hidden} instead of {paper_hidden}), hence the gap to the paper's numbers; the paper column is a third-party
-transcription of Table 3 (`shared/reference/cfgrl.md` §4.3), which has no teleport entry. The `paper` preset
-(`python scripts/run_gcbc_cfgrl.py --preset paper`, a GPU job) has not been run yet."""
+transcription of Table 3 (`shared/reference/cfgrl.md` §4.3), which has no teleport entry. {paper_status}
+
+{scales}"""
 
 
 def table_04(figures: Path) -> str:
@@ -225,7 +226,7 @@ def table_04(figures: Path) -> str:
     rows = _rows(figures / "fig04_table.csv")
     cols = ["flow BC (w=0)", "flow GCBC (w=1)", "CFGRL (w=3)", "CFGRL (validated w)"]
     out = [
-        "| env | preset | seeds | flow BC (`w = 0`) | flow GCBC (`w = 1`) | CFGRL (`w = 3`) | CFGRL (validated `w`) "
+        "| env | preset | run | flow BC (`w = 0`) | flow GCBC (`w = 1`) | CFGRL (`w = 3`) | CFGRL (validated `w`) "
         "| validated `w` per seed | paper GCBC → CFGRL (`w = 3`), third-party transcription |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -233,14 +234,14 @@ def table_04(figures: Path) -> str:
         paper = f"{float(r['paper flow GCBC']):g} → {float(r['paper CFGRL (w=3)']):g}" if r["paper flow GCBC"] else "–"
         cells = [_pm(r[c + " mean"], r[c + " std"], ".1f") for c in cols]
         env = r["env"].replace("pointmaze-", "").replace("-navigate-v0", "")
-        out.append(f"| {env} | {r['preset']} | {r['seeds']} | " + " | ".join(cells)
+        out.append(f"| {env} | {r['preset']} | {r['run']} | " + " | ".join(cells)
                    + f" | {r['validated w per seed']} | {paper} |")  # fmt: skip
     return "\n".join(out)
 
 
 def results_04(figures: Path, results: Path) -> str:
     runs = committed_04(results)
-    s = gx.summary_values(runs, PRESET)
+    s = gx.summary_values(runs, PRESET, gx.paper_runs(results))
     preset = next(iter(runs.values()))["preset"]
     values = dict(
         preset=s["preset"], seeds=preset["num_seeds"], hidden=s["hidden"], batch=preset["batch_size"],
@@ -248,6 +249,7 @@ def results_04(figures: Path, results: Path) -> str:
         val=preset["num_val_tasks"], table=table_04(figures), n_cmp=s["n_cmp"], cmp_ws=s["cmp_ws"], n_up=s["n_up"],
         n_down=s["n_down"], n_flat=s["n_flat"], gcbc_wins=s["gcbc_wins"], n_envs=s["n_envs"], ratio=s["ratio"],
         paper_steps=s["paper_steps"], paper_batch=s["paper_batch"], paper_hidden=s["paper_hidden"],
+        paper_status=s["paper_status"], scales=s["scales"],
     )  # fmt: skip
     return fill(T04, values, "README results04")
 
@@ -288,9 +290,9 @@ def table_05(figures: Path) -> str:
 
 def results_05(figures: Path, results: Path) -> str:
     s = offline_rl.summary_values(committed_05(results), PRESET)
-    gaps = "; ".join(f"{task} {m:+.0f} ± {se:.0f} points" for task, (m, se) in s["gaps"].items())
+    gaps = "; ".join(f"{task} {m:+.0f} ± {se:.0f} points" for task, (m, se, _) in s["gaps"].items())
     keys = ("preset", "seeds", "critic", "actor", "batch", "val", "episodes", "ratio")
-    path_gaps = "; ".join(f"{task} {m:+.1f} ± {se:.1f} points" for task, (m, se) in s["path_gaps"].items()) or "none"
+    path_gaps = "; ".join(f"{task} {m:+.1f} ± {se:.1f} points" for task, (m, se, _) in s["path_gaps"].items()) or "none"
     values = {k: s[k] for k in keys} | dict(steps=s["n_steps"], table=table_05(figures), gaps=gaps, path_gaps=path_gaps)
     return fill(T05, values, "README results05")
 
@@ -478,10 +480,11 @@ tasks per seed and `w`; the last two rows are notebook 04's `cpu` runs). Success
 {table}
 
 Shared minus separate networks on pointmaze-large, paired over seeds (mean ± SE, points): {abl_line}; {n_sep} of
-{n_ws} beyond twice the SE. HCFGRL against the flat network on giant, seed means: `w = 1` {hier_w1:.1f} % vs
-{flat_w1:.1f} %, `w = {w3:g}` {hier_w3:.1f} % vs {flat_w3:.1f} % (flat: {flat_steps:,} steps; each of the hierarchy's
-networks: {hier_steps:,}). Our reference has no paper number for state-based cube-single or for these hierarchy
-rows. The `paper` tier (`python scripts/run_gc_studies.py --tier paper`) has not been run yet."""
+{n_ws} beyond the noise (paired t-test, p < 0.05). HCFGRL against the flat network on giant, seed means:
+`w = 1` {hier_w1:.1f} % vs {flat_w1:.1f} %, `w = {w3:g}` {hier_w3:.1f} % vs {flat_w3:.1f} %
+(flat: {flat_steps:,} steps; each of the hierarchy's networks: {hier_steps:,}). Our reference has no paper number
+for state-based cube-single or for these hierarchy rows. The `paper` tier
+(`python scripts/run_gc_studies.py --tier paper`) has not been run yet."""
 
 
 def table_08(figures: Path) -> str:

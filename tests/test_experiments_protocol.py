@@ -121,9 +121,19 @@ def test_the_statistics_and_the_verdict_rule():
     np.testing.assert_allclose(m, [2.0, 10.0])
     np.testing.assert_allclose(se, [1.0, 0.0])
     assert np.isnan(stats.mean_se([4.0])[1])
-    assert stats.beyond_noise(2.1, 1.0) and stats.beyond_noise(-2.1, 1.0) and not stats.beyond_noise(2.0, 1.0)
-    assert not stats.beyond_noise(5.0, np.nan)  # no standard error, no difference
-    assert stats.verdict(3.0, 1.0, "beyond") == "beyond" and stats.verdict(1.0, 1.0, "beyond") == "within the noise"
+    # the paired t-test: t = 2.72 over 4 seeds (04's teleport w = 3) is p = 0.07, not a difference; over 30 it is
+    assert stats.p_value(2.72, 1.0, 4) == pytest.approx(0.0725, abs=5e-4)
+    assert not stats.beyond_noise(2.72, 1.0, 4) and stats.beyond_noise(2.72, 1.0, 30)
+    assert stats.beyond_noise(3.2, 1.0, 4) and stats.beyond_noise(-3.2, 1.0, 4) and not stats.beyond_noise(3.1, 1.0, 4)
+    assert stats.beyond_noise(2.4, 1.0, 8) and not stats.beyond_noise(2.3, 1.0, 8)  # t(0.975, 7) = 2.36
+    assert not stats.beyond_noise(5.0, np.nan, 4) and not stats.beyond_noise(5.0, 1.0, 1)  # no SE or one seed: none
+    assert stats.beyond_noise(1.0, 0.0, 3) and not stats.beyond_noise(0.0, 0.0, 3)  # identical pairs
+    d4 = np.array([2.0, 3.0, 4.0, 6.0])  # p from the differences equals scipy's one-sample t-test on them
+    from scipy.stats import ttest_1samp
+
+    assert stats.p_value(*stats.gap(d4)) == pytest.approx(ttest_1samp(d4, 0.0).pvalue)
+    assert stats.verdict(*stats.gap(d4)) == "a difference: paired t-test over 4 seeds, p = 0.022"
+    assert stats.verdict(1.0, 1.0, 4).startswith("within the noise: paired t-test over 4 seeds, p = 0.39")
     a, b = np.array([0.0, 1.0, 2.0]), np.array([1.0, 2.5, 3.0])
     paired, unpaired = stats.mean_difference(a, b, paired=True), stats.mean_difference(a, b, paired=False)
     assert paired[0] == unpaired[0] == pytest.approx(1.1666666)

@@ -109,7 +109,8 @@ def _same(a, b) -> bool:
 
 
 COMMITTED_VALUES = {
-    "fig04": lambda r: render_readme.gx.summary_values(render_readme.committed_04(r), "cpu"),
+    "fig04": lambda r: render_readme.gx.summary_values(render_readme.committed_04(r), "cpu",
+                                                       render_readme.gx.paper_runs(r)),
     "fig05": lambda r: render_readme.offline_rl.summary_values(render_readme.committed_05(r), "cpu"),
     "fig06": lambda r: render_readme.pgd_pointmass.summary_values(
         json.loads((r / "pgd" / "cpu" / "results.json").read_text()), "cpu"

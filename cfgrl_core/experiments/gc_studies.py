@@ -143,7 +143,6 @@ def notebook04_result(env_name: str, preset: str = "cpu") -> dict:
 
 # ---- notebook 08's report: the ablation's paired differences, the table, the Summary values (the README's too) -----
 
-BEYOND = "beyond twice its SE"  # notebook 08's wording of `stats.beyond_noise`
 
 
 def ablation_difference(shared: dict, separate: dict) -> dict:
@@ -152,7 +151,8 @@ def ablation_difference(shared: dict, separate: dict) -> dict:
     ws, shared_ps = gx.success_by_w(shared)
     _, sep_ps = gx.success_by_w(separate)
     diff_mean, diff_se = stats.mean_se(100 * (shared_ps - sep_ps), axis=0)
-    return dict(w=ws, shared=100 * shared_ps.mean(0), separate=100 * sep_ps.mean(0), diff=diff_mean, se=diff_se)
+    return dict(w=ws, shared=100 * shared_ps.mean(0), separate=100 * sep_ps.mean(0), diff=diff_mean, se=diff_se,
+                n=np.full(len(ws), len(shared_ps)))  # fmt: skip
 
 
 def table_rows(results: dict, notebook04: dict) -> list[dict]:
@@ -169,8 +169,8 @@ def _row_text(result: dict, label: str) -> str:
             f"validated w {pm['CFGRL (validated w)']} (w per seed: {row['validated w per seed']})")  # fmt: skip
 
 
-def _gap_text(gap: tuple[float, float]) -> str:
-    return f"{gap[0]:+.1f} ± {gap[1]:.1f} points ({stats.verdict(*gap, BEYOND)})"
+def _gap_text(gap: tuple[float, float, int]) -> str:
+    return f"{gap[0]:+.1f} ± {gap[1]:.1f} points ({stats.verdict(*gap)})"
 
 
 def summary_values(results: dict, tier: str, notebook04: dict) -> dict:
@@ -180,7 +180,7 @@ def summary_values(results: dict, tier: str, notebook04: dict) -> dict:
     hier, flat = results[("hierarchy", "hierarchical")], notebook04[GIANT]
     preset = get_study("ablation", tier).preset
     ab = ablation_difference(shared, sep)
-    beyond = [stats.beyond_noise(m, s) for m, s in zip(ab["diff"], ab["se"], strict=True)]
+    beyond = [stats.beyond_noise(m, s, n) for m, s, n in zip(ab["diff"], ab["se"], ab["n"], strict=True)]
     better = {sign: [f"{w:g}" for w, m, b in zip(ab["w"], ab["diff"], beyond, strict=True) if b and m * sign > 0]
               for sign in (1, -1)}  # fmt: skip
     w_top = max(ab["w"])

@@ -160,6 +160,25 @@ def load_result(path) -> dict:
     return EXPERIMENT.load_result(path)
 
 
+def paper_runs(root=None) -> dict[str, dict]:
+    """{"<preset>/<env>": result} of every paper-type run that exists (`EXPERIMENT.paper_dirs(root)`: results/
+    gcbc_cfgrl/paper*/, e.g. the committed H200 `paper-trial`), in order; empty when none has been run."""
+    return {f"{folder.name}/{path.stem}": load_result(path)
+            for folder in EXPERIMENT.paper_dirs(root) for path in sorted(folder.glob("*.json"))}  # fmt: skip
+
+
+def run_label(result: dict) -> str:
+    """What made a result, as a table row says it: 'gpu: NVIDIA H200, 330,000 steps × 1024, 4×512, 8 seeds, 25
+    episodes per seed and w' (the device, the last checkpoint's steps, the seeds and the final evaluation's episodes
+    per seed and w, read from the result itself)."""
+    preset, step = result["preset"], result["checkpoint_steps"][-1]
+    seeds, tasks, episodes = np.asarray(result["success"][str(step)]).shape[:3]
+    return (
+        f"{result.get('device', '?')}, {step:,} steps × {preset['batch_size']}, "
+        f"{stats.mlp_name(preset['hidden_dims'])}, {seeds} seeds, {tasks * episodes} episodes per seed and w"
+    )
+
+
 def dataset_folder(preset: Preset, data_dir=None) -> Path:
     """Where the preset's dataset files live (`ogbench.datasets.size_folder`)."""
     return ogbench_data.size_folder(preset.num_episodes, data_dir)
@@ -481,7 +500,7 @@ def summary_row(result: dict) -> dict:
     chosen = np.asarray(result["chosen_w"], float)
     if chosen.shape != (per_seed.shape[0],) or not all(np.isclose(ws, w).any() for w in chosen):
         raise ValueError(f"chosen_w {result['chosen_w']} of {where} is not one evaluated w per seed")
-    row = dict(env=result["env_name"], preset=result["preset"]["name"], seeds=per_seed.shape[0])
+    row = dict(env=result["env_name"], preset=result["preset"]["name"], run=run_label(result), seeds=per_seed.shape[0])
     for label, w in SUMMARY_WS.items():
         row[f"{label} mean"], row[f"{label} std"] = stats.mean_std(per_seed[:, _w_index(ws, w)] * 100)
     picked = per_seed[np.arange(len(chosen)), [_w_index(ws, w) for w in chosen]] * 100
@@ -495,7 +514,6 @@ def summary_row(result: dict) -> dict:
 # ---- notebook 04's report: the values of its table and Summary, which scripts/render_readme.py reads too -------
 
 SUMMARY_CMP_WS = (1.5, 2.0, 3.0)  # the w > 1 the Summary compares with GCBC (those of the preset's grid)
-BEYOND = "larger than twice its standard error"  # notebook 04's wording of `stats.beyond_noise`
 
 
 def short_name(env_name: str) -> str:
@@ -507,8 +525,9 @@ TABLE_COLUMNS = (*SUMMARY_WS, "CFGRL (validated w)")  # the table's success colu
 
 
 def shown_table(rows: list[dict]):
-    """The table as a reader sees it (a pandas DataFrame): env, method (when the rows have one), preset, seeds, each
-    success column as mean ± std, the validated w per seed and the paper's GCBC → CFGRL where it has the env."""
+    """The table as a reader sees it (a pandas DataFrame): env, method (when the rows have one), preset, the run
+    (device, steps, seeds, episodes: `run_label`), each success column as mean ± std, the validated w per seed and
+    the paper's GCBC → CFGRL where it has the env."""
     import pandas as pd
 
     table = pd.DataFrame(rows)
@@ -517,17 +536,18 @@ def shown_table(rows: list[dict]):
              for a, b in zip(table["paper flow GCBC"], table["paper CFGRL (w=3)"], strict=True)]  # fmt: skip
     return pd.DataFrame({
         "env": table["env"].str.replace("-navigate-v0", "").str.replace("-play-v0", ""), **method,
-        "preset": table["preset"], "seeds": table["seeds"],
+        "preset": table["preset"], "run": table["run"],
         **{c: [stats.pm(r[f"{c} mean"], r[f"{c} std"]) for _, r in table.iterrows()] for c in TABLE_COLUMNS},
         "validated w per seed": table["validated w per seed"], "paper GCBC → CFGRL": paper,
     })  # fmt: skip
 
 
-def paired_gap(result: dict, w_a: float, w_b: float, step: int | None = None) -> tuple[float, float]:
-    """success(w_b) - success(w_a) per seed in points (the same trained seed at both w): (mean, SE), `stats.mean_se`."""
+def paired_gap(result: dict, w_a: float, w_b: float, step: int | None = None) -> tuple[float, float, int]:
+    """success(w_b) - success(w_a) per seed in points (the same trained seed at both w): (mean, SE, seeds), the
+    triple `stats.verdict` reads."""
     ws, per_seed = success_by_w(result, step)
     d = 100 * (per_seed[:, int(np.argmin(np.abs(ws - w_b)))] - per_seed[:, int(np.argmin(np.abs(ws - w_a)))])
-    return stats.mean_se(d)
+    return stats.gap(d)
 
 
 def tied_for_best(result: dict, step: int) -> tuple[float, list[float]]:
@@ -544,10 +564,85 @@ def table_rows(results: dict) -> list[dict]:
     return [{k: float("nan") if v is None else v for k, v in row.items()} for row in rows]
 
 
-def summary_values(results: dict, preset) -> dict:
+def _scale_line(label: str, result: dict) -> tuple[str, dict]:
+    """One scale's part of `scale_comparison`: its text and its numbers (GCBC, each w > 1 vs GCBC paired over seeds,
+    how many of those the verdict rule separates, the mean gain and the mean std over seeds of the differences)."""
+    ws, per_seed = success_by_w(result)
+    row = summary_row(result)
+    gaps = {float(w): paired_gap(result, 1.0, float(w)) for w in ws if w > 1}
+    diff_std = [se * np.sqrt(n) for _, se, n in gaps.values()]  # std over seeds of the paired differences
+    best = float(ws[np.argmax(per_seed.mean(0))])
+    text = (
+        f"{label} ({row['run']}): GCBC {stats.pm(row['flow GCBC (w=1) mean'], row['flow GCBC (w=1) std'])}, "
+        f"validated w {stats.pm(row['CFGRL (validated w) mean'], row['CFGRL (validated w) std'])}, best w of the "
+        f"seed-mean curve {best:g} (oracle, reference only); w vs GCBC: "
+        + "; ".join(f"{w:g} {m:+.1f} ± {se:.1f} ({stats.verdict(m, se, n)})" for w, (m, se, n) in gaps.items())
+    )
+    numbers = dict(gcbc=row["flow GCBC (w=1) mean"], n_up=sum(m > 0 and stats.beyond_noise(m, se, n)
+                                                             for m, se, n in gaps.values()),
+                   n_cmp=len(gaps), mean_gain=float(np.mean([m for m, _, _ in gaps.values()])),
+                   diff_std=float(np.mean(diff_std)), seeds=row["seeds"])  # fmt: skip
+    return text, numbers
+
+
+def scale_comparison(results: dict, paper: dict) -> dict:
+    """Notebook 04 at two scales: for every paper-type run (`paper_runs()`, {"<preset>/<env>": result}) whose maze
+    `results` (this preset's runs) also has, both runs' GCBC and w > 1 vs GCBC (paired over seeds, the verdict
+    rule), beside the paper's Table 3 marks. {"lines": Markdown bullets (or a sentence saying no paper-type run
+    exists), "numbers": {key: {"paper_type": ..., "this": ...}}}. Where both gain on average but only the larger
+    run's gains are separated, the line says what differs: the noise (std of the paired differences, seeds)."""
+    lines, numbers = [], {}
+    for key, big in paper.items():
+        env = big["env_name"]
+        small = results.get(env)
+        big_text, big_n = _scale_line(f"`{big['preset']['name']}`", big)
+        text = f"- **{short_name(env)} at two scales.** {big_text}."
+        if small is not None and small is not big:
+            small_text, small_n = _scale_line(f"`{small['preset']['name']}`", small)
+            text += f" {small_text}."
+            numbers[key] = dict(paper_type=big_n, this=small_n)
+            if big_n["mean_gain"] > 0 and small_n["mean_gain"] > 0 and big_n["n_up"] > small_n["n_up"]:
+                text += (f" Averaged over those w, guidance gains {small_n['mean_gain']:+.1f} points at the smaller "
+                         f"scale and {big_n['mean_gain']:+.1f} at the larger; the paired differences scatter over "
+                         f"seeds with a std of {small_n['diff_std']:.1f} against {big_n['diff_std']:.1f} points, "
+                         f"over {small_n['seeds']} against {big_n['seeds']} seeds, which is what lets the test "
+                         f"separate {big_n['n_up']} of {big_n['n_cmp']} gains at the larger scale and "
+                         f"{small_n['n_up']} of {small_n['n_cmp']} at the smaller.")  # fmt: skip
+        else:
+            numbers[key] = dict(paper_type=big_n)
+        paper_marks = PAPER_TABLE3.get(env)
+        if paper_marks:
+            text += (
+                f" The paper (third-party transcription of Table 3, {get_preset('paper').num_steps:,} steps): "
+                f"GCBC {paper_marks[0]:g} → CFGRL (w = 3) {paper_marks[1]:g}."
+            )
+        lines.append(text)
+    if not lines:
+        lines = ["- **At the paper's sizes**: no paper-type run exists (`python scripts/run_gcbc_cfgrl.py --preset "
+                 "paper`, a GPU job, writes one)."]  # fmt: skip
+    return dict(lines="\n".join(lines), numbers=numbers)
+
+
+def paper_status(paper: dict) -> str:
+    """The README's sentence on paper-type runs, from whether they exist (never typed)."""
+    if not paper:
+        return "The `paper` preset (`python scripts/run_gcbc_cfgrl.py --preset paper`, a GPU job) has not been run yet."
+    runs = "; ".join(f"`results/gcbc_cfgrl/{key}.json` ({run_label(r)})" for key, r in paper.items())
+    return (
+        f"Paper-type runs on record: {runs}; they are the table's extra rows, and notebook 04's Summary compares "
+        "them with this preset on the same maze. The full `paper` preset (every maze, the paper's step count) "
+        "has not been run."
+    )
+
+
+def summary_values(results: dict, preset, paper: dict | None = None) -> dict:
     """Every value notebook 04's Summary states (and the README's results04 block), from the results of `preset`
     ({env: result}): the table, GCBC vs BC and each w of SUMMARY_CMP_WS vs GCBC paired over seeds with the verdict
-    rule, the w within the noise of the best at the first and last checkpoint, and the budget next to the paper's."""
+    rule, the w within the noise of the best at the first and last checkpoint, the budget next to the paper's, and
+    the paper-type runs (`paper`: {"<preset>/<env>": result}, default `paper_runs()`) beside this preset's."""
+    paper_type = paper_runs() if paper is None else paper
+    paper_type = {k: r for k, r in paper_type.items() if r["preset"]["name"] != get_preset(preset).name}
+    scales = scale_comparison(results, paper_type)
     preset, paper = get_preset(preset), get_preset("paper")
     envs = list(results)
     cmp_ws = [w for w in SUMMARY_CMP_WS if w in preset.ws]
@@ -561,11 +656,11 @@ def summary_values(results: dict, preset) -> dict:
                  f"(w per seed: {row['validated w per seed']})."]  # fmt: skip
         gcbc_vs_bc[name] = paired_gap(results[name], 0.0, 1.0)
         lines.append(f"  - GCBC vs BC: {gcbc_vs_bc[name][0]:+.1f} ± {gcbc_vs_bc[name][1]:.1f} points "
-                     f"({stats.verdict(*gcbc_vs_bc[name], beyond=BEYOND)}).")  # fmt: skip
+                     f"({stats.verdict(*gcbc_vs_bc[name])}).")  # fmt: skip
         for w in cmp_ws:
-            mean, se = paired_gap(results[name], 1.0, w)
-            comparisons.append((name, w, mean, se))
-            lines.append(f"  - w = {w:g} vs GCBC: {mean:+.1f} ± {se:.1f} points ({stats.verdict(mean, se, BEYOND)}).")
+            mean, se, n = paired_gap(results[name], 1.0, w)
+            comparisons.append((name, w, mean, se, n))
+            lines.append(f"  - w = {w:g} vs GCBC: {mean:+.1f} ± {se:.1f} points ({stats.verdict(mean, se, n)}).")
         steps = results[name]["checkpoint_steps"]
         ties = {st: tied_for_best(results[name], st) for st in steps}
         moves[name] = not set(ties[steps[0]][1]) & set(ties[steps[-1]][1])  # first and last sets do not overlap
@@ -576,9 +671,9 @@ def summary_values(results: dict, preset) -> dict:
         blocks.append("\n".join(lines))
     final = [np.asarray(r["success"][str(r["checkpoint_steps"][-1])]) for r in results.values()]  # [S, T, E, W]
     final_episodes, n_tasks = {a.shape[2] for a in final}, {a.shape[1] for a in final}
-    wins = [short_name(n) for n, (m, se) in gcbc_vs_bc.items() if m > 0 and stats.beyond_noise(m, se)]
-    ups = sum(m > 0 and stats.beyond_noise(m, se) for *_, m, se in comparisons)
-    downs = sum(m < 0 and stats.beyond_noise(m, se) for *_, m, se in comparisons)
+    wins = [short_name(name) for name, (m, se, n) in gcbc_vs_bc.items() if m > 0 and stats.beyond_noise(m, se, n)]
+    ups = sum(m > 0 and stats.beyond_noise(m, se, n) for *_, m, se, n in comparisons)
+    downs = sum(m < 0 and stats.beyond_noise(m, se, n) for *_, m, se, n in comparisons)
     ratio = paper.num_steps * paper.batch_size / (preset.num_steps * preset.batch_size)
     return {
         "preset": preset.name, "n_envs": len(envs), "seeds": preset.num_seeds,
@@ -597,6 +692,7 @@ def summary_values(results: dict, preset) -> dict:
         "table_w": 3.0,  # the w of Table 3's CFGRL column (and of ours)
         "paper": "; ".join(f"{short_name(n)} {a:g} → {b:g}" for n, (a, b) in PAPER_TABLE3.items()),
         "table": table,
-        "paired": {f"{short_name(n)} w={w:g}": [m, se] for n, w, m, se in comparisons},
+        "paired": {f"{short_name(name)} w={w:g}": [m, se, n] for name, w, m, se, n in comparisons},
         "gcbc_vs_bc": {short_name(n): list(v) for n, v in gcbc_vs_bc.items()},
+        "scales": scales["lines"], "scale_numbers": scales["numbers"], "paper_status": paper_status(paper_type),
     }  # fmt: skip

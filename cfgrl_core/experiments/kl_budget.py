@@ -298,8 +298,6 @@ def obtain(preset, *, reuse: bool = False, root=None, data_dir=None, progress=Tr
 
 # ---- notebook 09's report: KL per seed and w, the budget rule and its comparison, the Summary values (README's too) --
 
-BEYOND = "beyond twice its SE"  # notebook 09's wording of `stats.beyond_noise`
-
 
 def sources(result: dict, results_root=None) -> dict:
     """{env: notebook 04's result} that `result` measured: from the preset's own place, or under `results_root` (a
@@ -368,7 +366,7 @@ def rule_differences(rows: list[dict]) -> dict:
     out = {}
     for other in ("validated", "fixed", "gcbc"):
         d = np.array([r["success budget"] - r[f"success {other}"] for r in rows])
-        out[other] = (*stats.mean_se(d), len(d))
+        out[other] = stats.gap(d)
     return out
 
 
@@ -488,14 +486,14 @@ def summary_values(result: dict, srcs: dict) -> dict:
         budget_ws=_lines(f"{e} {' '.join(v)}" for e, v in per_env.items()), fixed_w=cal["fixed_w"],
         pairs=diffs["validated"][2],
     )  # fmt: skip
-    for other, (mean, se, _) in diffs.items():
+    for other, (mean, se, n) in diffs.items():
         values[f"vs_{other}"] = f"{round(mean, 9) + 0.0:+.1f} ± {se:.1f}"
-        values[f"vs_{other}_verdict"] = stats.verdict(mean, se, BEYOND)
-    mean, se, _ = diffs["validated"]
+        values[f"vs_{other}_verdict"] = stats.verdict(mean, se, n, unit="pairs")
+    mean, se, n = diffs["validated"]
     values["budget_verdict"] = (
         "Where the budget rule and validation differ beyond the noise, the rollouts on validation goals are worth "
-        "their cost." if stats.beyond_noise(mean, se) and mean < 0 else
-        "The budget rule does better than validation beyond the noise." if stats.beyond_noise(mean, se) else
+        "their cost." if stats.beyond_noise(mean, se, n) and mean < 0 else
+        "The budget rule does better than validation beyond the noise." if stats.beyond_noise(mean, se, n) else
         "At this number of seeds the budget rule, which needs no rollout on the maze, cannot be told apart from "
         "validation, which rolls out 20 goals at every $w$."
     )  # fmt: skip
@@ -510,7 +508,7 @@ def summary_values(result: dict, srcs: dict) -> dict:
             parts.append(
                 f"at $w = {w:g}$ shared {stats.pm(*stats.mean_std(ab['kl']['shared'][:, j]), '.2f')} nats, separate "
                 f"{stats.pm(*stats.mean_std(ab['kl']['separate'][:, j]), '.2f')} (separate − shared "
-                f"{mean:+.2f} ± {se:.2f}, {stats.verdict(mean, se, BEYOND)})"
+                f"{mean:+.2f} ± {se:.2f}, {stats.verdict(mean, se, len(ab['kl']['shared']))})"
             )  # fmt: skip
         values["ablation"] = _lines(parts) + "."
     return values

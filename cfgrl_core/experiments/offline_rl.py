@@ -568,9 +568,6 @@ def path_validated(result: dict, name: str, step: int | None = None) -> np.ndarr
     return per_seed[np.arange(len(idx)), :, idx]
 
 
-BEYOND = "more than twice its standard error"  # notebook 05's wording of `stats.beyond_noise`
-
-
 def short_name(task: str) -> str:
     """'pointmaze-medium-navigate-singletask-task3-v0' -> 'medium task 3'."""
     env_name, task_id = parse_task(task)
@@ -578,9 +575,10 @@ def short_name(task: str) -> str:
     return f"{family} task {task_id}"
 
 
-def paired_gap(result: dict, a: str, b: str) -> tuple[float, float]:
-    """Validated success(b) - success(a) per seed in points (the same seed's critic under both actors): (mean, SE)."""
-    return stats.mean_se(100 * (validated(result, b) - validated(result, a)))
+def paired_gap(result: dict, a: str, b: str) -> tuple[float, float, int]:
+    """Validated success(b) - success(a) per seed in points (the same seed's critic under both actors): (mean, SE,
+    seeds), the triple `stats.verdict` reads."""
+    return stats.gap(100 * (validated(result, b) - validated(result, a)))
 
 
 def label_row(result: dict) -> dict:
@@ -617,7 +615,7 @@ def task_line(result: dict, row: dict, label: dict) -> str:
     ws_best = np.asarray(result["ws"])[np.argmax(curves(result, "cfgrl").mean(0))]
     line = (f"- **{short_name(result['task'])}**: AWR {pm['AWR']}, CFGRL {pm['CFGRL']} (BC {pm['BC (w=0)']}, "
             f"filtered BC {pm['filtered BC (w=1)']}); CFGRL − AWR {gap[0]:+.1f} ± {gap[1]:.1f} "
-            f"points ({stats.verdict(*gap, BEYOND)}). Validated w per seed {result['chosen']['cfgrl']}, 1/β per seed "
+            f"points ({stats.verdict(*gap)}). Validated w per seed {result['chosen']['cfgrl']}, 1/β per seed "
             f"{result['chosen']['awr_gaussian']}; the seed-mean w-curve peaks at w = {ws_best:g} (oracle, reference "
             f"only). Labels: {100 * label['positive_mean']:.1f} % positive, two critic seeds disagree on "
             f"{100 * label['disagreement_mean']:.1f} %.")  # fmt: skip
@@ -635,14 +633,14 @@ def path_line(result: dict) -> tuple[str, tuple[float, float]]:
     dist = [s_["distance"] for s_ in result["path_starts"]["starts"]]
     a, c = 100 * path_validated(result, "awr_gaussian"), 100 * path_validated(result, "cfgrl")  # [S, starts]
     bc = 100 * path_curves(result, "cfgrl")[:, :, int(np.flatnonzero(np.isclose(ws, 0.0))[0])]
-    gap = stats.mean_se((c - a).mean(axis=1))  # per seed, pooled over the starts
+    gap = stats.gap((c - a).mean(axis=1))  # per seed, pooled over the starts
     cells = "; ".join(f"{k}: {a[:, i].mean():.0f} / {c[:, i].mean():.0f} / {bc[:, i].mean():.0f}"
                       for i, k in enumerate(dist))  # fmt: skip
     chosen = result["path_starts"]["chosen"]
     line = (
         f"- **{short_name(result['task'])} from its path** (distance in cells: AWR / CFGRL / BC, validated, mean "
         f"over seeds): {cells}. Pooled over the starts, CFGRL − AWR {gap[0]:+.1f} ± {gap[1]:.1f} points "
-        f"({stats.verdict(*gap, BEYOND)}); w per seed {chosen['cfgrl']}, 1/β per seed {chosen['awr_gaussian']}."
+        f"({stats.verdict(*gap)}); w per seed {chosen['cfgrl']}, 1/β per seed {chosen['awr_gaussian']}."
     )
     return line, gap
 

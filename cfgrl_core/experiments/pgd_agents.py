@@ -443,7 +443,7 @@ def arm_curves(result: dict, agent: str, arm: str, key: str = "curve_score") -> 
 def criteria_row(result: dict, task: str, agent: str, preset) -> dict:
     """One task x agent: each headline arm's final score (mean, std over seeds, ddof = 1), PGD minus real and minus
     unguided paired over seeds (mean, SE), and the three pre-registered criteria. Criterion 3 ("above") is a paired
-    difference beyond the noise (`stats.beyond_noise`) and positive."""
+    difference beyond the noise (`stats.beyond_noise`, the paired t-test) and positive."""
     arms = result["agents"][agent]["arms"]
     headline = headline_arms(preset)
     row = {"task": task, "agent": AGENT_NAMES[agent]}
@@ -452,7 +452,7 @@ def criteria_row(result: dict, task: str, agent: str, preset) -> dict:
     pgd = headline[2]
     for other in ("real", "unguided"):
         d = np.asarray(arms[pgd]["final_score"]) - np.asarray(arms[other]["final_score"])
-        row[f"PGD - {other}"], row[f"PGD - {other} SE"] = stats.mean_se(d)
+        row[f"PGD - {other}"], row[f"PGD - {other} SE"], row["seeds"] = stats.gap(d)
     ll_gap = arm_curves(result, agent, pgd, "curve_log_lik")[:, 1:].mean(0) - arm_curves(
         result, agent, "unguided", "curve_log_lik")[:, 1:].mean(0)  # fmt: skip
     dyn_ratio = (arm_curves(result, agent, pgd, "curve_dynamics_error")[:, 1:].mean()
@@ -460,7 +460,8 @@ def criteria_row(result: dict, task: str, agent: str, preset) -> dict:
     row["criterion 1"] = bool((ll_gap > 0).all())
     row["dynamics ratio"] = dyn_ratio
     row["criterion 2"] = bool(dyn_ratio <= DYN_TOLERANCE)
-    row["criterion 3"] = all(row[f"PGD - {o}"] > 0 and stats.beyond_noise(row[f"PGD - {o}"], row[f"PGD - {o} SE"])
+    row["criterion 3"] = all(row[f"PGD - {o}"] > 0
+                             and stats.beyond_noise(row[f"PGD - {o}"], row[f"PGD - {o} SE"], row["seeds"])
                              for o in ("real", "unguided"))  # fmt: skip
     return row
 

@@ -3,6 +3,7 @@
     EXPERIMENT = Experiment("gcbc_cfgrl", PRESETS, script="scripts/run_gcbc_cfgrl.py")
     preset = EXPERIMENT.preset("cpu")                   # by name, or a preset passed through
     folder = EXPERIMENT.results_dir(preset.name)        # results/gcbc_cfgrl/cpu
+    EXPERIMENT.paper_dirs()                             # [results/gcbc_cfgrl/paper-trial, ...]: GPU-made runs
     run = RunFolder(folder / "pointmaze-large-navigate-v0", config)   # config.json, train/, evals/ (resumable)
     obtain(what, result_file, reuse=..., load=..., run=..., discard=...)   # load a finished run, or run it
 
@@ -66,6 +67,15 @@ class Experiment:
     def committed_dir(self, preset_name: str) -> Path:
         """The repository's results/<experiment>/<preset>, whatever $CFGRL_RESULTS_DIR says (committed results)."""
         return COMMITTED_RESULTS / self.name / preset_name
+
+    def paper_dirs(self, root=None) -> list[Path]:
+        """The folders of paper-type runs that exist: results/<experiment>/paper*/ (the `paper` preset, or a
+        shortened GPU trial such as `paper-trial`) holding at least one file, under `results_root()` (so a test can
+        plant one through $CFGRL_RESULTS_DIR), or under `root` (a results/ folder) when given. Notebook tables add
+        their rows, labelled with device, steps, seeds and episodes; the README's status lines say whether any
+        exists."""
+        root = (results_root() if root is None else Path(root)) / self.name
+        return sorted(p for p in root.glob("paper*") if p.is_dir() and any(p.iterdir())) if root.is_dir() else []
 
     def load_result(self, path) -> dict:
         """A result JSON of this experiment; a missing file is an error that says how to make it, a corrupt one an

@@ -4,16 +4,22 @@ Conventions (the same in every notebook, its Summary and the README):
     a table entry      mean ± std over seeds, the sample std (ddof = 1); NaN with a single seed
     a comparison       the paired difference over seeds (the same seed under both arms: common random numbers),
                        mean ± its standard error std(ddof = 1) / sqrt(n)
-    the verdict rule   `beyond_noise`: a difference counts only when |mean| > NOISE_SES standard errors
+    the verdict rule   `beyond_noise`: a paired difference over n seeds counts only when a two-sided paired t-test
+                       with n - 1 degrees of freedom rejects "no difference" at LEVEL (5 %): |mean| / SE beyond
+                       the t quantile (3.18 for 4 seeds, 2.36 for 8), not a fixed "twice the SE"
     selection          `choose_by_validation`: per seed, the value with the best validation score, ties to the
                        smallest value; never the final evaluation
 
     mean_std(per_seed)                     -> (mean, std)
     mean_std_present(per_seed)             -> (mean, std) over the seeds that have a value (NaN: none)
     mean_se(differences)                   -> (mean, SE), along `axis`
+    gap(differences)                       -> (mean, SE, n), the triple the verdict rule reads
     mean_difference(a, b, paired=...)      -> (mean(b) - mean(a), SE)
-    beyond_noise(mean, se)                 -> bool
-    verdict(mean, se, "beyond twice its SE") -> that text, or "within the noise"
+    p_value(mean, se, n)                   -> the paired t-test's two-sided p
+    t_quantile(n)                          -> its critical |t| at LEVEL (the 95 % interval's half-width in SEs)
+    beyond_noise(mean, se, n)              -> bool
+    verdict(mean, se, n)                   -> "a difference: paired t-test over 4 seeds, p = 0.012" or "within the
+                                              noise: paired t-test over 4 seeds, p = 0.12"
     pm(mean, std, ".1f")                   -> "12.5 ± 3.1"
     mlp_name((256, 256, 256))              -> "3×256"
 """
@@ -22,7 +28,8 @@ from __future__ import annotations
 
 import numpy as np
 
-NOISE_SES = 2.0  # a paired difference beyond this many standard errors is called a difference
+LEVEL = 0.05  # the paired t-test's two-sided level: a difference is called one when p < LEVEL
+RULE = "a paired t-test over seeds (n − 1 degrees of freedom, two-sided, 5 % level)"  # the rule in words, everywhere
 
 
 def mean_std(values) -> tuple[float, float]:
@@ -49,6 +56,12 @@ def mean_se(differences, axis=None):
     return (float(mean), float(se)) if np.ndim(mean) == 0 else (mean, se)
 
 
+def gap(differences) -> tuple[float, float, int]:
+    """(mean, SE, n) of a vector of per-seed paired differences: what `beyond_noise`, `verdict` and `p_value` read."""
+    d = np.asarray(differences, float).ravel()
+    return (*mean_se(d), int(d.size))
+
+
 def mean_difference(a, b, *, paired: bool) -> tuple[float, float]:
     """mean(b) - mean(a) over seeds and its standard error: std(b - a, ddof = 1) / sqrt(n) when the seeds are paired
     (the same trained seeds under both), sqrt(var(a) + var(b)) / sqrt(n) when they are independent."""
@@ -59,14 +72,40 @@ def mean_difference(a, b, *, paired: bool) -> tuple[float, float]:
     return float(b.mean() - a.mean()), float(se)
 
 
-def beyond_noise(mean, se) -> bool:
-    """THE verdict rule: a paired difference is a difference when |mean| exceeds NOISE_SES standard errors."""
-    return bool(abs(mean) > NOISE_SES * se)
+def p_value(mean, se, n) -> float:
+    """The two-sided p of a paired t-test of "no difference" from a mean difference, its SE and the number of pairs
+    (t = mean / SE, n - 1 degrees of freedom). NaN with fewer than two pairs; with SE = 0 (every pair the same) 0 for a
+    nonzero mean and 1 for a zero one."""
+    from scipy import stats as scipy_stats
+
+    mean, se, n = float(mean), float(se), int(n)
+    if n < 2 or not np.isfinite(mean) or not se == se:
+        return float("nan")
+    if se == 0:
+        return 0.0 if mean != 0 else 1.0
+    return float(2 * scipy_stats.t.sf(abs(mean) / se, n - 1))
 
 
-def verdict(mean, se, beyond: str = "beyond twice its standard error", within: str = "within the noise") -> str:
-    """`beyond` when `beyond_noise(mean, se)`, else `within`."""
-    return beyond if beyond_noise(mean, se) else within
+def t_quantile(n) -> float:
+    """The paired t-test's critical |t| at LEVEL for n pairs (n - 1 degrees of freedom): 3.18 for 4, 2.36 for 8.
+    A mean ± t_quantile(n) SE interval is the test's 95 % interval: it excludes 0 exactly when `beyond_noise`."""
+    from scipy import stats as scipy_stats
+
+    return float(scipy_stats.t.ppf(1 - LEVEL / 2, int(n) - 1))
+
+
+def beyond_noise(mean, se, n) -> bool:
+    """THE verdict rule: a paired difference over n seeds is a difference when the paired t-test rejects "no
+    difference" at LEVEL (p < 0.05); never with fewer than two seeds."""
+    p = p_value(mean, se, n)
+    return bool(p == p and p < LEVEL)
+
+
+def verdict(mean, se, n, unit: str = "seeds") -> str:
+    """'a difference: paired t-test over 4 seeds, p = 0.012' when `beyond_noise`, else 'within the noise: ...'."""
+    p = p_value(mean, se, n)
+    test = f"paired t-test over {int(n)} {unit}, p = {p:.2g}" if p == p else f"{int(n)} {unit}, no test"
+    return f"{'a difference' if beyond_noise(mean, se, n) else 'within the noise'}: {test}"
 
 
 def pm(mean, std, fmt: str = ".1f") -> str:

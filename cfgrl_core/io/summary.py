@@ -41,6 +41,7 @@ _NAMES = [  # digits that name something rather than measure it
     r"ddof\s*=?\s*[01]\b",
     r"1\[A\s*(?:≥|>=|\\ge)\s*0\]",  # the indicator label 1[A >= 0]
     r"\bper\s+1000\b",  # a unit: seconds per 1000 steps
+    r"\bp\s*<\s*0\.05\b|\bn\s*[−-]\s*1\$?\s+degrees",  # the verdict rule's convention (stats.LEVEL, its t-test)
     r"\bcuda\d+|\bbfloat16|\bfloat32|\bfloat16|\bx86_64|\bAVX-512|\bSW2|\bSW_2|\bL2",
 ]
 _NAME = re.compile("|".join(f"(?:{p})" for p in _NAMES))
