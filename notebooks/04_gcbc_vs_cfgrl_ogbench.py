@@ -206,7 +206,7 @@ for name in MAZE_ENVS:
 # %%
 PAPER_RUNS = {k: r for k, r in gx.paper_runs().items() if r["preset"]["name"] != PRESET.name}
 curve_rows = []
-fig, axes = plt.subplots(1, len(ENVS), figsize=(4.3 * len(ENVS), 3.6), squeeze=False)
+fig, axes = plt.subplots(1, len(ENVS), figsize=(4.3 * len(ENVS), 4.6), squeeze=False)
 for ax, name in zip(axes[0], ENVS, strict=True):
     ws, per_seed = gx.success_by_w(RESULTS[name])
     rows = [dict(env=name, preset=PRESET.name, seed=s, w=w, success=c) for s, curve in enumerate(per_seed)
@@ -232,7 +232,7 @@ for ax, name in zip(axes[0], ENVS, strict=True):
         ax.plot([1, 3], paper, "s", color="k", mfc="none", ms=8, label="paper (GCBC, w=3), 3rd-party transcr.")
     ax.axvline(1, color="0.6", ls=":", lw=1)
     ax.set(xlabel="guidance weight w", ylabel="success rate (%)", title=SHORT[name], ylim=(-8, 104))
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2))  # below: the curves stay visible
 fig.suptitle(f"Success against w, preset '{PRESET.name}' ({PRESET.num_steps:,} steps, "
              f"{PRESET.episodes_per_task} episodes x 5 tasks per seed)")
 fig.tight_layout()
@@ -267,7 +267,8 @@ paper_rows = [i for i, v in enumerate(TABLE["paper flow GCBC"]) if v is not None
 for n, i in enumerate(paper_rows):
     ax.plot([i - 0.5 * width, i + 0.5 * width], [TABLE["paper flow GCBC"][i], TABLE["paper CFGRL (w=3)"][i]], "ks",
             mfc="none", ms=7, label="paper (GCBC, w=3), third-party transcription" if n == 0 else None)
-labels = [f"{SHORT.get(e, e)}\n({p})" for e, p in zip(TABLE["env"], TABLE["preset"], strict=True)]
+labels = [f"{SHORT.get(e, e)}\n({p}" + ("" if run.startswith("cpu") else f", {run.split(',')[0]}") + ")"
+          for e, p, run in zip(TABLE["env"], TABLE["preset"], TABLE["run"], strict=True)]  # the device when not a CPU
 ax.set_xticks(np.arange(len(table)), labels)
 ax.set(ylabel="success rate (%)", ylim=(0, 105), title="Mean ± std over seeds (ddof = 1), last checkpoint")
 ax.legend(fontsize=7, ncol=2)

@@ -173,7 +173,7 @@ def results_02(figures: Path) -> str:
 T03 = """\
 (exact contextual bandit with two reward bumps, exact advantages, {seeds} seeds): AWR's weights concentrate the
 batch (ESS of the gradient norms {ess_flow_peak:.0%} of the batch at `1/beta = {b_peak:g}` vs {ess_cfg:.0%} for
-CFGRL's unweighted loss). But here **AWR wins**: expected reward {flow} (flow actor) at `1/beta = {b_flow:g}` and
+CFGRL's unweighted loss). Who wins here: **{winner}**. Expected reward {flow} (flow actor) at `1/beta = {b_flow:g}` and
 {gauss} (Gaussian actor, at its mean) at `1/beta = {b_gauss:g}`, against CFGRL's {cfg} at `w = {w_cfg:g}` ({cfg_val}
 with `w` chosen on validation states); AWR-flow minus CFGRL is {diff:+.3f} ± {diff_se:.3f} ({diff_verdict}), from
 {awr_runs} AWR trainings per actor vs {cfg_runs} for CFGRL ({flow_compute:.0f} s vs {cfg_compute:.0f} s of compute).
@@ -196,7 +196,7 @@ def results_03(figures: Path) -> str:
         diff=s["awr_minus_cfg"], diff_se=s["awr_minus_cfg_se"], diff_verdict=s["awr_minus_cfg_verdict"],
         awr_runs=s["awr_runs"], cfg_runs=s["cfg_runs"], flow_compute=s["flow_compute"], cfg_compute=s["cfg_compute"],
         cfg_w1=s["cfg_w1"], cfg_best=s["cfg_oracle"], w_last=s["w_last"], cfg_last=_pm(s["cfg_last"], s["cfg_last_sd"]),
-        decline=s["decline"], decline_se=s["decline_se"], decline_verdict=s["decline_verdict"],
+        decline=s["decline"], decline_se=s["decline_se"], decline_verdict=s["decline_verdict"], winner=s["winner"],
     )  # fmt: skip
     return fill(T03, values, "README results03")
 
@@ -540,6 +540,69 @@ def results_09(figures: Path, results: Path) -> str:
     return fill(T09, {k: s[k] for k in keys}, "README results09")
 
 
+# ---------------------------------------------------------------------------------------------------------- costs
+
+TCOSTS = """\
+`make test` took {test_min:.0f} minutes for {test_passed} tests ({test_skipped} skipped) on {test_machine} at commit
+`{test_commit}` ({test_env}; `benchmarks/results/make_test.json`, from the suite's own record
+`build/test_run.json`). `make figures`, full settings, by notebook from `figures/notebook_times.json` (the last
+recorded full run of each; a run that reused committed results is not recorded): {nb_times}; in all
+{nb_total:.0f} minutes for the {nb_count} notebooks on record. {nb_missing} The experiments behind those carry their
+own cost: notebook 05's three tasks {cost05} minutes (`results/offline_rl/cpu/*.json`, `timings`), notebook 07's two
+tasks {cost07} minutes (`results/pgd_agents/cpu/*/results.json`, `seconds`), notebook 08's studies {cost08:.0f}
+minutes (its summary)."""
+
+
+def costs(figures: Path, results: Path, bench: Path) -> str:
+    """What `make test` and `make figures` cost, from the records: never a typed figure."""
+    test = _json(bench / "make_test.json")
+    times = _json(figures / "notebook_times.json")
+    full = {name.removesuffix(".ipynb"): t["full"] for name, t in sorted(times.items()) if "full" in t}
+    every = sorted(p.stem for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    missing = [n for n in every if n not in full]
+    off = [offline_rl.cost_minutes(_json(p)) for p in sorted((results / "offline_rl" / "cpu").glob("*.json"))]
+    pgd = [_json(p)["seconds"]["total"] / 60 for p in sorted((results / "pgd_agents" / "cpu").glob("*/results.json"))]
+    values = dict(
+        test_min=test["seconds"] / 60, test_passed=test["passed"], test_skipped=test["skipped"],
+        test_machine=test["machine"], test_commit=test["commit"], test_env=test["environment"],
+        nb_times="; ".join(f"{n[:2]} {s / 60:.1f} min" for n, s in full.items()), nb_total=sum(full.values()) / 60,
+        nb_count=len(full),
+        nb_missing=f"Not on record: {', '.join(n[:2] for n in missing)}." if missing else "All are on record.",
+        cost05=" + ".join(f"{m:.0f}" for m in off), cost07=" + ".join(f"{m:.0f}" for m in pgd),
+        cost08=_json(figures / "fig08_summary.json")["values"]["total_minutes"],
+    )  # fmt: skip
+    return fill(TCOSTS, values, "README costs")
+
+
+PAPER_TYPE = {  # notebook -> its experiment and the option of its script that runs the paper's sizes
+    "04": (gx.EXPERIMENT, "--preset paper"),
+    "05": (offline_rl.EXPERIMENT, "--preset paper"),
+    "06": (pgd_pointmass.EXPERIMENT, "--preset paper"),
+    "07": (pgd_agents.EXPERIMENT, "--preset paper"),
+    "08": (gc_studies.EXPERIMENT, "--tier paper"),
+}
+
+
+def _device(path: Path) -> str:
+    record = _json(path)
+    return str(record.get("device") or record.get("device_description") or "device not recorded")
+
+
+def gpu_runs(results: Path) -> str:
+    """One row per experiment: its paper-type folders on record, with their result files and devices, or that
+    none has run: from the files, never typed."""
+    out = ["| notebook | experiment | paper-type runs on record |", "|---|---|---|"]
+    for notebook, (experiment, option) in PAPER_TYPE.items():
+        folders, found = experiment.paper_dirs(results), []
+        for folder in folders:
+            files = sorted(p for p in folder.rglob("*.json") if p.name != "config.json" and "train" not in p.parts)
+            devices = sorted({_device(p) for p in files})
+            found.append(f"`{folder.relative_to(results.parent)}/`: {len(files)} result file(s), {', '.join(devices)}")
+        none = f"none yet: `python {experiment.script} {option}` (a GPU job)"
+        out.append(f"| {notebook} | `{experiment.name}` | " + ("; ".join(found) or none) + " |")
+    return "\n".join(out)
+
+
 BLOCKS = {
     "results01": lambda figures, results, bench: results_01(figures),
     "results02": lambda figures, results, bench: results_02(figures),
@@ -551,6 +614,8 @@ BLOCKS = {
     "results08": lambda figures, results, bench: results_08(figures, results),
     "results09": lambda figures, results, bench: results_09(figures, results),
     "speed": lambda figures, results, bench: speed(bench),
+    "costs": costs,
+    "gpu_runs": lambda figures, results, bench: gpu_runs(results),
 }
 
 

@@ -53,7 +53,7 @@ def test_a_planted_paper_result_becomes_a_labelled_row_and_a_two_scale_line(tmp_
     assert shown["run"][0].startswith("gpu: planted accelerator, 100,000 steps × 256, 3×256, 4 seeds")
     values = gx.summary_values(_cpu_results(), "cpu")
     assert "planted accelerator" in values["paper_status"] and "has not been run yet" not in values["paper_status"]
-    assert "**large at two scales.** `paper` (gpu: planted accelerator" in values["scales"]
+    assert "**large at two scales.**\n  - `paper` (gpu: planted accelerator" in values["scales"]
     numbers = values["scale_numbers"][f"paper/{LARGE}"]
     assert numbers["paper_type"] == numbers["this"]  # the same numbers planted under another name
 

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import json
 import re
@@ -76,11 +77,13 @@ def _copy_data(tmp_path: Path) -> Path:
 def test_a_planted_mismatch_in_a_csv_is_caught(tmp_path):
     figures = _copy_data(tmp_path)
     path = figures / "fig04_table.csv"
-    lines = path.read_text().splitlines()
-    head, first = lines[0].split(","), lines[1].split(",")
-    col = head.index("flow GCBC (w=1) mean")
-    first[col] = str(float(first[col]) + 0.5)
-    path.write_text("\n".join([lines[0], ",".join(first), *lines[2:]]) + "\n")
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    rows[0]["flow GCBC (w=1) mean"] = str(float(rows[0]["flow GCBC (w=1) mean"]) + 0.5)
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
     assert render_readme.render(README, figures) != README
 
 
@@ -143,3 +146,30 @@ def test_a_planted_mismatch_in_a_committed_result_is_caught(tmp_path):
     for name in ("gcbc_cfgrl", "offline_rl", "pgd", "gc_studies", "kl_budget"):
         (results / name).symlink_to(REPO / "results" / name)
     assert render_readme.render(README, REPO / "figures", results=results) != README
+
+
+def test_the_readme_says_what_ran_at_the_papers_sizes_from_the_files(tmp_path):
+    """The 'What has run at the paper's sizes' block reads results/<experiment>/paper*/: planting a paper-type result
+    of notebook 06 changes its row from 'none yet' to the folder and its device; the others stay."""
+    results = tmp_path / "results"
+    before = render_readme.gpu_runs(results)
+    assert before.count("none yet") == 5
+    (results / "pgd" / "paper").mkdir(parents=True)
+    (results / "pgd" / "paper" / "results.json").write_text(json.dumps({"device": "gpu: planted accelerator"}))
+    after = render_readme.gpu_runs(results)
+    assert after.count("none yet") == 4
+    assert "| 06 | `pgd` | `results/pgd/paper/`: 1 result file(s), gpu: planted accelerator |" in after
+    committed = render_readme.gpu_runs(REPO / "results")
+    assert "`results/gcbc_cfgrl/paper-trial/`: 1 result file(s), gpu: NVIDIA H200" in committed
+
+
+def test_the_costs_block_follows_the_records(tmp_path):
+    """`make test`'s minutes and the notebooks' times come from their records: a changed record changes the text."""
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    record = json.loads((REPO / "benchmarks" / "results" / "make_test.json").read_text())
+    text = render_readme.costs(REPO / "figures", REPO / "results", REPO / "benchmarks" / "results")
+    assert f"took {record['seconds'] / 60:.0f} minutes for {record['passed']} tests" in text
+    record["seconds"] += 600
+    (bench / "make_test.json").write_text(json.dumps(record))
+    assert f"took {record['seconds'] / 60:.0f} minutes" in render_readme.costs(REPO / "figures", REPO / "results", bench)

@@ -573,7 +573,7 @@ def _scale_line(label: str, result: dict) -> tuple[str, dict]:
     diff_std = [se * np.sqrt(n) for _, se, n in gaps.values()]  # std over seeds of the paired differences
     best = float(ws[np.argmax(per_seed.mean(0))])
     text = (
-        f"{label} ({row['run']}): GCBC {stats.pm(row['flow GCBC (w=1) mean'], row['flow GCBC (w=1) std'])}, "
+        f"  - {label} ({row['run']}): GCBC {stats.pm(row['flow GCBC (w=1) mean'], row['flow GCBC (w=1) std'])}, "
         f"validated w {stats.pm(row['CFGRL (validated w) mean'], row['CFGRL (validated w) std'])}, best w of the "
         f"seed-mean curve {best:g} (oracle, reference only); w vs GCBC: "
         + "; ".join(f"{w:g} {m:+.1f} ± {se:.1f} ({stats.verdict(m, se, n)})" for w, (m, se, n) in gaps.items())
@@ -596,15 +596,16 @@ def scale_comparison(results: dict, paper: dict) -> dict:
         env = big["env_name"]
         small = results.get(env)
         big_text, big_n = _scale_line(f"`{big['preset']['name']}`", big)
-        text = f"- **{short_name(env)} at two scales.** {big_text}."
+        text = f"- **{short_name(env)} at two scales.**\n{big_text}."
         if small is not None and small is not big:
             small_text, small_n = _scale_line(f"`{small['preset']['name']}`", small)
-            text += f" {small_text}."
+            text += f"\n{small_text}."
             numbers[key] = dict(paper_type=big_n, this=small_n)
             if big_n["mean_gain"] > 0 and small_n["mean_gain"] > 0 and big_n["n_up"] > small_n["n_up"]:
-                text += (f" Averaged over those w, guidance gains {small_n['mean_gain']:+.1f} points at the smaller "
-                         f"scale and {big_n['mean_gain']:+.1f} at the larger; the paired differences scatter over "
-                         f"seeds with a std of {small_n['diff_std']:.1f} against {big_n['diff_std']:.1f} points, "
+                text += (f"\n  - What differs: averaged over those w, guidance gains {small_n['mean_gain']:+.1f} "
+                         f"points at the smaller scale and {big_n['mean_gain']:+.1f} at the larger; the paired "
+                         f"differences scatter over seeds with a std of {small_n['diff_std']:.1f} against "
+                         f"{big_n['diff_std']:.1f} points, "
                          f"over {small_n['seeds']} against {big_n['seeds']} seeds, which is what lets the test "
                          f"separate {big_n['n_up']} of {big_n['n_cmp']} gains at the larger scale and "
                          f"{small_n['n_up']} of {small_n['n_cmp']} at the smaller.")  # fmt: skip
@@ -613,7 +614,7 @@ def scale_comparison(results: dict, paper: dict) -> dict:
         paper_marks = PAPER_TABLE3.get(env)
         if paper_marks:
             text += (
-                f" The paper (third-party transcription of Table 3, {get_preset('paper').num_steps:,} steps): "
+                f"\n  - The paper (third-party transcription of Table 3, {get_preset('paper').num_steps:,} steps): "
                 f"GCBC {paper_marks[0]:g} → CFGRL (w = 3) {paper_marks[1]:g}."
             )
         lines.append(text)
