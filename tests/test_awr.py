@@ -136,10 +136,19 @@ def test_config_and_fit_reject_bad_input():
         )
 
 
-def test_flow_policy_samples_have_the_right_shape():
+def test_flow_policy_samples_are_euler_steps_of_its_velocity_from_gaussian_noise():
+    """x_1 = x_0 + sum_k v(x_k, k/K, s) / K from x_0 ~ N(0, I) drawn with the caller's key (K Euler steps), each row
+    with its own observation: written out by hand with the policy's velocity for K = 1 and K = 3."""
     params = awr.init_policy_params(FLOW, jax.random.key(0))
-    x = awr.sample_flow_policy(params, jax.random.key(1), jnp.zeros((5, 3)), config=FLOW, flow_steps=4)
-    assert x.shape == (5, 2) and np.isfinite(np.asarray(x)).all()
+    obs = jax.random.normal(jax.random.key(2), (5, 3))
+    x_0 = jax.random.normal(jax.random.key(1), (5, 2))
+    for k in (1, 3):
+        x = x_0
+        for i in range(k):
+            x = x + awr._flow_velocity(params, FLOW, x, jnp.full((5, 1), i / k), obs) / k
+        got = awr.sample_flow_policy(params, jax.random.key(1), obs, config=FLOW, flow_steps=k)
+        np.testing.assert_allclose(got, x, atol=1e-5)
+    assert not np.allclose(x, x_0, atol=1e-3)  # the velocity moves the samples
 
 
 # ---- per-example gradients ---------------------------------------------------------------------------------

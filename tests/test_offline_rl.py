@@ -1,16 +1,21 @@
-"""Notebook 05's learners: the IQL critic, CFGRL's label schemes, AWR at 1/beta = 0, OGBench's single-task data."""
+"""Notebook 05's learners (the IQL critic, CFGRL's label schemes, AWR at 1/beta = 0), OGBench's single-task data and
+rollouts, and notebook 05's report: the Summary's per-task lines, paper-type rows and the committed figure data."""
 
+import copy
 import json
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 import pytest
 
 from cfgrl_core import tabular
 from cfgrl_core.agents import awr, cfgrl_actor, iql
-from cfgrl_core.experiments import offline_rl
+from cfgrl_core.experiments import offline_rl, protocol
 from cfgrl_core.flow import sample_path
+from cfgrl_core.io.figures import table_to_csv
 from cfgrl_core.networks import VectorField
 from cfgrl_core.ogbench import evaluation, singletask
 from cfgrl_core.train import TrainConfig, create_runs, run_training
@@ -302,19 +307,51 @@ def test_task_names_parse_and_bad_ones_are_refused():
         offline_rl.get_preset("gpu")
 
 
-def test_a_single_task_policy_rolls_out_deterministically_and_a_mismatched_one_is_refused(fast_medium):
+def test_rollouts_count_success_a_policy_heading_for_the_goal_succeeds_and_one_standing_still_does_not():
+    """From the path start next to the goal (medium task 1), the row's w decides: w = 1 moves at full speed towards
+    the goal and must succeed in every episode within the step cap, w = 0 stands still and must never succeed; the
+    rollouts repeat exactly."""
+    env_name, task_id = "pointmaze-medium-navigate-v0", 1
+    starts = singletask.path_starts(env_name, task_id)[:1]
+    env = singletask.path_start_env(env_name, task_id)
+    goal = jnp.asarray(env.unwrapped.ij_to_xy(starts[0]["goal_ij"]), jnp.float32)
+    env.close()
+
+    def act(keys, goals, ws, observations):
+        d = goal - observations[:, :2]
+        return ws[:, None] * d / (jnp.abs(d).max(axis=1, keepdims=True) + 1e-6)
+
+    policy = evaluation.RowPolicy(act=act, obs_dim=2, goal_dim=None)
+    pool = evaluation.EnvPool()
+    pool.register("path", lambda: singletask.path_start_env(env_name, task_id))
+    try:
+        run = lambda: evaluation.evaluate_policy("path", policy, (0.0, 1.0), task_infos=starts, episodes_per_task=3,
+                                                 seed=0, max_steps=60, pool=pool)  # fmt: skip
+        r, again = run(), run()
+    finally:
+        pool.close()
+    assert r.success[..., 1].all() and not r.success[..., 0].any(), r.success
+    assert (r.lengths[..., 0] == 60).all() and (r.lengths[..., 1] < 60).all()  # an episode ends at its success
+    assert np.array_equal(r.lengths, again.lengths)
+
+
+def test_the_awr_policy_acts_with_the_gaussians_clipped_mean_whatever_its_key_and_w():
+    cfg = offline_rl.configs(offline_rl.get_preset("fast"), 2, 2)["awr_gaussian"]
+    params = awr.init_policy_params(cfg, jax.random.key(1))
+    params = jax.tree_util.tree_map(lambda x: 3 * x + 0.5, params)  # a mean that leaves [-1, 1] somewhere
+    obs = np.random.default_rng(0).normal(size=(64, 2)).astype(np.float32)
+    act = singletask.awr_policy(params, cfg).act
+    a = np.asarray(act(jax.random.split(jax.random.key(0), 64), None, jnp.zeros(64), obs))
+    mean = np.asarray(awr.gaussian_mean_action(params, obs, config=cfg))
+    assert np.allclose(a, np.clip(mean, -1, 1), atol=1e-6) and (np.abs(mean) > 1).any()
+    b = np.asarray(act(jax.random.split(jax.random.key(9), 64), None, jnp.full(64, 3.0), obs))
+    assert np.array_equal(a, b)
+
+
+def test_a_policy_of_another_env_is_refused(fast_medium):
     cfgs = offline_rl.configs(offline_rl.get_preset("fast"), 2, 2)
     params = cfgrl_actor.CFGRLActorLearner(cfgs["cfgrl"], TrainConfig()).create(jax.random.key(0)).params
     policy = singletask.cfgrl_policy(params, cfgs["cfgrl"], flow_steps=2)
-    r = evaluation.evaluate_policy(offline_rl.MEDIUM, policy, (0.0, 3.0), task_ids=(1,), episodes_per_task=2, seed=0,
-                                   max_steps=5)  # fmt: skip
-    assert r.success.shape == (1, 2, 2) and r.lengths.max() <= 5
-    again = evaluation.evaluate_policy(offline_rl.MEDIUM, policy, (0.0, 3.0), task_ids=(1,), episodes_per_task=2,
-                                       seed=0, max_steps=5)  # fmt: skip
-    assert np.array_equal(r.lengths, again.lengths)
-    gauss = singletask.awr_policy(awr.init_policy_params(cfgs["awr_gaussian"], jax.random.key(1)),
-                                  cfgs["awr_gaussian"])  # fmt: skip
-    assert np.allclose(gauss.act(None, None, None, np.zeros((3, 2), np.float32)).shape, (3, 2))
     wrong = evaluation.RowPolicy(act=policy.act, obs_dim=3, goal_dim=None)  # e.g. a policy of another env
     with pytest.raises(ValueError, match="policy expects"):
         evaluation.evaluate_policy(offline_rl.MEDIUM, wrong, (1.0,), task_ids=(1,), episodes_per_task=1, seed=0,
@@ -370,3 +407,128 @@ def test_path_starts_walk_the_shortest_path_and_the_path_env_starts_there():
         env.close()
     with pytest.raises(ValueError, match="point mazes"):
         singletask.path_start_env("cube-single-play-v0", 2)
+
+
+# ---- notebook 05's report: the Summary's per-task lines, paper-type rows, the committed figure data ------------
+
+REPO = Path(__file__).resolve().parents[1]
+CPU = REPO / "results" / "offline_rl" / "cpu"
+
+
+def _cpu_results() -> dict:
+    return {t: offline_rl.load_result(CPU / f"{t}.json") for t in offline_rl.get_preset("cpu").tasks}
+
+
+def _zeroed(result: dict, names=None) -> dict:
+    """A copy of `result` in which `names` (default: every actor) never succeed, test or validation, at any step."""
+    out = copy.deepcopy(result)
+    names = out["actors"] if names is None else names
+    zero = lambda x: np.zeros_like(np.asarray(x)).tolist()
+    for name in names:
+        for step in out["success"]:
+            out["success"][step][name] = zero(out["success"][step][name])
+        out["val_success"][name] = zero(out["val_success"][name])
+    return out
+
+
+def _line(result: dict) -> str:
+    return offline_rl.task_line(result, offline_rl.table_row(result), offline_rl.label_row(result))
+
+
+def test_a_task_where_nothing_succeeds_is_called_uninformative_with_no_gap_peak_or_validated_value():
+    teleport = _cpu_results()[offline_rl.TELEPORT]  # CFGRL succeeds there: a gap, a verdict, a peak
+    line = _line(teleport)
+    assert "CFGRL − AWR +22.5 ± 10.3 points (within the noise: paired t-test over 4 seeds" in line
+    assert "peaks at w = 2" in line and "1/β per seed [0.0, 0.0, 0.0, 0.0] (4 of 4 by tie-break" in line
+    assert "AWR succeeds in none of its 200 test episodes" in line and "uninformative" not in line
+
+    silent = _zeroed(teleport)  # the synthetic all-zero result
+    assert offline_rl.no_success(silent) and not offline_rl.no_success(teleport)
+    line = _line(silent)
+    assert line.startswith("- **teleport task 1**: no method succeeds at this budget") and "uninformative" in line
+    for claim in ("CFGRL − AWR", "within the noise", "peaks", "Validated", "per seed", "±"):
+        assert claim not in line, claim
+    values = offline_rl.summary_values({offline_rl.TELEPORT: silent}, "cpu")
+    assert values["no_success"] == ["teleport task 1"] and values["informative_gaps"] == {}
+
+
+def test_when_only_the_extra_actors_succeed_the_line_says_neither_awr_nor_cfgrl_does():
+    medium = _zeroed(_cpu_results()[offline_rl.MEDIUM3], ["awr_gaussian", "cfgrl"])
+    line = _line(medium)
+    assert "neither AWR nor CFGRL succeeds at this budget" in line and "CFGRL − AWR" not in line
+    assert "awr_flow (validated):" in line and "of 200 test episodes over its sweep" in line
+    assert "no method succeeds" in _line(_zeroed(medium))
+
+
+def test_a_planted_paper_result_becomes_a_labelled_table_row_and_the_status_names_it(tmp_path, monkeypatch):
+    monkeypatch.setenv(protocol.RESULTS_ENV, str(tmp_path))
+    cpu = _cpu_results()
+    assert offline_rl.paper_runs() == {} and len(offline_rl.table_rows(cpu)) == len(cpu)
+    status = offline_rl.summary_values(cpu, "cpu")["paper_status"]
+    assert status.startswith("The `paper` preset") and "has not been run" in status
+
+    planted = json.loads((CPU / f"{offline_rl.TELEPORT}.json").read_text())
+    planted["preset"]["name"], planted["device"] = "paper", "gpu: planted accelerator"
+    (tmp_path / "offline_rl" / "paper").mkdir(parents=True)
+    (tmp_path / "offline_rl" / "paper" / f"{offline_rl.TELEPORT}.json").write_text(json.dumps(planted))
+    assert list(offline_rl.paper_runs()) == [f"paper/{offline_rl.TELEPORT}"]
+    rows = offline_rl.table_rows(cpu)
+    assert len(rows) == len(cpu) + 1
+    shown = offline_rl.shown_table(rows)
+    assert list(shown["preset"]) == ["cpu"] * len(cpu) + ["paper"]
+    assert shown["run"].iloc[-1] == ("gpu: planted accelerator, 30,000 steps × 128, critic 2×128, actors 3×128, "
+                                     "4 seeds, 10 test episodes per seed and value")  # fmt: skip
+    assert shown["run"].iloc[0].startswith("cpu (2 cores), 30,000 steps × 128")
+    assert shown["CFGRL"].iloc[-1] == shown["CFGRL"].iloc[-2] == "22 ± 21"  # the same numbers, planted
+    values = offline_rl.summary_values(cpu, "cpu")
+    status = values["paper_status"]
+    assert status.startswith("Paper-type runs on record") and "planted accelerator" in status
+    assert f"`results/offline_rl/paper/{offline_rl.TELEPORT}.json`" in status
+    assert len(values["paper_table"]) == 1
+    # a run of the reported preset is not its own paper row
+    assert len(offline_rl.table_rows({offline_rl.TELEPORT: planted})) == 1
+
+
+def test_fig05_table_csv_is_the_table_rows_of_the_committed_results():
+    rows = offline_rl.table_rows(_cpu_results(), offline_rl.paper_runs(REPO / "results"))
+    records = pd.DataFrame(rows).to_dict("records")  # as the notebook saves them: a missing paper entry is NaN
+    assert (REPO / "figures" / "fig05_table.csv").read_text() == table_to_csv(records)
+
+
+def test_fig05_curve_budget_and_path_csvs_are_each_seeds_success_in_the_committed_results():
+    results = _cpu_results()
+    curves = pd.read_csv(REPO / "figures" / "fig05_success_curves.csv")
+    budget = pd.read_csv(REPO / "figures" / "fig05_budget.csv")
+    path = pd.read_csv(REPO / "figures" / "fig05_path_starts.csv")
+    n_curves = 0
+    for task, r in results.items():
+        for name in r["actors"]:
+            values = r["ws"] if name.startswith("cfgrl") else r["inv_betas"]
+            part = curves[(curves["task"] == task) & (curves["actor"] == name)]
+            got = part.pivot(index="seed", columns="value", values="success")
+            np.testing.assert_allclose(got[values].to_numpy(), offline_rl.curves(r, name), rtol=1e-5)
+            n_curves += len(part)
+            for step in r["checkpoint_steps"]:
+                b = budget[(budget["task"] == task) & (budget["actor"] == name) & (budget["step"] == step)]
+                success = np.asarray(r["success"][str(step)][name], float)  # [S, E, V]
+                assert np.isclose(b["best_mean"].item(), 100 * success.mean(axis=(0, 1)).max(), rtol=1e-5)
+                assert b["episodes"].item() == success.shape[1]
+        if r.get("path_starts"):
+            dist = [s_["distance"] for s_ in r["path_starts"]["starts"]]
+            for name in offline_rl.PATH_ACTORS:
+                part = path[(path["task"] == task) & (path["actor"] == name) & (path["selection"] == "validated")]
+                got = part.pivot(index="seed", columns="distance", values="success")[dist].to_numpy()
+                np.testing.assert_allclose(got, offline_rl.path_validated(r, name), rtol=1e-5)
+    assert len(curves) == n_curves
+
+
+def test_fig05_labels_csv_is_the_histogram_of_the_committed_samples_advantages():
+    saved = pd.read_csv(REPO / "figures" / "fig05_labels.csv")
+    for task in offline_rl.get_preset("cpu").tasks:
+        adv = offline_rl.load_sample(CPU / f"{task}.json")["advantages"]  # [S, n]
+        lo, hi = np.quantile(adv, [0.005, 0.995])
+        bins = np.linspace(lo, hi, 60)
+        for s in range(len(adv)):
+            part = saved[(saved["task"] == task) & (saved["seed"] == s)]
+            assert part["count"].tolist() == np.histogram(adv[s], bins)[0].tolist()
+            np.testing.assert_allclose(part["bin_lo"], bins[:-1], rtol=1e-5)

@@ -520,6 +520,37 @@ def load_sample(result_file) -> dict:
 # ---- notebook 05's report: its table, labels, costs and Summary values (scripts/render_readme.py reads them too) ---
 
 
+def paper_runs(root=None) -> dict[str, dict]:
+    """{"<preset>/<task>": result} of every paper-type run that exists (`EXPERIMENT.paper_dirs(root)`: results/
+    offline_rl/paper*/, the `paper` preset or a shortened GPU trial), in order; empty when none has been run."""
+    return {f"{folder.name}/{path.stem}": load_result(path)
+            for folder in EXPERIMENT.paper_dirs(root) for path in sorted(folder.glob("*.json"))}  # fmt: skip
+
+
+def run_label(result: dict) -> str:
+    """What made a result, as a table row says it: 'cpu (2 cores), 30,000 steps × 128, critic 2×128, actors 3×128,
+    4 seeds, 10 test episodes per seed and value' (read from the result itself: device, the last checkpoint's steps,
+    the batch, the networks, the seeds and the final evaluation's episodes)."""
+    preset, step = result["preset"], result["checkpoint_steps"][-1]
+    seeds, episodes = np.asarray(result["success"][str(step)]["cfgrl"]).shape[:2]
+    return (
+        f"{result.get('device', '?')}, {step:,} steps × {preset['batch_size']}, critic "
+        f"{stats.mlp_name(preset['critic_dims'])}, actors {stats.mlp_name(preset['actor_dims'])}, {seeds} seeds, "
+        f"{episodes} test episodes per seed and value"
+    )
+
+
+def paper_status(paper: dict, cube_done: bool = False) -> str:
+    """The README's sentence on notebook 05's runs beyond the `cpu` preset, from whether they exist (never typed):
+    `paper` the paper-type runs (`paper_runs`), `cube_done` whether the `cube` preset has a result."""
+    cube = "the `cube` preset has a result on record" if cube_done else "the `cube` preset has not been run"
+    if not paper:
+        return (f"The `paper` preset (`python scripts/run_offline_rl.py --preset paper`, a GPU job) has not been run; "
+                f"{cube}.")  # fmt: skip
+    runs = "; ".join(f"`results/offline_rl/{key}.json` ({run_label(r)})" for key, r in paper.items())
+    return f"Paper-type runs on record: {runs}; they are extra rows of notebook 05's table; {cube}."
+
+
 def curves(result: dict, name: str, step: int | None = None) -> np.ndarray:
     """Per-seed success rate [S, values] of one actor at `step` (default: the last)."""
     step = result["checkpoint_steps"][-1] if step is None else step
@@ -536,10 +567,11 @@ def validated(result: dict, name: str) -> np.ndarray:
 
 def table_row(result: dict) -> dict:
     """Table 2 row (success %, mean ± std over seeds, ddof = 1): AWR and CFGRL at validated values, BC (w = 0),
-    filtered BC (w = 1), and the paper's numbers where it has the task."""
+    filtered BC (w = 1), and the paper's numbers where it has the task; `preset` and `run` (`run_label`) say what
+    made the row."""
     ws = np.asarray(result["ws"], float)
     cfg = curves(result, "cfgrl") * 100
-    row = dict(task=result["task"], seeds=cfg.shape[0])
+    row = dict(task=result["task"], preset=result["preset"]["name"], run=run_label(result), seeds=cfg.shape[0])
     for label, values in [("AWR", validated(result, "awr_gaussian") * 100),
                           ("CFGRL", validated(result, "cfgrl") * 100)]:  # fmt: skip
         row[f"{label} mean"], row[f"{label} std"] = stats.mean_std(values)
@@ -550,6 +582,41 @@ def table_row(result: dict) -> dict:
     for label in ("AWR", "CFGRL"):
         row[f"paper {label} mean"], row[f"paper {label} std"] = paper.get(label, (None, None))
     return row
+
+
+TABLE_COLUMNS = ("AWR", "CFGRL", "BC (w=0)", "filtered BC (w=1)")  # the success columns of `table_row`
+
+
+def table_rows(results: dict, paper: dict | None = None) -> list[dict]:
+    """The Table 2 rows of a preset's results ({task: result}) followed by those of the paper-type runs (`paper`:
+    {"<preset>/<task>": result}, default `paper_runs()`), leaving out a paper-type run of the reported preset
+    itself (it is already a row)."""
+    paper = paper_runs() if paper is None else paper
+    names = {r["preset"]["name"] for r in results.values()}
+    return [table_row(r) for r in results.values()] + [
+        table_row(r) for r in paper.values() if r["preset"]["name"] not in names
+    ]
+
+
+def shown_table(rows: list[dict]):
+    """The table as a reader sees it (a pandas DataFrame): task, preset, the run (device, steps × batch, networks,
+    seeds, episodes: `run_label`), each success column as mean ± std ('–' where absent), the paper's AWR and CFGRL
+    where it has the task."""
+    import pandas as pd
+
+    def cell(row, label):
+        return "–" if row[f"{label} mean"] is None else stats.pm(row[f"{label} mean"], row[f"{label} std"], ".0f")
+
+    def paper_cell(row, label):
+        m, sd = row[f"paper {label} mean"], row[f"paper {label} std"]
+        return "–" if m is None or pd.isna(m) else f"{m:g} ± {sd:g}"
+
+    return pd.DataFrame({
+        "task": [short_name(r["task"]) for r in rows], "preset": [r["preset"] for r in rows],
+        "run": [r["run"] for r in rows], "seeds": [r["seeds"] for r in rows],
+        **{c: [cell(r, c) for r in rows] for c in TABLE_COLUMNS},
+        **{f"paper {c}": [paper_cell(r, c) for r in rows] for c in ("AWR", "CFGRL")},
+    })  # fmt: skip
 
 
 def path_curves(result: dict, name: str, step: int | None = None) -> np.ndarray:
@@ -607,23 +674,81 @@ def _records(rows: list[dict]) -> list[dict]:
     return pd.DataFrame(rows).to_dict("records")
 
 
+TABLE_ACTORS = ("awr_gaussian", "cfgrl")  # the paper's Table 2 pair: the Summary's comparison
+
+
+def successes(result: dict, name: str, split: str = "test") -> tuple[int, int]:
+    """(successful episodes, episodes) of one actor at the last step, over every seed, episode and value of its
+    sweep: `split` "test" (the final evaluation) or "validation"."""
+    success = result["success"][str(result["checkpoint_steps"][-1])] if split == "test" else result["val_success"]
+    arr = np.asarray(success[name])
+    return int(arr.sum()), int(arr.size)
+
+
+def no_success(result: dict, names=TABLE_ACTORS) -> bool:
+    """True when none of `names` succeeds in any test or validation episode at any value of its sweep (last step):
+    then every validated value is the tie-break (the smallest) and no gap, peak or ranking can be read."""
+    return all(successes(result, n, split)[0] == 0 for n in names for split in ("test", "validation"))
+
+
+def tie_broken(result: dict, name: str) -> int:
+    """How many seeds of `name` had no validation success at any value, so that their chosen value is the
+    tie-break (the smallest of the sweep) rather than a choice."""
+    val = np.asarray(result["val_success"][name])  # [S, E, V]
+    return int((val.reshape(len(val), -1).sum(axis=1) == 0).sum())
+
+
+def _extras_line(result: dict) -> str:
+    """The extra actors' (awr_flow, cfgrl_two_pass) validated success, or how rarely they succeeded at all."""
+    out = ""
+    for name in ("awr_flow", "cfgrl_two_pass"):
+        if name not in result["actors"]:
+            continue
+        hits, total = successes(result, name)
+        if hits == 0:
+            out += f" {name}: no success in its {total} test episodes."
+        else:
+            mean, std = stats.mean_std(100 * validated(result, name))
+            out += f" {name} (validated): {mean:.0f} ± {std:.0f} ({hits} of {total} test episodes over its sweep)."
+    return out
+
+
 def task_line(result: dict, row: dict, label: dict) -> str:
-    """One task's line of the Summary: the table's entries, CFGRL - AWR with its verdict, the chosen values."""
+    """One task's line of the Summary: the table's entries, CFGRL - AWR with its verdict, the chosen values; when
+    neither AWR nor CFGRL succeeds at any value (`no_success`), that and nothing a tie could make look like a
+    finding (no gap, no peak, no validated value)."""
+    n_seeds = len(result["chosen"]["cfgrl"])
+    labels = (f"Labels: {100 * label['positive_mean']:.1f} % positive, two critic seeds disagree on "
+              f"{100 * label['disagreement_mean']:.1f} %.")  # fmt: skip
+    if no_success(result):
+        (a_hits, a_total), (c_hits, c_total) = (successes(result, n) for n in TABLE_ACTORS)
+        everyone = no_success(result, result["actors"])
+        return (
+            f"- **{short_name(result['task'])}**: "
+            + ("no method succeeds at this budget" if everyone else "neither AWR nor CFGRL succeeds at this budget")
+            + f": AWR in none of its {a_total} test episodes (all seeds and 1/β values), CFGRL in none of its"
+            f" {c_total} (all seeds and w values), and neither in any validation episode, so every seed's value is the"
+            f" tie-break and the comparison is uninformative here (no gap, peak or validated value to read). {labels}"
+            + _extras_line(result)
+        )
     pm = {c: "–" if row[f"{c} mean"] is None else stats.pm(row[f"{c} mean"], row[f"{c} std"], ".0f")
           for c in ("AWR", "CFGRL", "BC (w=0)", "filtered BC (w=1)")}  # fmt: skip
     gap = paired_gap(result, "awr_gaussian", "cfgrl")
-    ws_best = np.asarray(result["ws"])[np.argmax(curves(result, "cfgrl").mean(0))]
+    chosen = {n: f"{result['chosen'][n]}" + (f" ({k} of {n_seeds} by tie-break: no validation success)"
+                                             if (k := tie_broken(result, n)) else "")
+              for n in TABLE_ACTORS}  # fmt: skip
     line = (f"- **{short_name(result['task'])}**: AWR {pm['AWR']}, CFGRL {pm['CFGRL']} (BC {pm['BC (w=0)']}, "
             f"filtered BC {pm['filtered BC (w=1)']}); CFGRL − AWR {gap[0]:+.1f} ± {gap[1]:.1f} "
-            f"points ({stats.verdict(*gap)}). Validated w per seed {result['chosen']['cfgrl']}, 1/β per seed "
-            f"{result['chosen']['awr_gaussian']}; the seed-mean w-curve peaks at w = {ws_best:g} (oracle, reference "
-            f"only). Labels: {100 * label['positive_mean']:.1f} % positive, two critic seeds disagree on "
-            f"{100 * label['disagreement_mean']:.1f} %.")  # fmt: skip
-    for name in ("awr_flow", "cfgrl_two_pass"):
-        if name in result["actors"]:
-            mean, std = stats.mean_std(100 * validated(result, name))
-            line += f" {name} (validated): {mean:.0f} ± {std:.0f}."
-    return line
+            f"points ({stats.verdict(*gap)}). Validated w per seed {chosen['cfgrl']}, 1/β per seed "
+            f"{chosen['awr_gaussian']}.")  # fmt: skip
+    for name, label_ in (("awr_gaussian", "AWR"), ("cfgrl", "CFGRL")):
+        hits, total = successes(result, name)
+        if hits == 0:
+            line += f" {label_} succeeds in none of its {total} test episodes (all seeds and values)."
+    if successes(result, "cfgrl")[0]:
+        ws_best = np.asarray(result["ws"])[np.argmax(curves(result, "cfgrl").mean(0))]
+        line += f" The seed-mean w-curve peaks at w = {ws_best:g} (oracle, reference only)."
+    return f"{line} {labels}" + _extras_line(result)
 
 
 def path_line(result: dict) -> tuple[str, tuple[float, float]]:
@@ -634,6 +759,11 @@ def path_line(result: dict) -> tuple[str, tuple[float, float]]:
     a, c = 100 * path_validated(result, "awr_gaussian"), 100 * path_validated(result, "cfgrl")  # [S, starts]
     bc = 100 * path_curves(result, "cfgrl")[:, :, int(np.flatnonzero(np.isclose(ws, 0.0))[0])]
     gap = stats.gap((c - a).mean(axis=1))  # per seed, pooled over the starts
+    if not (a.any() or c.any()):
+        return (
+            f"- **{short_name(result['task'])} from its path**: neither AWR nor CFGRL succeeds from any start at "
+            "its validated value: nothing to compare."
+        ), gap
     cells = "; ".join(f"{k}: {a[:, i].mean():.0f} / {c[:, i].mean():.0f} / {bc[:, i].mean():.0f}"
                       for i, k in enumerate(dist))  # fmt: skip
     chosen = result["path_starts"]["chosen"]
@@ -645,10 +775,15 @@ def path_line(result: dict) -> tuple[str, tuple[float, float]]:
     return line, gap
 
 
-def summary_values(results: dict, preset) -> dict:
+def summary_values(results: dict, preset, paper: dict | None = None) -> dict:
     """The values of notebook 05's Summary that its results hold ({task: result} of `preset`): the table, CFGRL - AWR
-    paired over seeds on each task and from the path starts, the labels, the budget curve and the cost. The gradient
-    values come from the weights (`gradient_values`)."""
+    paired over seeds on each task and from the path starts, the tasks where neither succeeds (`no_success`), the
+    labels, the budget curve, the cost, and the paper-type runs (`paper`: {"<preset>/<task>": result}, default
+    `paper_runs()`; a run of `preset` itself is not its own paper row) with the README's `paper_status` sentence.
+    The gradient values come from the weights (`gradient_values`)."""
+    paper_type = paper_runs() if paper is None else paper
+    paper_type = {k: r for k, r in paper_type.items() if r["preset"]["name"] != get_preset(preset).name}
+    cube_done = any(results_dir("cube").glob("*.json")) if results_dir("cube").is_dir() else False
     preset, paper = get_preset(preset), get_preset("paper")
     tasks = list(results)
     rows = {t: table_row(results[t]) for t in tasks}
@@ -669,9 +804,15 @@ def summary_values(results: dict, preset) -> dict:
         "ratio": f"1/{ratio:.0f}", "n_steps": preset.num_steps, "batch": preset.batch_size,
         "critic": "×".join(map(str, preset.critic_dims)), "actor": "×".join(map(str, preset.actor_dims)),
         "cost_min": float(sum(cost_minutes(results[t]) for t in tasks)),
+        "device": " / ".join(dict.fromkeys(str(results[t].get("device", "?")) for t in tasks)),
         "paper": "; ".join(f"{short_name(t)} {v['AWR'][0]:g} → {v['CFGRL'][0]:g}" for t, v in PAPER_TABLE2.items()),
         "table": _records(list(rows.values())),
         "gaps": {short_name(t): list(paired_gap(results[t], "awr_gaussian", "cfgrl")) for t in tasks},
+        "no_success": [short_name(t) for t in tasks if no_success(results[t])],
+        "informative_gaps": {short_name(t): list(paired_gap(results[t], "awr_gaussian", "cfgrl")) for t in tasks
+                             if not no_success(results[t])},
+        "paper_table": _records([table_row(r) for r in paper_type.values()]),
+        "paper_status": paper_status(paper_type, cube_done),
         "labels": _records(list(labels.values())),
     }  # fmt: skip
 
