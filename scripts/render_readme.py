@@ -264,10 +264,11 @@ per seed and value). Success in %, mean ± std over seeds (ddof = 1):
 
 {table}
 
-CFGRL − AWR, paired over seeds (mean ± standard error): {gaps}. From the cells of a task's shortest path (our
-variant; the values chosen on validation episodes from the same starts), pooled over the starts: {path_gaps}. Our
-networks see {ratio} of the paper's training samples; notebook 05's summary gives success by start, the label
-statistics, the budget curve and the gradient concentration. The `paper` and `cube` presets have not been run."""
+{no_success}CFGRL − AWR, paired over seeds (mean ± standard error), where either succeeds: {gaps}. From the
+cells of a task's shortest path (our variant; the values chosen on validation episodes from the same starts),
+pooled over the starts: {path_gaps}. Our networks see {ratio} of the paper's training samples; notebook 05's
+summary gives success by start, the label statistics, the budget curve and the gradient concentration.
+{paper_status}"""
 
 
 def table_05(figures: Path) -> str:
@@ -275,7 +276,7 @@ def table_05(figures: Path) -> str:
     rows = _rows(figures / "fig05_table.csv")
     cols = ["AWR", "CFGRL", "BC (w=0)", "filtered BC (w=1)"]
     out = [
-        "| task | seeds | AWR (validated 1/β) | CFGRL (validated `w`) | BC (`w = 0`) | filtered BC (`w = 1`) "
+        "| task | run | AWR (validated 1/β) | CFGRL (validated `w`) | BC (`w = 0`) | filtered BC (`w = 1`) "
         "| paper AWR | paper CFGRL |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -284,16 +285,20 @@ def table_05(figures: Path) -> str:
         paper = [_pm(r[f"paper {c} mean"], r[f"paper {c} std"], "g") if r[f"paper {c} mean"] not in ("", "nan", "None")
                  else "–" for c in ("AWR", "CFGRL")]  # fmt: skip
         task = r["task"].replace("pointmaze-", "").replace("-navigate-singletask", "").replace("-v0", "")
-        out.append(f"| {task} | {r['seeds']} | " + " | ".join(cells + paper) + " |")
+        out.append(f"| {task} | {r['run']} | " + " | ".join(cells + paper) + " |")
     return "\n".join(out)
 
 
 def results_05(figures: Path, results: Path) -> str:
     s = offline_rl.summary_values(committed_05(results), PRESET)
-    gaps = "; ".join(f"{task} {m:+.0f} ± {se:.0f} points" for task, (m, se, _) in s["gaps"].items())
+    gaps = "; ".join(f"{task} {m:+.0f} ± {se:.0f} points ({stats.verdict(m, se, n)})"
+                     for task, (m, se, n) in s["informative_gaps"].items()) or "none"  # fmt: skip
+    no_success = (f"Neither AWR nor CFGRL succeeds at any value on {', '.join(s['no_success'])}: at this budget the "
+                  "comparison is uninformative there. " if s["no_success"] else "")  # fmt: skip
     keys = ("preset", "seeds", "critic", "actor", "batch", "val", "episodes", "ratio")
     path_gaps = "; ".join(f"{task} {m:+.1f} ± {se:.1f} points" for task, (m, se, _) in s["path_gaps"].items()) or "none"
-    values = {k: s[k] for k in keys} | dict(steps=s["n_steps"], table=table_05(figures), gaps=gaps, path_gaps=path_gaps)
+    values = {k: s[k] for k in keys} | dict(steps=s["n_steps"], table=table_05(figures), gaps=gaps, path_gaps=path_gaps,
+                                            no_success=no_success, paper_status=s["paper_status"])  # fmt: skip
     return fill(T05, values, "README results05")
 
 
@@ -459,12 +464,15 @@ over seeds, paired differences mean ± SE):
 
 {table}
 
-PGD beat both real-only and unguided data in {met3} of {cells} task × agent cells ({verdict})."""
+PGD beat both real-only and unguided data in {met3} of {cells} task × agent cells ({verdict}). Separated
+comparisons at the pre-registered λ (paired t-test, p < 0.05): {separated}; the smallest p: {closest}.
+{paper_status}"""
 
 
 def results_07(figures: Path, results: Path) -> str:
     s = pgd_agents.summary_values(committed_07(results), PRESET)
-    keys = ("preset", "seeds", "steps", "synth", "batch", "regen", "lam", "table", "met3", "cells", "verdict")
+    keys = ("preset", "seeds", "steps", "synth", "batch", "regen", "lam", "table", "met3", "cells", "verdict",
+            "separated", "closest", "paper_status")  # fmt: skip
     return fill(T07, {k: s[k] for k in keys}, "README results07")
 
 
@@ -480,11 +488,11 @@ tasks per seed and `w`; the last two rows are notebook 04's `cpu` runs). Success
 {table}
 
 Shared minus separate networks on pointmaze-large, paired over seeds (mean ± SE, points): {abl_line}; {n_sep} of
-{n_ws} beyond the noise (paired t-test, p < 0.05). HCFGRL against the flat network on giant, seed means:
+{n_ws} beyond the noise (paired t-test, p < 0.05; closest: {abl_closest}). HCFGRL against the flat network on
+giant, seed means:
 `w = 1` {hier_w1:.1f} % vs {flat_w1:.1f} %, `w = {w3:g}` {hier_w3:.1f} % vs {flat_w3:.1f} %
 (flat: {flat_steps:,} steps; each of the hierarchy's networks: {hier_steps:,}). Our reference has no paper number
-for state-based cube-single or for these hierarchy rows. The `paper` tier
-(`python scripts/run_gc_studies.py --tier paper`) has not been run yet."""
+for state-based cube-single or for these hierarchy rows. {paper_status}"""
 
 
 def table_08(figures: Path) -> str:
@@ -492,13 +500,13 @@ def table_08(figures: Path) -> str:
     rows = _rows(figures / "fig08_table.csv")
     cols = ["flow BC (w=0)", "flow GCBC (w=1)", "CFGRL (w=3)", "CFGRL (validated w)"]
     out = [
-        "| env | method | preset | seeds | `w = 0` | `w = 1` | `w = 3` | validated `w` | validated `w` per seed |",
+        "| env | method | preset | run | `w = 0` | `w = 1` | `w = 3` | validated `w` | validated `w` per seed |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         cells = [_pm(r[c + " mean"], r[c + " std"], ".1f") for c in cols]
         env = r["env"].replace("pointmaze-", "").replace("-navigate-v0", "").replace("-play-v0", "")
-        out.append(f"| {env} | {r['method']} | {r['preset']} | {r['seeds']} | " + " | ".join(cells)
+        out.append(f"| {env} | {r['method']} | {r['preset']} | {r['run']} | " + " | ".join(cells)
                    + f" | {r['validated w per seed']} |")  # fmt: skip
     return "\n".join(out)
 
@@ -507,7 +515,8 @@ def results_08(figures: Path, results: Path) -> str:
     runs, flat = committed_08(results)
     s = gc_studies.summary_values(runs, PRESET, flat)
     keys = ("tier", "seeds", "hidden", "batch", "steps", "episodes", "n_tasks", "abl_line", "n_sep", "n_ws", "hier_w1",
-            "flat_w1", "w3", "hier_w3", "flat_w3", "flat_steps", "hier_steps")  # fmt: skip
+            "flat_w1", "w3", "hier_w3", "flat_w3", "flat_steps", "hier_steps", "paper_status",
+            "abl_closest")  # fmt: skip
     return fill(T08, dict({k: s[k] for k in keys}, table=table_08(figures)), "README results08")
 
 

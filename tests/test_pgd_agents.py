@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import json
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -11,8 +14,10 @@ import pytest
 
 from cfgrl_core.agents.iql_agent import IQLAgent
 from cfgrl_core.agents.td3_bc import TD3BCConfig, TD3BCLearner, actor_loss, critic_target
-from cfgrl_core.experiments import pgd_agents
+from cfgrl_core.experiments import pgd_agents, protocol
 from cfgrl_core.io.checkpoints import CheckpointDir
+from cfgrl_core.io.figures import table_to_csv
+from cfgrl_core.io.provenance import file_sha256
 from cfgrl_core.pgd import pointmass, reward_task, trajectory_model
 from cfgrl_core.pgd.synthetic_replay import AgentLogProb, MixedReplay, real_transitions, window_transitions
 from cfgrl_core.pgd.windows import Normaliser, make_windows
@@ -99,13 +104,52 @@ def test_td3bc_actor_and_targets_move_every_second_step_only():
     assert np.all(np.abs(learner.act(s2.actor, batch()["observations"])) <= CONFIG.max_action)
 
 
-def test_iql_agent_acts_inside_the_box_and_learns():
-    agent = IQLAgent(2, 2, (16, 16))
+def bandit(n=512, seed=0):
+    """A one-step task (every transition terminal): reward 1 - |a - (0.6, -0.4)|^2 / 2, behaviour actions uniform in
+    the box. The best action is (0.6, -0.4); the behaviour's mean action is 0."""
+    rng = np.random.default_rng(seed)
+    a = rng.uniform(-1, 1, (n, 2)).astype(np.float32)
+    return {
+        "observations": jnp.asarray(rng.normal(size=(n, 2)), jnp.float32),
+        "actions": jnp.asarray(a),
+        "rewards": jnp.asarray(1 - 0.5 * ((a - BEST) ** 2).sum(-1), jnp.float32),
+        "masks": jnp.zeros(n, jnp.float32),
+        "next_observations": jnp.asarray(rng.normal(size=(n, 2)), jnp.float32),
+    }
+
+
+BEST = np.array([0.6, -0.4], np.float32)
+
+
+def test_iql_agent_learns_a_bandit_its_critic_ranks_actions_and_its_actor_leaves_the_behaviour_mean():
+    """On a one-step task IQL's Q is the reward: after 600 steps the critic ranks the best action above the
+    behaviour's mean action and a bad one, its loss has fallen, and the AWR actor's action (clipped to the box) has
+    moved from the behaviour's mean (0) most of the way to the best action; at step 0 the critic is far off."""
+    from cfgrl_core.agents.iql import q_values
+
+    agent = IQLAgent(2, 2, (32, 32), learning_rate=1e-3)
+    data = bandit()
     state = agent.create(jax.random.key(0))
-    state, info = agent.update(state, batch(), jax.random.key(1))
-    a = agent.act(agent.actor_params(state), batch(n=100)["observations"] * 50)
-    assert a.shape == (100, 2) and np.all(np.abs(a) <= 1.0)
-    assert np.isfinite(info["iql_loss"]) and np.isfinite(info["actor_loss"])
+    s = data["observations"][:64]
+    config = agent.joint.critic.config
+
+    def q(st, a):
+        return float(q_values(st.critic, s, jnp.broadcast_to(jnp.asarray(a, jnp.float32), s.shape),
+                              config=config).mean())  # fmt: skip
+
+    def distance(st):
+        return float(np.linalg.norm(np.asarray(agent.act(agent.actor_params(st), s)) - BEST, axis=-1).mean())
+
+    start_distance = distance(state)
+    assert abs(q(state, BEST) - 1.0) > 0.5  # untrained: far from the true value
+    states = jax.tree_util.tree_map(lambda x: x[None], state)
+    states, losses = run_training(agent, states, data, jax.random.key(1)[None], num_steps=600, batch_size=128,
+                                  steps_per_call=600, progress=False)  # fmt: skip
+    state = jax.tree_util.tree_map(lambda x: x[0], states)
+    assert losses[0, -50:].mean() < 0.4 * losses[0, :50].mean()  # measured: 0.28
+    assert q(state, BEST) > q(state, [0.0, 0.0]) + 0.05 > q(state, -BEST) + 0.5  # true values 1, 0.74, -0.04
+    assert abs(q(state, BEST) - 1.0) < 0.15
+    assert distance(state) < 0.5 * start_distance and distance(state) < 0.35  # the behaviour's mean is 0.72 away
 
 
 # ------------------------------------------------------------------------------------------------ mixed replay
@@ -243,3 +287,86 @@ def test_runner_resumes_to_the_same_numbers(tmp_path, monkeypatch):
     assert set(arms) == {"real", "unguided", "pgd_2.5"}
     assert len(arms["pgd_2.5"]["final_score"]) == TINY.num_seeds
     assert len(whole["agents"]["td3_bc"]["steps"]) == TINY.periods + 1
+    # the reconstructed probe's path (the real arm alone) gives the real arm's final numbers bit for bit
+    data = reward_task.load_dataset(tmp_path / "whole" / "mixed.npz")[0]
+    alone = pgd_agents.train_real_only("td3_bc", TINY, data)
+    assert alone["final_score"] == arms["real"]["final_score"] and alone["final_return"] == arms["real"]["final_return"]
+
+
+# ------------------------------------------------------------------------------------ the committed results
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def committed():
+    preset = pgd_agents.get_preset("cpu")
+    folder = REPO / "results" / "pgd_agents" / "cpu"
+    return {pgd_agents.task_name(g): pgd_agents.load_result(folder / pgd_agents.task_name(g))
+            for g in preset.good_fractions}  # fmt: skip
+
+
+def test_the_figures_csvs_follow_from_the_committed_results(committed):
+    """Every committed fig07 CSV is what the module's table functions write from the committed results (notebook 07
+    calls the same functions), byte for byte."""
+    preset = pgd_agents.get_preset("cpu")
+    datasets = {t: reward_task.load_dataset(REPO / "results" / "pgd_agents" / "cpu" / t / "mixed.npz")[0]
+                for t in committed}  # fmt: skip
+    refs = committed["good20"]["agents"]["td3_bc"]["references"]
+    made = {
+        "fig07_task": pgd_agents.task_rows(datasets, refs),
+        "fig07_return_curves": pgd_agents.return_curve_rows(committed, preset),
+        "fig07_table": pgd_agents.criteria_table(committed, preset),
+        "fig07_regenerated_data": pgd_agents.regenerated_data_rows(committed, preset),
+        "fig07_lambda_sweep": pgd_agents.sweep_table(committed, preset),
+    }
+    for name, rows in made.items():
+        assert table_to_csv(rows) == (REPO / "figures" / f"{name}.csv").read_text(), name
+    assert sorted(p.stem for p in (REPO / "figures").glob("fig07_*.csv")) == sorted(made)
+
+
+def test_the_summary_lists_every_separated_comparison_from_the_data(committed):
+    """The Summary's separated cells come from the paired t-test on the data: none at the pre-registered lambda in
+    the committed run (good05 TD3+BC, PGD - unguided, is the closest), and a planted shift of one cell is listed."""
+    values = pgd_agents.summary_values(committed, "cpu")
+    assert values["n_sep_head"] == 0 and values["separated"] == "none does" and values["n_head"] == 8
+    assert values["closest"].startswith("good05 TD3+BC, pgd_2.5 − unguided +10.2 ± 2.6 (p = 0.059")
+    assert "pgd_10 − unguided" in values["sweep_separated"]
+    planted = copy.deepcopy(committed)
+    arm = planted["good20"]["agents"]["iql"]["arms"]["pgd_2.5"]
+    arm["final_score"] = [v + 30 + k for k, v in enumerate(planted["good20"]["agents"]["iql"]["arms"]["real"][
+        "final_score"])]  # fmt: skip
+    values = pgd_agents.summary_values(planted, "cpu")
+    assert values["n_sep_head"] == 2 and values["separated"].startswith("good20 IQL, pgd_2.5 − real +31.0 ± 0.6")
+    assert "; good20 IQL, pgd_2.5 − unguided" in values["separated"] and values["met3"] == 1
+
+
+def test_paper_status_names_a_planted_paper_run(tmp_path, monkeypatch, committed):
+    monkeypatch.setenv(protocol.RESULTS_ENV, str(tmp_path))
+    assert "has not been run" in pgd_agents.paper_status() and pgd_agents.load_probe() is None
+    planted = copy.deepcopy(committed["good20"])
+    planted["device"] = "gpu: planted accelerator"
+    (tmp_path / "pgd_agents" / "paper" / "good20").mkdir(parents=True)
+    (tmp_path / "pgd_agents" / "paper" / "good20" / "results.json").write_text(json.dumps(planted))
+    status = pgd_agents.paper_status()
+    assert (
+        "`results/pgd_agents/paper/good20/results.json` (gpu: planted accelerator, 20,000 agent steps, 3 seeds"
+        in status
+    )
+    assert "not been run" not in status
+
+
+def test_the_committed_probe_is_the_real_arm_alone_on_its_own_dataset():
+    """The reconstructed real-data probe (results/pgd_agents/probe-real-cpu): the cpu preset's sizes, its dataset
+    is the recipe of p_good = 0.1 and the file it names, one final score per seed and agent; the Summary prints it."""
+    probe = pgd_agents.EXPERIMENT.load_result(REPO / "results" / "pgd_agents" / "probe-real-cpu" / "results.json")
+    preset = pgd_agents.get_preset("cpu")
+    assert probe["preset"] == json.loads(json.dumps(dataclasses.asdict(preset)))
+    assert list(probe["tasks"]) == ["good10"] and "reconstruction" in probe["note"]
+    path = REPO / "results" / "pgd_agents" / "probe-real-cpu" / "good10" / "mixed.npz"
+    data, recipe = reward_task.load_dataset(path)
+    assert recipe == pgd_agents.recipe(preset, 0.1) and file_sha256(path) == probe["tasks"]["good10"]["dataset_sha256"]
+    for agent in preset.agents:
+        assert len(probe["tasks"]["good10"]["agents"][agent]["final_score"]) == preset.num_seeds
+    text = pgd_agents.probe_values(probe)["probe"]
+    assert "good10 ($p_\\text{good} = 0.1$): TD3+BC" in text and "IQL" in text
+    assert "no reconstruction" in pgd_agents.probe_values(None)["probe"]

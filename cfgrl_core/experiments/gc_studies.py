@@ -144,6 +144,42 @@ def notebook04_result(env_name: str, preset: str = "cpu") -> dict:
 # ---- notebook 08's report: the ablation's paired differences, the table, the Summary values (the README's too) -----
 
 
+def curve_rows(result: dict, label: str) -> list[dict]:
+    """One run's w-curve as the figures' CSVs hold it: {label, seed, w, percent} per seed and w (success in %)."""
+    ws, per_seed = gx.success_by_w(result)
+    return [dict(label=label, seed=s, w=w, percent=100 * c) for s, curve in enumerate(per_seed)
+            for w, c in zip(ws, curve, strict=True)]  # fmt: skip
+
+
+def hierarchy_labels(hier: dict, flat: dict) -> tuple[str, str]:
+    """The hierarchy figure's two labels, each with its training steps."""
+    return (f"HCFGRL ({hier['preset']['num_steps']:,} steps per network)",
+            f"flat CFGRL (notebook 04, {flat['preset']['num_steps']:,} steps)")  # fmt: skip
+
+
+def paper_runs(root=None) -> dict[str, dict]:
+    """{"<folder>/<file stem>": result} of every paper-type study run on record (`EXPERIMENT.paper_dirs(root)`:
+    results/gc_studies/paper*/<env>[--<method>].json, e.g. the `paper` tier run on a GPU); empty when none exists."""
+    return {f"{folder.name}/{path.stem}": load_result(path)
+            for folder in EXPERIMENT.paper_dirs(root) for path in sorted(folder.glob("*.json"))}  # fmt: skip
+
+
+def paper_status(paper: dict | None = None) -> str:
+    """The README's and the Summary's sentence on paper-type study runs, from whether they exist (never typed)."""
+    paper = paper_runs() if paper is None else paper
+    if not paper:
+        return "The `paper` tier (`python scripts/run_gc_studies.py --tier paper`, a GPU job) has not been run."
+    runs = "; ".join(f"`results/gc_studies/{key}.json` ({gx.run_label(r)})" for key, r in paper.items())
+    return f"Paper-type runs on record, the table's rows marked `paper-type`: {runs}."
+
+
+PAPER_MARKS_SOURCE = "third-party transcription of the paper's Table 3"
+
+
+def _paper_budget() -> str:
+    paper = gx.get_preset("paper")
+    return f"{paper.num_steps:,} steps × {paper.batch_size}, {paper.num_seeds} seeds"
+
 
 def ablation_difference(shared: dict, separate: dict) -> dict:
     """Shared minus separate networks at each w, paired over seeds (the same seed index, training keys and evaluation
@@ -155,11 +191,33 @@ def ablation_difference(shared: dict, separate: dict) -> dict:
                 n=np.full(len(ws), len(shared_ps)))  # fmt: skip
 
 
-def table_rows(results: dict, notebook04: dict) -> list[dict]:
-    """The table: `gcbc_cfgrl.summary_row` of every study run ({(study, method): result}) with its method, then of
-    notebook 04's flat runs to compare with ({env: result})."""
-    rows = [dict(gx.summary_row(r), method=m) for (_, m), r in results.items()]
-    return rows + [dict(gx.summary_row(r), method="shared (notebook 04)") for r in notebook04.values()]
+def _row(result: dict, method: str) -> dict:
+    """`gcbc_cfgrl.summary_row` with its method, its training steps, and where its paper marks come from: the marks
+    (flow GCBC, CFGRL w=3) are a third-party transcription of Table 3 at the paper's budget, never this row's."""
+    row = dict(gx.summary_row(result), method=method, steps=int(result["checkpoint_steps"][-1]))
+    marked = row["paper flow GCBC"] is not None
+    row["paper marks"] = f"{PAPER_MARKS_SOURCE} ({_paper_budget()}); this row {row['steps']:,} steps" if marked else ""
+    return row
+
+
+def table_rows(results: dict, notebook04: dict, paper: dict | None = None) -> list[dict]:
+    """The table: every study run ({(study, method): result}) with its method, then every paper-type run on record
+    (`paper`, default `paper_runs()`; method "<method> (paper-type)", its `run` column naming device, steps, seeds
+    and episodes), then notebook 04's flat runs to compare with ({env: result}). Each row: `_row`."""
+    paper = paper_runs() if paper is None else paper
+    rows = [_row(r, m) for (_, m), r in results.items()]
+    rows += [_row(r, f"{r.get('method', 'shared')} (paper-type)") for r in paper.values()]
+    return rows + [_row(r, "shared (notebook 04)") for r in notebook04.values()]
+
+
+def shown_table(rows: list[dict]):
+    """The table as a reader sees it: `gcbc_cfgrl.shown_table` (its `run` column: device, steps × batch, network,
+    seeds, episodes), with the paper marks labelled as what they are: a transcription at the paper's budget."""
+    table = gx.shown_table(rows)
+    marks = [f"{m} ({PAPER_MARKS_SOURCE}, {_paper_budget()}; this row {r['steps']:,} steps)" if m != "–" else m
+             for m, r in zip(table.pop("paper GCBC → CFGRL"), rows, strict=True)]  # fmt: skip
+    table["paper GCBC → CFGRL (not this row's budget)"] = marks
+    return table
 
 
 def _row_text(result: dict, label: str) -> str:
@@ -173,9 +231,12 @@ def _gap_text(gap: tuple[float, float, int]) -> str:
     return f"{gap[0]:+.1f} ± {gap[1]:.1f} points ({stats.verdict(*gap)})"
 
 
-def summary_values(results: dict, tier: str, notebook04: dict) -> dict:
+def summary_values(results: dict, tier: str, notebook04: dict, paper: dict | None = None) -> dict:
     """Every value of notebook 08's Summary (and the README's results08 block) from the runs of a tier
-    ({(study, method): result}) and notebook 04's flat runs on giant and teleport ({env: result})."""
+    ({(study, method): result}), notebook 04's flat runs on giant and teleport ({env: result}) and the paper-type
+    runs on record (`paper`, default `paper_runs()`): the table's rows, `paper_status`, the ablation's closest
+    comparison to a separation."""
+    paper = paper_runs() if paper is None else paper
     cube, shared, sep = results[("cube", "shared")], results[("ablation", "shared")], results[("ablation", "separate")]
     hier, flat = results[("hierarchy", "hierarchical")], notebook04[GIANT]
     preset = get_study("ablation", tier).preset
@@ -183,6 +244,8 @@ def summary_values(results: dict, tier: str, notebook04: dict) -> dict:
     beyond = [stats.beyond_noise(m, s, n) for m, s, n in zip(ab["diff"], ab["se"], ab["n"], strict=True)]
     better = {sign: [f"{w:g}" for w, m, b in zip(ab["w"], ab["diff"], beyond, strict=True) if b and m * sign > 0]
               for sign in (1, -1)}  # fmt: skip
+    p_values = [stats.p_value(m, s, n) for m, s, n in zip(ab["diff"], ab["se"], ab["n"], strict=True)]
+    closest = int(np.nanargmin(p_values))
     w_top = max(ab["w"])
     drop = {label: gx.paired_gap(r, float(ab["w"][np.argmax(gx.success_by_w(r)[1].mean(0))]), w_top)
             for label, r in (("shared", shared), ("separate", sep))}  # fmt: skip
@@ -221,5 +284,9 @@ def summary_values(results: dict, tier: str, notebook04: dict) -> dict:
         "minutes": "; ".join(f"{k} {v:.0f} min" for k, v in minutes.items()), "total_minutes": sum(minutes.values()),
         "abl_line": "; ".join(f"`w = {w:g}` {m:+.1f} ± {e:.1f}" for w, m, e in zip(ab["w"], ab["diff"], ab["se"],
                                                                                   strict=True)),
-        "ablation": {k: np.asarray(v).tolist() for k, v in ab.items()}, "table": table_rows(results, notebook04),
+        "abl_closest": f"w = {ab['w'][closest]:g}: " + _gap_text((ab["diff"][closest], ab["se"][closest],
+                                                                   ab["n"][closest])),
+        "abl_closest_w": float(ab["w"][closest]), "abl_closest_diff": float(ab["diff"][closest]),
+        "ablation": {k: np.asarray(v).tolist() for k, v in ab.items()},
+        "table": table_rows(results, notebook04, paper), "paper_status": paper_status(paper),
     }  # fmt: skip

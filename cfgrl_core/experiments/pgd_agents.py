@@ -424,6 +424,77 @@ def obtain(preset, folder, *, reuse: bool = False, progress=True, log=announce) 
             for g in preset.good_fractions}  # fmt: skip
 
 
+# ---- the real-data-only probe that led to the good05 task (reconstructed after the fact; see `PROBE_NOTE`) ----
+
+PROBE_FRACTIONS = (0.1,)  # the probe's task that no preset holds (0.2 and 0.05: the `real` arm of the cpu run)
+PROBE_NOTE = (
+    "The original probe (real data only, TD3+BC and IQL, 3 seeds, 20,000 steps, run before any synthetic data or PGD "
+    "result was seen) saved no numbers. This is its reconstruction, run after the PGD results were known: the "
+    "`real` arm of the `{preset}` preset alone (the same sizes, seeds, keys, evaluation starts and dataset recipe), "
+    "at good fractions {fractions}; at the preset's own tasks the same computation is its run's `real` arm."
+)
+
+
+def train_real_only(name: str, preset, data: dict, *, progress=False) -> dict:
+    """The `real` arm of one agent alone: its S seeds trained on real batches exactly as `run_agent` trains them (the
+    same initial parameters, minibatch keys and periods), then evaluated once. {"final_return": [S],
+    "final_score": [S]} (lists), equal to `run_agent`'s real arm at the last period on the same device."""
+    preset = get_preset(preset)
+    agent = make_agent(name, preset)
+    learner = MixedReplay(agent, 0)
+    s = preset.num_seeds
+    state = create_runs(learner, jax.random.split(_key(f"{name} init"), s))
+    train_keys = jax.random.split(_key(f"{name} train"), s)
+    real = to_device(real_transitions(data))
+    bar = progress_bar(total=preset.agent_steps, desc=f"{name}: {s} real-only runs", unit="step", unit_scale=True,
+                       disable=not progress)  # fmt: skip
+    for period in range(1, preset.periods + 1):  # the periods of `run_agent` (training is independent of them)
+        state, _ = run_training(learner, state, real, train_keys, num_steps=period * preset.regen_every,
+                                batch_size=preset.batch_size, steps_per_call=preset.steps_per_call,
+                                progress=False)  # fmt: skip
+        bar.update(preset.regen_every)
+    bar.close()
+    params = jax.jit(jax.vmap(agent.actor_params))(state)
+    act_runs = jax.jit(jax.vmap(agent.act))
+    s0 = reward_task.start_states(TASK, preset.eval_episodes, seed=1)
+    returns, _ = reward_task.rollout_returns(TASK, lambda st: np.asarray(act_runs(params, jnp.asarray(st))),
+                                             np.broadcast_to(s0, (s, *s0.shape)))  # fmt: skip
+    refs = reward_task.reference_returns(TASK, preset.eval_episodes, seed=1)
+    final = returns.mean(-1)
+    return {"final_return": final.tolist(), "final_score": reward_task.normalised_score(final, refs).tolist()}
+
+
+def real_data_probe(preset, folder, fractions=PROBE_FRACTIONS, *, progress=True, log=announce) -> dict:
+    """The reconstructed probe: for each good fraction, its dataset (<folder>/<task>/mixed.npz, the preset's
+    recipe) and every agent's `train_real_only`; saved as <folder>/results.json with its provenance."""
+    preset = get_preset(preset)
+    folder = Path(folder)
+    tasks, t_start = {}, time.time()
+    for g in fractions:
+        path = folder / task_name(g) / "mixed.npz"
+        data = reward_task.obtain_dataset(path, recipe(preset, g))
+        log(f"probe {task_name(g)}: {len(data['rewards'])} transitions")
+        tasks[task_name(g)] = {"good_fraction": g, "dataset_sha256": file_sha256(path),
+                               "agents": {a: train_real_only(a, preset, data, progress=progress)
+                                          for a in preset.agents}}  # fmt: skip
+    result = {"note": PROBE_NOTE.format(preset=preset.name, fractions=", ".join(f"{g:g}" for g in fractions)),
+              "preset": dataclasses.asdict(preset), "tasks": tasks, "commit": git_commit(),
+              "device": device_description(), "seconds": time.time() - t_start}  # fmt: skip
+    save_json(folder / "results.json", json.loads(json.dumps(result)))
+    return result
+
+
+def probe_dir(preset_name: str = "cpu") -> Path:
+    """results/pgd_agents/probe-real-<preset> (under $CFGRL_RESULTS_DIR when set)."""
+    return protocol.results_root() / EXPERIMENT.name / f"probe-real-{preset_name}"
+
+
+def load_probe(preset_name: str = "cpu") -> dict | None:
+    """The committed probe's result, or None when it has not been run."""
+    path = probe_dir(preset_name) / "results.json"
+    return EXPERIMENT.load_result(path) if path.is_file() else None
+
+
 # ---- notebook 07's report: the final scores against the pre-registered criteria, the sweep, the Summary values ----
 
 AGENT_NAMES = {"td3_bc": "TD3+BC", "iql": "IQL"}
@@ -453,6 +524,7 @@ def criteria_row(result: dict, task: str, agent: str, preset) -> dict:
     for other in ("real", "unguided"):
         d = np.asarray(arms[pgd]["final_score"]) - np.asarray(arms[other]["final_score"])
         row[f"PGD - {other}"], row[f"PGD - {other} SE"], row["seeds"] = stats.gap(d)
+        row[f"PGD - {other} p"] = stats.p_value(row[f"PGD - {other}"], row[f"PGD - {other} SE"], row["seeds"])
     ll_gap = arm_curves(result, agent, pgd, "curve_log_lik")[:, 1:].mean(0) - arm_curves(
         result, agent, "unguided", "curve_log_lik")[:, 1:].mean(0)  # fmt: skip
     dyn_ratio = (arm_curves(result, agent, pgd, "curve_dynamics_error")[:, 1:].mean()
@@ -487,9 +559,118 @@ def sweep_table(results: dict, preset) -> list[dict]:
     return rows
 
 
-def summary_values(results: dict, preset) -> dict:
+def separated_cells(results: dict, preset) -> list[dict]:
+    """Every task x agent x comparison of the headline arms (PGD - real, PGD - unguided) and, for the sweep agent,
+    of every swept lambda (pgd_<lam> - real, pgd_<lam> - unguided), with its paired (mean, SE, n) and p; in order.
+    {task, agent, arm, other, mean, se, n, p, separated} (separated: `stats.beyond_noise`)."""
+    preset = get_preset(preset)
+    out = []
+    for t, result in results.items():
+        for agent in preset.agents:
+            for arm, _ in preset.arms(agent)[1:]:
+                for other in ("real", "unguided"):
+                    d = arm_curves(result, agent, arm, "final_score") - arm_curves(result, agent, other, "final_score")
+                    mean, se, n = stats.gap(d)
+                    out.append({"task": t, "agent": AGENT_NAMES[agent], "arm": arm, "other": other, "mean": mean,
+                                "se": se, "n": n, "p": stats.p_value(mean, se, n),
+                                "separated": stats.beyond_noise(mean, se, n)})  # fmt: skip
+    return out
+
+
+def _cell_text(c: dict) -> str:
+    return f"{c['task']} {c['agent']}, {c['arm']} − {c['other']} {c['mean']:+.1f} ± {c['se']:.1f} (p = {c['p']:.2g})"
+
+
+def paper_runs(root=None) -> dict[str, dict]:
+    """{"<folder>/<task>": result} of every paper-type run on record (`EXPERIMENT.paper_dirs(root)`: results/
+    pgd_agents/paper*/<task>/results.json); empty when none has been run."""
+    return {f"{folder.name}/{path.parent.name}": load_result(path.parent)
+            for folder in EXPERIMENT.paper_dirs(root) for path in sorted(folder.glob("*/results.json"))}  # fmt: skip
+
+
+def paper_status(paper: dict | None = None) -> str:
+    """The README's sentence on notebook 07's paper-type runs, from whether they exist (never typed)."""
+    paper = paper_runs() if paper is None else paper
+    if not paper:
+        return ("The `paper` preset (`python scripts/run_pgd_agents.py --preset paper`, larger sizes for a GPU) has "
+                "not been run.")  # fmt: skip
+    runs = "; ".join(
+        f"`results/pgd_agents/{k}/results.json` ({r['device']}, "
+        f"{r['config']['preset']['agent_steps']:,} agent steps, {r['config']['preset']['num_seeds']} "
+        f"seeds, {r['config']['preset']['eval_episodes']} evaluation episodes)"
+        for k, r in paper.items()
+    )
+    return f"Paper-type runs on record: {runs}."
+
+
+def probe_values(probe: dict | None) -> dict:
+    """The reconstructed real-data-only probe in words: {"probe": Markdown (its note and one line per task), or a
+    sentence saying it is missing}."""
+    if probe is None:
+        return {"probe": "The real-data-only probe that led to the `good05` task saved no numbers, and no "
+                         "reconstruction of it is on record."}  # fmt: skip
+    lines = [f"{probe['note']} Its result (`results/pgd_agents/probe-real-{probe['preset']['name']}/results.json`, "
+             f"{probe['device']}, commit {probe['commit']}), final normalised score of the real-data agents, mean ± "
+             "std over seeds:"]  # fmt: skip
+    for t, v in probe["tasks"].items():
+        scores = "; ".join(f"{AGENT_NAMES[a]} {stats.pm(*stats.mean_std(r['final_score']))}"
+                           for a, r in v["agents"].items())  # fmt: skip
+        lines.append(f"  - {t} ($p_\\text{{good}} = {v['good_fraction']:g}$): {scores}")
+    return {"probe": "\n".join(lines)}
+
+
+def task_rows(datasets: dict, refs: dict) -> list[dict]:
+    """fig07_task.csv: per task ({task: dataset}), its behaviour episodes, those heading to the rewarded goal, its
+    transitions, and the normalised score of the good, the wrong and all behaviour episodes (`refs`: the score's
+    reference returns)."""
+    rows = []
+    for t, data in datasets.items():
+        starts = np.r_[0, np.flatnonzero(np.diff(data["episode_ids"])) + 1]
+        returns = reward_task.data_returns(data)
+        good = data["behaviour_ids"][starts] == 1
+        score = lambda r: reward_task.normalised_score(r.mean(), refs)  # noqa: E731
+        rows.append({"task": t, "episodes": len(starts), "good_episodes": int(good.sum()),
+                     "transitions": len(data["rewards"]), "score_good": score(returns[good]),
+                     "score_wrong": score(returns[~good]), "score_all": score(returns)})  # fmt: skip
+    return rows
+
+
+def return_curve_rows(results: dict, preset) -> list[dict]:
+    """fig07_return_curves.csv: each headline arm's normalised score at every evaluation step, mean and std over
+    seeds (ddof = 1), per task and agent."""
+    preset = get_preset(preset)
+    rows = []
+    for t, result in results.items():
+        for agent in preset.agents:
+            steps = result["agents"][agent]["steps"]
+            for arm in headline_arms(preset):
+                c = arm_curves(result, agent, arm)
+                rows += [{"task": t, "agent": agent, "arm": arm, "step": int(s), "score_mean": m, "score_std": d}
+                         for s, m, d in zip(steps, c.mean(0), c.std(0, ddof=1), strict=True)]  # fmt: skip
+    return rows
+
+
+def regenerated_data_rows(results: dict, preset) -> list[dict]:
+    """fig07_regenerated_data.csv: for the unguided and PGD arms, the synthetic data's mean log-likelihood under
+    the current policy and dynamics error at every evaluation step (means over seeds), per agent and task."""
+    preset = get_preset(preset)
+    rows = []
+    for agent in preset.agents:
+        for t, result in results.items():
+            steps = result["agents"][agent]["steps"]
+            for arm in headline_arms(preset)[1:]:
+                for key in ("curve_log_lik", "curve_dynamics_error"):
+                    c = arm_curves(result, agent, arm, key).mean(0)
+                    rows += [{"agent": agent, "task": t, "arm": arm, "measure": key[6:], "step": int(s), "mean": v}
+                             for s, v in zip(steps, c, strict=True)]  # fmt: skip
+    return rows
+
+
+def summary_values(results: dict, preset, probe: dict | None = None) -> dict:
     """The values of notebook 07's Summary (and the README's results07 block) from {task: result} of `preset`: the
-    criteria table as Markdown, how many task x agent cells meet each criterion, and the sweep's worst point."""
+    criteria table as Markdown, how many task x agent cells meet each criterion, every separated comparison (paired
+    t-test, `separated_cells`: the headline arm's, or "none does", and the closest one; the sweep's), the sweep's worst
+    point, the paper-type runs on record and the reconstructed real-data probe (`probe`, default `load_probe`)."""
     preset = get_preset(preset)
     final, sweep = criteria_table(results, preset), sweep_table(results, preset)
     headline = headline_arms(preset)
@@ -497,13 +678,19 @@ def summary_values(results: dict, preset) -> dict:
           "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in final:
         cells = [stats.pm(r[f"{a} mean"], r[f"{a} std"]) for a in headline]
-        diffs = [f"{r[f'PGD - {o}']:+.1f} ± {r[f'PGD - {o} SE']:.1f}" for o in ("real", "unguided")]
+        diffs = [f"{r[f'PGD - {o}']:+.1f} ± {r[f'PGD - {o} SE']:.1f} (p = {r[f'PGD - {o} p']:.2g})"
+                 for o in ("real", "unguided")]  # fmt: skip
         crit = " / ".join("met" if r[f"criterion {k}"] else "not met" for k in (1, 2, 3))
         md.append(f"| {r['task']} | {r['agent']} | " + " | ".join(cells + diffs) + f" | {crit} |")
     met3 = sum(r["criterion 3"] for r in final)
     worst = min(sweep, key=lambda r: r["score_mean"])  # the first of equal ones
     unguided = next(r for r in sweep if r["lam"] == 0 and r["task"] == worst["task"])
     verdict = "met" if met3 == len(final) else ("not met: a null result" if met3 == 0 else "met only in part")
+    cells = separated_cells(results, preset)
+    head = [c for c in cells if c["arm"] == headline[2]]
+    sep_head = [c for c in head if c["separated"]]
+    closest = min(head, key=lambda c: c["p"])
+    sep_sweep = [c for c in cells if c["arm"] != headline[2] and c["separated"]]
     return {
         "preset": preset.name, "seeds": preset.num_seeds, "steps": preset.agent_steps, "lam": preset.lam,
         "regen": preset.regen_every, "synth": preset.synth_batch, "batch": preset.batch_size,
@@ -513,5 +700,9 @@ def summary_values(results: dict, preset) -> dict:
         "worst_dyn": worst["dynamics_error_mean"], "dyn_unguided": unguided["dynamics_error_mean"],
         "dyn_word": "above" if worst["dynamics_error_mean"] > unguided["dynamics_error_mean"] else "not above",
         "crit1": sum(r["criterion 1"] for r in final), "crit2": sum(r["criterion 2"] for r in final),
-        "tol": DYN_TOLERANCE,
+        "tol": DYN_TOLERANCE, "n_head": len(head), "n_sep_head": len(sep_head),
+        "separated": "; ".join(map(_cell_text, sep_head)) if sep_head else "none does",
+        "closest": _cell_text(closest),
+        "sweep_separated": "; ".join(map(_cell_text, sep_sweep)) if sep_sweep else "none",
+        "paper_status": paper_status(), **probe_values(load_probe(preset.name) if probe is None else probe),
     }  # fmt: skip
