@@ -314,17 +314,22 @@ $\\lambda^* = {lam_star:g}$ chosen on validation samples):
 
 Guidance raises the target log-likelihood of generated actions ({ll_unguided:.1f} unguided, {ll_star:.1f} at
 $\\lambda^*$, {ll_target:.2f} for real target rollouts) at a dynamics error of {dyn_star:.4f} against the unguided
-{dyn_unguided:.4f}; the world model's error ({dyn_wm:.4f}) is {wm_vs} than the unguided trajectory model's in this
-nearly linear world, unlike the paper's MuJoCo tasks. At $\\lambda = {lam_last:g}$ a fraction {div_last:.2f} of the
-windows diverge. The paper's own environment and numbers could not be read, so nothing here is compared with
-them."""
+{dyn_unguided:.4f}. The paper's ordering does not reproduce: the world model's error ({dyn_wm:.4f} at {wm_k} steps,
+{dyn_wm_full:.4f} over the whole window) is {wm_full_vs} than the unguided trajectory model's, and adding
+contacts (a wall across the behaviour's path: notebook 06's `cpu-wall` run) {wall_word}. Sampled with {flow_steps} Euler steps (chosen
+by notebook 06's integrator study; the largest λ without divergence per step count: {stable_by_steps}), a fraction
+{div_last:.2f} of the windows diverge at $\\lambda = {lam_last:g}$. The paper's own environment and numbers could
+not be read, so nothing here is compared with them. {paper_status}"""
 
 
 def results_06(figures: Path, results: Path) -> str:
     run = load_json(results / pgd_pointmass.EXPERIMENT.name / PRESET / "results.json")
-    s = pgd_pointmass.summary_values(run, PRESET)
+    wall = load_json(results / pgd_pointmass.EXPERIMENT.name / "cpu-wall" / "results.json")
+    s = pgd_pointmass.summary_values(run, PRESET, pgd_pointmass.paper_runs(results))
+    s |= pgd_pointmass.ordering_values(run, wall)
     keys = ("preset", "n_transitions", "horizon", "seeds", "steps", "wm_k", "lam_star", "table", "ll_unguided",
-            "ll_star", "ll_target", "dyn_star", "dyn_unguided", "dyn_wm", "wm_vs", "lam_last", "div_last")  # fmt: skip
+            "ll_star", "ll_target", "dyn_star", "dyn_unguided", "dyn_wm", "lam_last", "div_last", "dyn_wm_full",
+            "wm_full_vs", "flow_steps", "wall_word", "stable_by_steps", "paper_status")  # fmt: skip
     return fill(T06, {k: s[k] for k in keys}, "README results06")
 
 

@@ -358,3 +358,92 @@ def test_presets_are_valid_and_the_committed_cpu_run_is_this_code_s():
         "num_steps"]  # fmt: skip
     windows = make_windows(committed, layout.horizon, experiment.get_preset("cpu").stride)
     np.testing.assert_allclose(normaliser.mean, Normaliser.fit(windows.x).mean, rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Issue 31: whole-window guidance, the wall world, the integrator, paper-type rows
+# ---------------------------------------------------------------------------------------------------------
+def test_whole_window_gradient_differentiates_the_states(data):
+    ws = make_windows(data, 8, 4)
+    norm, layout = Normaliser.fit(ws.x), ws.layout
+    actions, states = layout.action_mask(), layout.state_mask()
+    assert not (actions & states).any() and states.sum() == (layout.horizon + 1) * layout.obs_dim
+    z = jnp.asarray(norm.normalise(ws.x[:16]))
+    log_prob = lambda s, u: pointmass.log_prob(pointmass.TARGET, s, u)  # noqa: E731
+    for window, mask in ((False, actions), (True, actions | states)):
+        log_q = trajectory_model.window_log_q(layout, norm, log_prob, differentiate_states=window)
+        g = np.asarray(policy_guidance.window_grad_log_q(log_q, mask)(z))
+        state_grad = np.abs(g[:, states])
+        assert (state_grad.max() > 1e-3) == window  # only the whole-window option moves the states
+        assert np.abs(g[:, states][:, -layout.obs_dim :]).max() == 0  # s_H conditions no action: no gradient
+        assert np.abs(g[:, ~mask]).max() == 0 and np.abs(g[:, actions]).max() > 1e-3
+    with pytest.raises(ValueError, match="gradient"):
+        policy_guidance.PolicyGuidance(gradient="states")
+
+
+def test_wall_world_stops_moves_at_the_wall_and_keeps_its_recipe(tmp_path, data):
+    wall = pointmass.WallWorld()
+    s = np.array([[0.45, 0.0], [0.45, 0.3], [0.55, 0.0], [0.2, 0.0], [0.49, 0.1]], np.float32)
+    u = np.array([[1, 0], [1, 0], [-1, 0], [1, 0], [1, 1]], np.float32)
+    out = pointmass.step(wall, s, u)
+    np.testing.assert_allclose(out[0], [wall.wall_x - wall.gap, 0.0], atol=1e-6)  # blocked from the left
+    np.testing.assert_allclose(out[1], [0.55, 0.3], atol=1e-6)  # above the wall: free
+    np.testing.assert_allclose(out[2], [wall.wall_x + wall.gap, 0.0], atol=1e-6)  # blocked from the right
+    np.testing.assert_allclose(out[3], [0.3, 0.0], atol=1e-6)  # short of the wall: free
+    np.testing.assert_allclose(out[4], [wall.wall_x - wall.gap, 0.2], atol=1e-6)  # slides along it
+    np.testing.assert_array_equal(pointmass.step(WORLD, s, u), np.clip(s + 0.1 * u, -1.5, 1.5).astype(np.float32))
+    recipe = pointmass.Recipe(num_episodes=30, world=wall)
+    d = pointmass.obtain_dataset(tmp_path / "wall.npz", recipe)
+    assert pointmass.load_dataset(tmp_path / "wall.npz")[1] == recipe
+    assert experiment.contact_fraction(d, wall) > 0.05 and experiment.contact_fraction(data, WORLD) == 0
+    states = np.stack([d["observations"], d["next_observations"]], 1)[:, None].reshape(-1, 2, 2)
+    assert measures.dynamics_error(wall, states, d["actions"][:, None]) == 0.0  # the wall's data obey the wall
+    assert measures.dynamics_error(WORLD, states, d["actions"][:, None]) > 0.0  # and not the open box
+
+
+def test_choose_flow_steps_is_the_smallest_stable_converged_count():
+    def study(dyn, div):
+        grid, lams = [8, 16, 32], [0.0, 1.0]
+        metrics = {str(n): {f"{lam:g}": {"diverged_fraction": [div[i][j]] * 2, "dynamics_error": [dyn[i][j]] * 2}
+                            for j, lam in enumerate(lams)} for i, n in enumerate(grid)}  # fmt: skip
+        return {"flow_steps": grid, "lams": lams, "metrics": metrics}
+
+    converged = [[1.0, 2.0], [1.0, 2.05], [1.0, 2.0]]
+    assert experiment.choose_flow_steps(study(converged, [[0, 0.5], [0, 0], [0, 0]]), 0.05) == 16
+    assert experiment.choose_flow_steps(study(converged, [[0, 0.5], [0, 0], [0, 0]]), 0.01) == 32
+    assert experiment.choose_flow_steps(study(converged, [[0, 0], [0, 0], [0, 0]]), 0.05) == 8
+
+
+def test_lambda_30_at_128_steps_does_not_diverge_on_the_committed_model():
+    """The committed cpu trajectory model, seed 0, 256 windows: lambda = 30 diverges at 32 Euler steps (explicit
+    Euler on a velocity stiff in lambda) and not at 128; the break-down was the integrator's."""
+    params, config, layout, normaliser, _ = trajectory_model.load_model(
+        experiment.EXPERIMENT.committed_dir("cpu") / "trajectory_model")  # fmt: skip
+    p, key = trajectory_model.seed_params(params, 0), jax.random.key(11)
+    diverged = {}
+    for steps in (32, 128):
+        x = trajectory_model.generate(p, config, layout, normaliser, key, 256, lam=30.0, target=pointmass.TARGET,
+                                      flow_steps=steps)  # fmt: skip
+        diverged[steps] = experiment.measure(**layout.unflatten(x))["diverged_fraction"]
+    assert diverged[128] == 0.0 and diverged[32] > 0.5, diverged
+
+
+def test_paper_type_result_adds_labelled_rows(tmp_path, monkeypatch):
+    """A planted paper-type result in $CFGRL_RESULTS_DIR/pgd/paper/ appears in the table (its rows labelled with
+    device, steps, seeds, windows and flow steps) and in the README's status sentence."""
+    committed = json.loads((experiment.EXPERIMENT.committed_dir("cpu") / "results.json").read_text())
+    monkeypatch.setenv("CFGRL_RESULTS_DIR", str(tmp_path))
+    before = experiment.summary_values(committed, "cpu")
+    assert experiment.paper_runs() == {} and "has not been run yet" in before["paper_status"]
+    planted = json.loads(json.dumps(committed))
+    planted["device"] = "gpu: planted H100"
+    planted["config"]["preset"] |= {"name": "paper", "num_steps": 200_000, "num_samples": 4096}
+    (tmp_path / "pgd" / "paper").mkdir(parents=True)
+    (tmp_path / "pgd" / "paper" / "results.json").write_text(json.dumps(planted))
+    assert list(experiment.paper_runs()) == ["paper"]
+    label = "gpu: planted H100, 200,000 steps, 3 seeds, 4096 windows per set"
+    rows = experiment.all_table_rows(committed, "cpu")
+    assert len(rows) == 2 * len(before["table"].splitlines()[2:]) and label in rows[len(rows) // 2]["run"]
+    after = experiment.summary_values(committed, "cpu")
+    assert label in after["table"] and label not in before["table"]
+    assert "results/pgd/paper/results.json" in after["paper_status"] and label in after["paper_status"]

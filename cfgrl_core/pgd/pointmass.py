@@ -17,6 +17,9 @@ The pit sits at (1, -0.3), beside the behaviour goal where the behaviour policy 
 behaviour episodes end in it (after 16 steps or more: windows of 16 keep their terminals) and the target policy
 almost never does; a terminal is a failure, as a fall in hopper, so a generator that drops them misleads an agent.
 
+`WallWorld` adds a thin wall across the behaviour's path (contacts: a non-smooth f), notebook 06's test of why the
+world model beats the trajectory model on dynamics error in the open box.
+
 The dynamics are deterministic, so "dynamics error" (`cfgrl_core.pgd.measures`) is the distance between a
 transition's next state and what this simulator does from its state and action: exactly zero on real data, as
 `step` is the one function that made them (float32 numpy, the same arithmetic every time).
@@ -79,6 +82,44 @@ class PointMassWorld:
         for name in ("task_goal", "pit_centre"):
             object.__setattr__(self, name, tuple(float(g) for g in getattr(self, name)))
 
+    def contact(self, s: np.ndarray, s_free: np.ndarray) -> np.ndarray:
+        """The state after contacts, given the move s -> s_free of the open box: none here (float32 arrays)."""
+        del s
+        return s_free
+
+
+@dataclasses.dataclass(frozen=True)
+class WallWorld(PointMassWorld):
+    """The point-mass world with a thin vertical wall (notebook 06's test of why the world model wins): a move
+    that would cross the segment x = wall_x, wall_y[0] <= y <= wall_y[1] stops `gap` short of it in x and keeps its
+    y (the point slides along the wall). A contact makes f(s, u) non-smooth, as contacts do in MuJoCo; the wall
+    stands across the behaviour policy's path to its goal, so a large share of the data touches it."""
+
+    wall_x: float = 0.5  # the wall's x position
+    wall_y: tuple = (-0.15, 0.15)  # its extent in y
+    gap: float = 0.01  # how far short of the wall a blocked move stops
+
+    def __post_init__(self):
+        super().__post_init__()
+        object.__setattr__(self, "wall_y", tuple(float(g) for g in self.wall_y))
+
+    def contact(self, s, s_free):
+        wx, (y_lo, y_hi), gap = np.float32(self.wall_x), self.wall_y, np.float32(self.gap)
+        dx = s_free[..., 0] - s[..., 0]
+        safe_dx = np.where(dx == 0, np.float32(1), dx)
+        y_cross = s[..., 1] + (wx - s[..., 0]) / safe_dx * (s_free[..., 1] - s[..., 1])
+        hit_y = (y_cross >= np.float32(y_lo)) & (y_cross <= np.float32(y_hi))
+        from_left = (s[..., 0] < wx) & (s_free[..., 0] >= wx) & hit_y
+        from_right = (s[..., 0] > wx) & (s_free[..., 0] <= wx) & hit_y
+        x = np.where(from_left, np.minimum(s_free[..., 0], wx - gap), s_free[..., 0])
+        x = np.where(from_right, np.maximum(x, wx + gap), x)
+        return np.stack([x, s_free[..., 1]], -1).astype(np.float32)
+
+
+def world_from_dict(d: dict) -> PointMassWorld:
+    """The world a `dataclasses.asdict` came from: a `WallWorld` when it has a wall, else the open box."""
+    return WallWorld(**d) if "wall_x" in d else PointMassWorld(**d)
+
 
 def policy_mean(policy: GaussianPolicy, s):
     """gain * (goal - s) for states [..., 2] (numpy or jax)."""
@@ -97,11 +138,12 @@ def sample_action(policy: GaussianPolicy, s: np.ndarray, rng: np.random.Generato
 
 
 def step(world: PointMassWorld, s, u) -> np.ndarray:
-    """f(s, u): the true, deterministic dynamics, in float32 numpy. s, u: [..., 2] -> s' [..., 2]."""
+    """f(s, u): the true, deterministic dynamics, in float32 numpy. s, u: [..., 2] -> s' [..., 2] (then the
+    world's contacts, `WallWorld`)."""
     s = np.asarray(s, np.float32)
     u = np.clip(np.asarray(u, np.float32), np.float32(-1), np.float32(1))
     bound = np.float32(world.bound)
-    return np.clip(s + np.float32(world.step_size) * u, -bound, bound)
+    return world.contact(s, np.clip(s + np.float32(world.step_size) * u, -bound, bound))
 
 
 def reward(world: PointMassWorld, s_next) -> np.ndarray:
@@ -178,7 +220,7 @@ class Recipe:
         d = json.loads(text)
         d.pop("generator_version", None)
         return Recipe(
-            num_episodes=d["num_episodes"], seed=d["seed"], world=PointMassWorld(**d["world"]),
+            num_episodes=d["num_episodes"], seed=d["seed"], world=world_from_dict(d["world"]),
             behaviour=GaussianPolicy(**d["behaviour"]),
         )  # fmt: skip
 

@@ -12,6 +12,14 @@ code's `--denoised_guidance`) or the noisy point x itself; the gradient is taken
 block only and nothing is differentiated through the network (d x1_hat / dx is replaced by a fixed Jacobian J_t,
 as the authors' code replaces dD/dx by I).
 
+Actions only or the whole window (`PolicyGuidance.gradient`): the score of p_off q^lambda at zero noise is
+grad log p_off + lambda grad_tau sum_t log pi(a_t | s_t), whose state components lambda grad_s log pi(a_t | s_t)
+pull the *states* towards where the target policy would take those actions. The authors' code (and our default,
+'actions') stops gradients through the states, so only the actions are guided and the states move only as far as
+the model ties them to the actions; the state marginal is then p_off's by construction up to that coupling.
+'window' differentiates the states too (the last state, which conditions no action, gets no gradient); it is the
+gradient the formula asks for, kept as an option to separate the two effects (notebook 06).
+
 Two ways to apply it (`PolicyGuidance.mode`):
 
 'score' (default; the paper's guided denoiser D_g = D + lambda sigma^2 J grad log q(D), reference section 1.4):
@@ -46,6 +54,7 @@ from cfgrl_core.guidance import euler_integrate
 
 MODES = ("score", "shift")
 EVALUATE_AT = ("denoised", "noisy")
+GRADIENTS = ("actions", "window")
 JACOBIANS = ("gaussian", "identity")
 
 
@@ -54,12 +63,14 @@ class PolicyGuidance:
     mode: str = "score"  # 'score' (guided denoiser, lambda is the exponent of q^lambda) or 'shift' (released code)
     evaluate_at: str = "denoised"  # where log q is evaluated: the denoised estimate x1_hat or the noisy point x
     jacobian: str = "gaussian"  # 'score' mode only: the Jacobian dD/dy taken as 1/(1 + sigma^2) or as 1
+    gradient: str = "actions"  # what grad log q moves: the action block (the authors' code) or the whole window
     c_cos: float = 0.3  # 'shift' mode: the weight of the half-sine bump of the schedule (the code's default)
     eps: float = 1e-6  # 'shift' mode: guards the normalisation against a zero gradient
 
     def __post_init__(self):
         for name, value, allowed in (("mode", self.mode, MODES), ("evaluate_at", self.evaluate_at, EVALUATE_AT),
-                                     ("jacobian", self.jacobian, JACOBIANS)):  # fmt: skip
+                                     ("jacobian", self.jacobian, JACOBIANS),
+                                     ("gradient", self.gradient, GRADIENTS)):  # fmt: skip
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
         if not self.eps > 0:
@@ -110,10 +121,11 @@ def sample(velocity_fn, grad_log_q, x_0, lam, *, flow_steps: int, guidance: Poli
 
 
 def window_grad_log_q(log_q_window: Callable, mask):
-    """grad_z of sum_b log_q_window(z_b), masked to the action block: a `grad_log_q` for `sample`.
+    """grad_z of sum_b log_q_window(z_b), masked (to the action block, or actions and states for whole-window
+    guidance): a `grad_log_q` for `sample`.
 
-    log_q_window(z [B, D]) -> [B] must stop gradients through anything but the actions it scores (the states it
-    conditions on), as the authors' code does; the mask makes sure nothing else moves."""
+    For action-only guidance log_q_window(z [B, D]) -> [B] stops gradients through the states it conditions on, as
+    the authors' code does; the mask makes sure nothing else (rewards, dones) moves."""
     mask = jnp.asarray(mask, jnp.float32)
 
     def grad_log_q(z):

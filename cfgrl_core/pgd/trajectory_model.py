@@ -60,14 +60,16 @@ class FixedPolicyLogProb:
         return pointmass.log_prob(self.policy, s, u)
 
 
-def window_log_q(layout: WindowLayout, normaliser: Normaliser, log_prob):
+def window_log_q(layout: WindowLayout, normaliser: Normaliser, log_prob, *, differentiate_states: bool = False):
     """log q_target of normalised windows z [B, dim] -> [B]: sum_t log pi_target(u_t | s_t), states not
-    differentiated (as the authors' guidance), rewards and dones not involved. log_prob(s [.., 2], u) -> [..]."""
+    differentiated (as the authors' guidance) unless differentiate_states, rewards and dones not involved.
+    log_prob(s [.., 2], u) -> [..]."""
     mean, std = jnp.asarray(normaliser.mean), jnp.asarray(normaliser.std)
 
     def log_q(z):
         parts = layout.unflatten(z * std + mean)
-        s = jax.lax.stop_gradient(parts["states"][..., :-1, :])
+        s = parts["states"][..., :-1, :]
+        s = s if differentiate_states else jax.lax.stop_gradient(s)
         return jnp.sum(log_prob(s, parts["actions"]), -1)
 
     return log_q
@@ -82,8 +84,11 @@ def _generate_one(params, normaliser_arrays, key, lam, policy_params, *, config,
     if log_prob is None:
         z = euler_integrate(velocity, x_0, flow_steps)
     else:
-        log_q = window_log_q(layout, normaliser, lambda s, u: log_prob(policy_params, s, u))
-        grad = policy_guidance.window_grad_log_q(log_q, layout.action_mask())
+        window = guidance.gradient == "window"
+        log_q = window_log_q(layout, normaliser, lambda s, u: log_prob(policy_params, s, u),
+                             differentiate_states=window)  # fmt: skip
+        mask = layout.action_mask() | layout.state_mask() if window else layout.action_mask()
+        grad = policy_guidance.window_grad_log_q(log_q, mask)
         z = policy_guidance.sample(velocity, grad, x_0, lam, flow_steps=flow_steps, guidance=guidance)
     return z * normaliser.std + normaliser.mean
 

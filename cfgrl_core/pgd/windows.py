@@ -72,6 +72,12 @@ class WindowLayout:
         rows[:, self.obs_dim : self.obs_dim + self.action_dim] = True
         return np.concatenate([rows.reshape(-1), np.zeros(self.obs_dim, bool)])
 
+    def state_mask(self) -> np.ndarray:
+        """[dim] bool: True on the states s_0 .. s_H (what whole-window guidance moves besides the actions)."""
+        rows = np.zeros((self.horizon, self.row), bool)
+        rows[:, : self.obs_dim] = True
+        return np.concatenate([rows.reshape(-1), np.ones(self.obs_dim, bool)])
+
 
 def _concat(parts, axis):
     if all(isinstance(p, np.ndarray) for p in parts):
