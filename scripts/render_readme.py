@@ -317,9 +317,9 @@ $\\lambda^*$, {ll_target:.2f} for real target rollouts) at a dynamics error of {
 {dyn_unguided:.4f}. The paper's ordering does not reproduce: the world model's error ({dyn_wm:.4f} at {wm_k} steps,
 {dyn_wm_full:.4f} over the whole window) is {wm_full_vs} than the unguided trajectory model's, and adding
 contacts (a wall across the behaviour's path: notebook 06's `cpu-wall` run) {wall_word}. Sampled with
-{flow_steps} Euler steps (chosen by notebook 06's integrator study; the largest λ without divergence per step count: {stable_by_steps}), a fraction
-{div_last:.2f} of the windows diverge at $\\lambda = {lam_last:g}$. The paper's own environment and numbers could
-not be read, so nothing here is compared with them. {paper_status}"""
+{flow_steps} Euler steps (chosen by notebook 06's integrator study; the largest λ without divergence per step
+count: {stable_by_steps}), a fraction {div_last:.2f} of the windows diverge at $\\lambda = {lam_last:g}$. The paper's
+own environment and numbers could not be read, so nothing here is compared with them. {paper_status}"""
 
 
 def results_06(figures: Path, results: Path) -> str:
