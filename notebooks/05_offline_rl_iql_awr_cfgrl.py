@@ -556,9 +556,9 @@ What to read in them:
 # AWR nor CFGRL succeeds at any value gets no gap, peak or validated value, every other task a paired t-test; every
 # table row names its run, and every paper-type run on record is a row. On the full results (`cpu` or `paper`; FAST's
 # numbers mean nothing) also the claims the prose makes about them: from the path starts, the learned values guide
-# both actors from next to the goal but not from the task's own start (section 6); two critic seeds disagree on some
-# labels, so the labels are noisy (section 7); and on the real batch AWR's gradient at its largest temperature is
-# carried by fewer examples than CFGRL's (section 8, the paper's Figure 2).
+# both actors from next to the goal but not from the task's own start (the path-start section); two critic seeds
+# disagree on some labels, so the labels are noisy (the labels section); and on the real batch AWR's gradient at its
+# largest temperature is carried by fewer examples than CFGRL's (the gradient section, the paper's Figure 2).
 
 # %%
 for task in TASKS:
