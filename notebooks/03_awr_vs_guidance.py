@@ -753,7 +753,8 @@ def difference(a, b, paired):
     """mean(b) - mean(a) over seeds ± standard error (paired: the same trained seeds), the verdict in words and
     whether it is a difference (the t-test's n - 1 degrees of freedom also for unpaired seeds: the stricter)."""
     d, se = stats.mean_difference(a, b, paired=paired)
-    return d, se, stats.verdict(d, se, len(a)), stats.beyond_noise(d, se, len(a))
+    test = "paired t-test" if paired else "unpaired t-test with n − 1 degrees of freedom (the stricter)"
+    return d, se, stats.verdict(d, se, len(a), test=test), stats.beyond_noise(d, se, len(a))
 
 
 def grad_cell(method, ib):
@@ -864,7 +865,8 @@ seed on validation states ($w$ = {cfg_val_ws}) {cfg_val:.3f} ± {cfg_val_sd:.3f}
   {vs_target} its own exact target ({exact_filtered:.3f} for *every* $w > 0$): with deterministic labels this gain
   comes entirely from guiding a flow (and from the network's smoothing), not from the product formula. At
   $w = {w_last:g}$ it scores {cfg_last:.2f} ± {cfg_last_sd:.2f}, a change of {decline:+.3f} ± {decline_se:.3f}
-  from its best $w$ (paired over seeds; {decline_verdict}): {decline_reading}. Guidance sharpens each
+  from its best $w$ (paired over seeds; {decline_verdict}; that best $w$ is picked on these same test states, so
+  the test follows a selection and reads optimistic): {decline_reading}. Guidance sharpens each
   $o = 1$ region but keeps mass on the ok bump (peak reward {ok_height:g}): the label says both bumps are
   "good".
 - **Who wins here: {winner}**, at the best temperature and $w$: AWR-flow minus CFGRL, best against best,

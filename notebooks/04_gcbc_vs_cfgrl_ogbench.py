@@ -458,7 +458,7 @@ rollouts) ± its standard error (ddof = 1), called a difference only when a pair
 {per_env}
 
 What to read in them:
-- **Goal conditioning does the work, guidance tunes it.** GCBC ($w = 1$) beats flow BC ($w = 0$) beyond the
+- **Goal conditioning does the work.** GCBC ($w = 1$) beats flow BC ($w = 0$) beyond the
   noise on {gcbc_wins} of {n_envs} environments ({gcbc_win_names}); not on {gcbc_rest},
   where neither reaches the goal often at this budget.
 - **Guidance past $w = 1$**: of the {n_cmp} comparisons of $w$ ∈ {{{cmp_ws}}} with GCBC above, {n_up} are
@@ -507,5 +507,5 @@ if not FAST:
 # 2. **Fewer flow steps.** Set `flow_steps=4` in a copy of the preset: is the $w$-curve flatter or steeper?
 #    (Guidance acts at every Euler step.)
 # 3. **A noisier oracle.** Generate a dataset with `--noise 1.0` (`scripts/generate_ogbench.py`): GCBC
-#    imitates noisier actions; does guidance help more?
+#    imitates noisier actions; does any $w > 1$ now separate from GCBC by the paired t-test?
 # 4. **The decision slider.** At a state next to a wall, where does the action cloud go as $w$ grows past 3?

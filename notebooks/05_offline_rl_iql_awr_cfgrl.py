@@ -582,8 +582,8 @@ if not FAST:
 # 1. **More budget.** The Summary names the tasks on which neither AWR nor CFGRL succeeds at this preset's budget.
 #    Train one of them longer, e.g. `python scripts/run_offline_rl.py --preset cpu --num-steps 100000 --task
 #    pointmaze-large-navigate-singletask-v0` (written under `results/offline_rl/cpu-modified/`): does either
-#    method's curve leave zero? Only where both succeed somewhere is there a comparison to make: which one leads
-#    then, and does the paired t-test over seeds call it a difference?
+#    method's curve leave zero? Once either succeeds somewhere there is a comparison to make (the Summary's rule):
+#    which one leads then, and does the paired t-test over seeds call it a difference?
 # 2. **The threshold.** Make a preset whose CFGRL actor uses `threshold=-1.0` (labels $A \ge -1$): more positives,
 #    less improvement per unit of $w$?
 # 3. **Two-pass labels.** On medium task 3 compare `cfgrl` and `cfgrl_two_pass` in the Figure 3 panel: the

@@ -115,7 +115,9 @@ AGENT_NAMES = oa.AGENT_NAMES
 # The `cpu` preset holds two tasks. $p_\text{good} = 0.2$ was designed first. A **real-data-only** probe (no
 # synthetic data and no PGD result seen; TD3+BC and IQL, 3 seeds, 20,000 steps) then found the real-data agents
 # near the expert at $p_\text{good} = 0.2$ and 0.1, which leaves PGD little to improve, so $p_\text{good} =
-# 0.05$ was added as the harder task. Both are reported.
+# 0.05$ was added as the harder task. Both are reported. By the same near-the-expert mark (`NEAR_EXPERT` in the
+# checks below) the committed real-data agents of the harder task are still near the expert too (the table's
+# `real` column), so adding it did not open the room for PGD that the probe's reasoning expected.
 #
 # **What is missing about that probe.** Its numbers were not saved, and its exact sizes were not written down. What
 # is committed instead is a *reconstruction* run after the PGD results were known (`pgd_agents.real_data_probe`,
@@ -325,6 +327,7 @@ if not FAST:
     real = {"good20": {a: r["arms"]["real"] for a, r in runs["good20"]["agents"].items()},
             "good10": probe["tasks"]["good10"]["agents"]}  # fmt: skip
     NEAR_EXPERT = 75  # normalised score; fixed before the probe's good10 numbers were seen
+    real["good05"] = {a: r["arms"]["real"] for a, r in runs["good05"]["agents"].items()}  # the harder task too
     for t, by_agent in real.items():
         assert all(np.mean(a["final_score"]) >= NEAR_EXPERT for a in by_agent.values()), t
 

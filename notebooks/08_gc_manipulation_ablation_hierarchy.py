@@ -102,7 +102,8 @@ for name, study in STUDIES.items():
 # - $w$ chosen per seed on validation goals that are not evaluation tasks.
 #
 # The separate networks see the same minibatches as each other, at the same steps and batch size as the
-# shared network. Training both costs twice the compute of the shared one, which is part of the comparison.
+# shared network. Training both takes twice the gradient steps of the shared one (two networks of its size; the
+# Summary's cost line gives the measured minutes), which is part of the comparison.
 
 # %%
 RUNS = {}
@@ -284,8 +285,8 @@ plt.show()
 # as what they are: a third-party transcription at the paper's budget (its steps, batch and seeds), never the
 # row's own budget, so they are context, not a target our rows should meet. Our reference has none for
 # cube-single (state) or for the maze hierarchy. Rows marked `paper-type` come from any GPU run of the `paper`
-# tier on record (`gc_studies.paper_runs`; none yet). Notebook 04's flat rows for giant and teleport are listed
-# for comparison.
+# tier on record (`gc_studies.paper_runs`; the Summary's last line says whether any exists). Notebook 04's flat
+# rows for giant and teleport are listed for comparison.
 
 # %%
 COLUMNS = gx.TABLE_COLUMNS  # flow BC (w=0), flow GCBC (w=1), CFGRL (w=3), CFGRL (validated w)
@@ -339,8 +340,9 @@ mean ± SE over seeds.
   Of the {n_ws} values of $w$, {n_sep} show a paired difference beyond the noise (paired t-test,
   $p < 0.05$). The shared network is
   better at {shared_better}, the separate networks at {sep_better}. From each arm's best
-  $w$ (oracle-selected, for this comparison only) to $w = {w_top:g}$, success changes by {drop_shared} points
-  (shared) and by {drop_sep} points (separate). The comparison closest to a separation: {abl_closest}.
+  $w$ (oracle-selected on these same episodes, so the test follows a selection) to $w = {w_top:g}$, success
+  changes by {drop_shared} points (shared) and by {drop_sep} points (separate). The comparison closest to a
+  separation: {abl_closest}.
 - **HCFGRL on pointmaze-giant.**
   - {hier_row}.
   - {flat_row}.
@@ -356,9 +358,9 @@ mean ± SE over seeds.
 # %% [markdown]
 # What must hold whatever the numbers: every comparison has a finite standard error. On the full results
 # (not the `fast` tier, whose numbers mean nothing) the prose of this notebook is asserted: no $w$ separates the
-# shared from the separate networks, and the comparison closest to a separation favours the separate networks
-# (the Exercises build on that); the hierarchy shows no gain over the flat network at GCBC's $w$ or at the
-# Summary's larger $w$, nor guidance a separated gain within it.
+# shared from the separate networks, and the comparison closest to a separation (not a difference) has the
+# shared network below the separate ones, as the Summary prints; the hierarchy shows no gain over the flat network
+# at GCBC's $w$ or at the Summary's larger $w$, nor guidance a separated gain within it.
 
 # %%
 assert np.isfinite(ABLATION_DIFF["se"]).all()
@@ -370,12 +372,12 @@ if not FAST:
 
 # %% [markdown]
 # ## Exercises
-# 1. **Where the two arms part.** At our budget no $w$ separates the shared from the separate networks, and the
-#    comparison closest to a separation (in the Summary) favours the *separate* ones, the opposite of the paper's
-#    claim. The separate GC network never sees a dropped goal, the shared one does 10 % of the time. Train the
-#    separate GC network with `p_uncond = 0.1` (`train.FlowMember("gc", config, 0.1)` in
-#    `methods.make_learner`): does the gap at that $w$ close (the dropped goals) or stay (the shared network's
-#    representation)? With 4 seeds, how large a gap could the paired t-test detect?
+# 1. **Do the two arms part at all?** At our budget no $w$ separates the shared from the separate networks; the
+#    Summary names the comparison closest to a separation, which is not a difference. The separate GC network
+#    never sees a dropped goal, the shared one does 10 % of the time. Train the separate GC network with
+#    `p_uncond = 0.1` (`train.FlowMember("gc", config, 0.1)` in `methods.make_learner`): does the closest
+#    comparison move? With 4 seeds, how large a gap could the paired t-test detect, and how many seeds would the
+#    Summary's closest one need?
 # 2. **The subgoal horizon.** `subgoal_steps` is 25 (the authors' default). Set 10 or 50 in a copy of the
 #    hierarchy preset: which level gets harder?
 # 3. **Guidance at one level only.** Change `hierarchy.sample_hier_actions` so that the low level uses $w = 1$

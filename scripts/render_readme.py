@@ -178,7 +178,8 @@ CFGRL's unweighted loss). Who wins here: **{winner}**. Expected reward {flow} (f
 with `w` chosen on validation states); AWR-flow minus CFGRL is {diff:+.3f} ± {diff_se:.3f} ({diff_verdict}), from
 {awr_runs} AWR trainings per actor vs {cfg_runs} for CFGRL ({flow_compute:.0f} s vs {cfg_compute:.0f} s of compute).
 CFGRL keeps improving past `w = 1` ({cfg_w1:.2f} → {cfg_best:.2f}); at `w = {w_last:g}` it scores {cfg_last}, a
-change of {decline:+.3f} ± {decline_se:.3f} from its best `w` (paired over seeds; {decline_verdict}); the binary
+change of {decline:+.3f} ± {decline_se:.3f} from its best `w` (paired over seeds; {decline_verdict}; that `w` is
+picked on the same test states); the binary
 label calls both bumps "good", which AWR's exponential weights do not.
 The notebook explains why this differs from the paper. (`fig03_*.csv`, `fig03_summary.json`)"""
 
@@ -296,7 +297,8 @@ def results_05(figures: Path, results: Path) -> str:
     no_success = (f"Neither AWR nor CFGRL succeeds at any value on {', '.join(s['no_success'])}: at this budget the "
                   "comparison is uninformative there. " if s["no_success"] else "")  # fmt: skip
     keys = ("preset", "seeds", "critic", "actor", "batch", "val", "episodes", "ratio")
-    path_gaps = "; ".join(f"{task} {m:+.1f} ± {se:.1f} points" for task, (m, se, _) in s["path_gaps"].items()) or "none"
+    path_gaps = "; ".join(f"{task} {m:+.1f} ± {se:.1f} points ({stats.verdict(m, se, n)})"
+                          for task, (m, se, n) in s["path_gaps"].items()) or "none"  # fmt: skip
     values = {k: s[k] for k in keys} | dict(steps=s["n_steps"], table=table_05(figures), gaps=gaps, path_gaps=path_gaps,
                                             no_success=no_success, paper_status=s["paper_status"])  # fmt: skip
     return fill(T05, values, "README results05")
@@ -314,7 +316,7 @@ $\\lambda^* = {lam_star:g}$ chosen on validation samples):
 
 Guidance raises the target log-likelihood of generated actions ({ll_unguided:.1f} unguided, {ll_star:.1f} at
 $\\lambda^*$, {ll_target:.2f} for real target rollouts) at a dynamics error of {dyn_star:.4f} against the unguided
-{dyn_unguided:.4f}. The paper's ordering does not reproduce: the world model's error ({dyn_wm:.4f} at {wm_k} steps,
+{dyn_unguided:.4f}. {ordering_sentence} the world model's error ({dyn_wm:.4f} at {wm_k} steps,
 {dyn_wm_full:.4f} over the whole window) is {wm_full_vs} than the unguided trajectory model's, and adding
 contacts (a wall across the behaviour's path: notebook 06's `cpu-wall` run) {wall_word}. Sampled with
 {flow_steps} Euler steps (chosen by notebook 06's integrator study; the largest λ without divergence per step
@@ -329,7 +331,8 @@ def results_06(figures: Path, results: Path) -> str:
     s |= pgd_pointmass.ordering_values(run, wall)
     keys = ("preset", "n_transitions", "horizon", "seeds", "steps", "wm_k", "lam_star", "table", "ll_unguided",
             "ll_star", "ll_target", "dyn_star", "dyn_unguided", "dyn_wm", "lam_last", "div_last", "dyn_wm_full",
-            "wm_full_vs", "flow_steps", "wall_word", "stable_by_steps", "paper_status")  # fmt: skip
+            "wm_full_vs", "flow_steps", "wall_word", "stable_by_steps", "paper_status",
+            "ordering_sentence")  # fmt: skip
     return fill(T06, {k: s[k] for k in keys}, "README results06")
 
 

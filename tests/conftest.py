@@ -27,6 +27,12 @@ def ogbench_data_dir(tmp_path_factory):
         yield path
 
 
+def pytest_sessionstart(session):
+    import time
+
+    session.config._cfgrl_started = time.time()  # read by pytest_sessionfinish
+
+
 def pytest_sessionfinish(session, exitstatus):
     """Record what this run cost in build/test_run.json (wall seconds, outcome counts, commit, cores, the arguments):
     the source of benchmarks/results/make_test.json, from which the README states what `make test` costs."""
@@ -37,11 +43,11 @@ def pytest_sessionfinish(session, exitstatus):
     from cfgrl_core.io.provenance import REPO_ROOT, git_commit
 
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is None or not hasattr(reporter, "_sessionstarttime"):
+    if reporter is None or os.environ.get("PYTEST_XDIST_WORKER"):
         return
     counts = {key: len(reporter.stats.get(key, [])) for key in ("passed", "failed", "skipped", "error")}
     record = dict(args=session.config.invocation_params.args, commit=git_commit(), cores=os.cpu_count(),
-                  date=time.strftime("%Y-%m-%d"), seconds=round(time.time() - reporter._sessionstarttime, 2),
+                  date=time.strftime("%Y-%m-%d"), seconds=round(time.time() - session.config._cfgrl_started, 2),
                   exit_status=int(exitstatus), **counts)  # fmt: skip
     atomic_write_json(REPO_ROOT / "build" / "test_run.json", json.loads(json.dumps(record, default=str)))
 

@@ -134,6 +134,9 @@ def test_the_statistics_and_the_verdict_rule():
     assert stats.p_value(*stats.gap(d4)) == pytest.approx(ttest_1samp(d4, 0.0).pvalue)
     assert stats.verdict(*stats.gap(d4)) == "a difference: paired t-test over 4 seeds, p = 0.022"
     assert stats.verdict(1.0, 1.0, 4).startswith("within the noise: paired t-test over 4 seeds, p = 0.39")
+    assert stats.verdict(5.0, np.nan, 1) == "no test: 1 seeds"  # neither verdict without a test
+    assert stats.verdict(3.2, 1.0, 4, test="unpaired t-test").startswith("a difference: unpaired t-test over 4")
+    assert stats.gap([1.0, np.nan, 3.0]) == (2.0, pytest.approx(1.0), 2)  # a seed without a value is left out
     a, b = np.array([0.0, 1.0, 2.0]), np.array([1.0, 2.5, 3.0])
     paired, unpaired = stats.mean_difference(a, b, paired=True), stats.mean_difference(a, b, paired=False)
     assert paired[0] == unpaired[0] == pytest.approx(1.1666666)

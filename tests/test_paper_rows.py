@@ -52,7 +52,9 @@ def test_a_planted_paper_result_becomes_a_labelled_row_and_a_two_scale_line(tmp_
     shown = gx.shown_table([gx.summary_row(r) for r in runs.values()])
     assert shown["run"][0].startswith("gpu: planted accelerator, 100,000 steps × 256, 3×256, 4 seeds")
     values = gx.summary_values(_cpu_results(), "cpu")
-    assert "planted accelerator" in values["paper_status"] and "has not been run yet" not in values["paper_status"]
+    assert "planted accelerator" in values["paper_status"] and "has not been run" not in values["paper_status"]
+    trial_only = gx.paper_status(gx.paper_runs(REPO / "results"))  # a shortened trial is not the full preset
+    assert "The full `paper` preset (every maze, the paper's step count) has not been run." in trial_only
     assert "**large at two scales.**\n  - `paper` (gpu: planted accelerator" in values["scales"]
     numbers = values["scale_numbers"][f"paper/{LARGE}"]
     assert numbers["paper_type"] == numbers["this"]  # the same numbers planted under another name

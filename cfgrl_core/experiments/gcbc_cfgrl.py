@@ -570,7 +570,8 @@ def _scale_line(label: str, result: dict) -> tuple[str, dict]:
     ws, per_seed = success_by_w(result)
     row = summary_row(result)
     gaps = {float(w): paired_gap(result, 1.0, float(w)) for w in ws if w > 1}
-    diff_std = [se * np.sqrt(n) for _, se, n in gaps.values()]  # std over seeds of the paired differences
+    cmp = {w: g for w, g in gaps.items() if w in SUMMARY_CMP_WS}  # the Summary's comparisons: w = 1.5, 2, 3
+    diff_std = [se * np.sqrt(n) for _, se, n in cmp.values()]  # std over seeds of the paired differences
     best = float(ws[np.argmax(per_seed.mean(0))])
     text = (
         f"  - {label} ({row['run']}): GCBC {stats.pm(row['flow GCBC (w=1) mean'], row['flow GCBC (w=1) std'])}, "
@@ -579,9 +580,10 @@ def _scale_line(label: str, result: dict) -> tuple[str, dict]:
         + "; ".join(f"{w:g} {m:+.1f} ± {se:.1f} ({stats.verdict(m, se, n)})" for w, (m, se, n) in gaps.items())
     )
     numbers = dict(gcbc=row["flow GCBC (w=1) mean"], n_up=sum(m > 0 and stats.beyond_noise(m, se, n)
-                                                             for m, se, n in gaps.values()),
-                   n_cmp=len(gaps), mean_gain=float(np.mean([m for m, _, _ in gaps.values()])),
-                   diff_std=float(np.mean(diff_std)), seeds=row["seeds"])  # fmt: skip
+                                                             for m, se, n in cmp.values()),
+                   n_cmp=len(cmp), mean_gain=float(np.mean([m for m, _, _ in cmp.values()])),
+                   diff_std=float(np.mean(diff_std)), seeds=row["seeds"],
+                   cmp_ws=", ".join(f"{w:g}" for w in cmp))  # fmt: skip
     return text, numbers
 
 
@@ -602,12 +604,12 @@ def scale_comparison(results: dict, paper: dict) -> dict:
             text += f"\n{small_text}."
             numbers[key] = dict(paper_type=big_n, this=small_n)
             if big_n["mean_gain"] > 0 and small_n["mean_gain"] > 0 and big_n["n_up"] > small_n["n_up"]:
-                text += (f"\n  - What differs: averaged over those w, guidance gains {small_n['mean_gain']:+.1f} "
-                         f"points at the smaller scale and {big_n['mean_gain']:+.1f} at the larger; the paired "
-                         f"differences scatter over seeds with a std of {small_n['diff_std']:.1f} against "
-                         f"{big_n['diff_std']:.1f} points, "
-                         f"over {small_n['seeds']} against {big_n['seeds']} seeds, which is what lets the test "
-                         f"separate {big_n['n_up']} of {big_n['n_cmp']} gains at the larger scale and "
+                text += (f"\n  - What differs: the mean paired difference from GCBC over w ∈ {{{big_n['cmp_ws']}}} is "
+                         f"{small_n['mean_gain']:+.1f} points at the smaller scale and {big_n['mean_gain']:+.1f} at "
+                         f"the larger, the same sign; the paired differences scatter over seeds with a std of "
+                         f"{small_n['diff_std']:.1f} against {big_n['diff_std']:.1f} points, over {small_n['seeds']} "
+                         f"against {big_n['seeds']} seeds, which is what lets the test separate "
+                         f"{big_n['n_up']} of these {big_n['n_cmp']} comparisons at the larger scale and "
                          f"{small_n['n_up']} of {small_n['n_cmp']} at the smaller.")  # fmt: skip
         else:
             numbers[key] = dict(paper_type=big_n)
@@ -629,10 +631,11 @@ def paper_status(paper: dict) -> str:
     if not paper:
         return "The `paper` preset (`python scripts/run_gcbc_cfgrl.py --preset paper`, a GPU job) has not been run yet."
     runs = "; ".join(f"`results/gcbc_cfgrl/{key}.json` ({run_label(r)})" for key, r in paper.items())
+    full = {key.split("/")[0] for key in paper} & {"paper"}
+    rest = "" if full else " The full `paper` preset (every maze, the paper's step count) has not been run."
     return (
         f"Paper-type runs on record: {runs}; they are the table's extra rows, and notebook 04's Summary compares "
-        "them with this preset on the same maze. The full `paper` preset (every maze, the paper's step count) "
-        "has not been run."
+        f"them with this preset on the same maze.{rest}"
     )
 
 

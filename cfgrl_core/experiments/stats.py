@@ -57,8 +57,10 @@ def mean_se(differences, axis=None):
 
 
 def gap(differences) -> tuple[float, float, int]:
-    """(mean, SE, n) of a vector of per-seed paired differences: what `beyond_noise`, `verdict` and `p_value` read."""
+    """(mean, SE, n) of a vector of per-seed paired differences: what `beyond_noise`, `verdict` and `p_value` read.
+    A seed without a value (NaN) is left out of all three."""
     d = np.asarray(differences, float).ravel()
+    d = d[np.isfinite(d)]
     return (*mean_se(d), int(d.size))
 
 
@@ -101,11 +103,15 @@ def beyond_noise(mean, se, n) -> bool:
     return bool(p == p and p < LEVEL)
 
 
-def verdict(mean, se, n, unit: str = "seeds") -> str:
-    """'a difference: paired t-test over 4 seeds, p = 0.012' when `beyond_noise`, else 'within the noise: ...'."""
+def verdict(mean, se, n, unit: str = "seeds", test: str = "paired t-test") -> str:
+    """'a difference: paired t-test over 4 seeds, p = 0.012' when `beyond_noise`, else 'within the noise: ...'; with
+    no test possible (one seed, no SE) 'no test: 1 seeds', neither verdict. `test` names the test in the text (e.g.
+    an unpaired comparison run with the same n - 1 degrees of freedom, the stricter choice)."""
     p = p_value(mean, se, n)
-    test = f"paired t-test over {int(n)} {unit}, p = {p:.2g}" if p == p else f"{int(n)} {unit}, no test"
-    return f"{'a difference' if beyond_noise(mean, se, n) else 'within the noise'}: {test}"
+    if p != p:
+        return f"no test: {int(n)} {unit}"
+    word = "a difference" if beyond_noise(mean, se, n) else "within the noise"
+    return f"{word}: {test} over {int(n)} {unit}, p = {p:.2g}"
 
 
 def pm(mean, std, fmt: str = ".1f") -> str:
