@@ -565,7 +565,8 @@ TCOSTS = """\
 `build/test_run.json`). `make figures`, full settings, by notebook from `figures/notebook_times.json` (the last
 recorded full run of each; a run that reused committed results is not recorded): {nb_times}; in all
 {nb_total:.0f} minutes for the {nb_count} notebooks on record. {nb_missing} The experiments behind those carry their
-own cost: notebook 05's three tasks {cost05} minutes (`results/offline_rl/cpu/*.json`, `timings`), notebook 07's two
+own cost: notebook 05's three tasks {cost05} minutes (`results/offline_rl/cpu/*.json`, `timings`), notebook 06's two
+runs {cost06} minutes (`results/pgd/cpu*/results.json`, `seconds`), notebook 07's two
 tasks {cost07} minutes (`results/pgd_agents/cpu/*/results.json`, `seconds`), notebook 08's studies {cost08:.0f}
 minutes (its summary)."""
 
@@ -586,6 +587,8 @@ def costs(figures: Path, results: Path, bench: Path) -> str:
         nb_count=len(full),
         nb_missing=f"Not on record: {', '.join(n[:2] for n in missing)}." if missing else "All are on record.",
         cost05=" + ".join(f"{m:.0f}" for m in off), cost07=" + ".join(f"{m:.0f}" for m in pgd),
+        cost06=" + ".join(f"{_json(p)['seconds']['total'] / 60:.0f}"
+                          for p in sorted((results / "pgd").glob("cpu*/results.json"))),
         cost08=_json(figures / "fig08_summary.json")["values"]["total_minutes"],
     )  # fmt: skip
     return fill(TCOSTS, values, "README costs")
