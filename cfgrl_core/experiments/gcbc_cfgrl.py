@@ -170,12 +170,15 @@ def paper_runs(root=None) -> dict[str, dict]:
 def run_label(result: dict) -> str:
     """What made a result, as a table row says it: 'gpu: NVIDIA H200, 330,000 steps × 1024, 4×512, 8 seeds, 25
     episodes per seed and w' (the device, the last checkpoint's steps, the seeds and the final evaluation's episodes
-    per seed and w, read from the result itself)."""
+    per seed and w, read from the result itself); what the result does not record (a hand-made result in a test)
+    is left out."""
     preset, step = result["preset"], result["checkpoint_steps"][-1]
     seeds, tasks, episodes = np.asarray(result["success"][str(step)]).shape[:3]
+    batch = f" × {preset['batch_size']}" if "batch_size" in preset else ""
+    network = f"{stats.mlp_name(preset['hidden_dims'])}, " if "hidden_dims" in preset else ""
     return (
-        f"{result.get('device', '?')}, {step:,} steps × {preset['batch_size']}, "
-        f"{stats.mlp_name(preset['hidden_dims'])}, {seeds} seeds, {tasks * episodes} episodes per seed and w"
+        f"{result.get('device', 'device not recorded')}, {step:,} steps{batch}, {network}{seeds} seeds, "
+        f"{tasks * episodes} episodes per seed and w"
     )
 
 
