@@ -11,7 +11,9 @@ Tiers: "fast" (tests, seconds: tiny datasets, tiny nets), "cpu" (what `make figu
 4 seeds, 30k steps (the hierarchy 100k); each run's measured time is in its result's `timings`, datasets
 excluded), "paper" (4x512, batch 1024, 1M steps, 8 seeds:
 a GPU job, not run here). Results: results/gc_studies/<tier>/<env>[--<method>].json and the weights beside them
-($CFGRL_RESULTS_DIR/gc_studies/<tier>/ when set, `protocol`).
+($CFGRL_RESULTS_DIR/gc_studies/<tier>/ when set, `protocol`). Only the hierarchy's weights are committed
+(`WEIGHTS_READ`: notebook 08 rolls out its seed 0); the other runs' weights stay where a run writes them, out of git
+(.gitignore), and a reused run without them is a `ResultOnlyRun`.
 
     runs = obtain_study("ablation", "cpu")          # {method: ExperimentRun}, trained or loaded (resumable)
 """
@@ -19,6 +21,7 @@ a GPU job, not run here). Results: results/gc_studies/<tier>/<env>[--<method>].j
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -120,18 +123,66 @@ def result_file(name: str, tier: str, method: str, root=None) -> Path:
     return gx.result_path(study.preset.name, study.env_name, results_dir(tier) if root is None else root, method)
 
 
+# The (study, method) runs whose weights notebook 08 reads (seed 0's rollouts and subgoals on giant): a finished run
+# is complete only with them. The others are read from their result JSON alone (their weights, where a run wrote them,
+# are loaded as before, but not committed: .gitignore).
+WEIGHTS_READ = frozenset({("hierarchy", "hierarchical")})
+
+
+class ResultOnlyRun:
+    """A finished study run whose weights were not kept: its `result` (and `method`); asking for its policy or
+    parameters is a FileNotFoundError naming the missing weights folder."""
+
+    def __init__(self, result: dict, weights: Path, method: str = "shared"):
+        self.result, self.weights, self.method = result, Path(weights), method
+
+    def _no_weights(self):
+        raise FileNotFoundError(
+            f"no weights at {self.weights}: the committed results keep the weights of {sorted(WEIGHTS_READ)} only "
+            "(what notebook 08 reads); run this study again to make them (scripts/run_gc_studies.py --overwrite, or "
+            "notebook 08 without CFGRL_REUSE_RESULTS)"
+        )  # fmt: skip
+
+    params = model_config = learner = property(lambda self: self._no_weights())
+
+    def policy(self, s: int, flow_steps: int | None = None):
+        self._no_weights()
+
+
+def obtain_run(name: str, tier: str, method: str, *, reuse: bool = False, seed: int = 0, data_dir=None, root=None,
+               progress=True, log=print, devices=None):  # fmt: skip
+    """One run of a study: `gcbc_cfgrl.obtain_run` for the runs of `WEIGHTS_READ` (finished only with their weights);
+    for the others a finished result is enough, loaded with its weights where they exist (`gcbc_cfgrl.load_run`) and
+    as a `ResultOnlyRun` otherwise. Not finished (or not reused and made elsewhere): trained as `obtain_run` does."""
+    study = get_study(name, tier)
+    result = result_file(name, tier, method, root)
+    if (name, method) in WEIGHTS_READ:
+        return gx.obtain_run(study.env_name, study.preset, result, reuse=reuse, seed=seed, data_dir=data_dir,
+                             progress=progress, log=log, method=method, devices=devices)  # fmt: skip
+    folder = gx.run_dir_for(result)
+
+    def load():
+        if (folder / "weights").is_dir():
+            return gx.load_run(result)
+        return ResultOnlyRun(gx.load_result(result), folder / "weights", method)
+
+    return protocol.obtain(
+        study.env_name, result, reuse=reuse, load=load, discard=lambda: shutil.rmtree(folder, ignore_errors=True),
+        run=lambda: gx.run_and_save(study.env_name, study.preset, result, seed=seed, data_dir=data_dir,
+                                    progress=progress, log=log, method=method, devices=devices),
+        log=log,
+    )  # fmt: skip
+
+
 def obtain_study(name: str, tier: str, *, reuse: bool = False, seed: int = 0, data_dir=None, root=None,
                  progress=True, log=print, devices=None):  # fmt: skip
-    """{method: ExperimentRun} of one study: each run loaded when finished (reuse, or made by this clean commit),
-    otherwise trained and evaluated (resuming an unfinished one; seeds sharded over `devices`);
-    `gcbc_cfgrl.obtain_run`."""
-    study = get_study(name, tier)
+    """{method: ExperimentRun (or `ResultOnlyRun`)} of one study: each run loaded when finished (reuse, or made by
+    this clean commit), otherwise trained and evaluated (resuming an unfinished one; seeds sharded over `devices`);
+    `obtain_run`."""
     return {
-        method: gx.obtain_run(
-            study.env_name, study.preset, result_file(name, tier, method, root), reuse=reuse, seed=seed,
-            data_dir=data_dir, progress=progress, log=log, method=method, devices=devices,
-        )
-        for method in study.methods
+        method: obtain_run(name, tier, method, reuse=reuse, seed=seed, data_dir=data_dir, root=root,
+                           progress=progress, log=log, devices=devices)
+        for method in get_study(name, tier).methods
     }  # fmt: skip
 
 

@@ -187,9 +187,23 @@ def density_grid(params, config, goal, observation, preset: Preset) -> dict:
     return out
 
 
+def load_source_run(result_file, whose: str, remake: str) -> gx.ExperimentRun:
+    """`gcbc_cfgrl.load_run` of a run measured here, whose weights (every seed) must be beside its result: the
+    committed results keep notebook 08's ablation without them, so a missing weights folder is a FileNotFoundError
+    that names it and the command that makes it."""
+    weights = gx.run_dir_for(result_file) / "weights"
+    if not (weights / "config.json").is_file():
+        raise FileNotFoundError(
+            f"notebook 09 measures {whose} trained policies, and there are no weights at {weights} (the result "
+            f"{result_file} is there, its weights were not kept): make them with `python {remake}`, or run notebook "
+            "09 with CFGRL_REUSE_RESULTS=1 to read its committed measurement"
+        )  # fmt: skip
+    return gx.load_run(result_file)
+
+
 def measure_env(env_name: str, preset: Preset, *, data_dir=None, progress=True, log=print) -> dict:
     """Everything notebook 09 reads of one maze (see the module docstring)."""
-    run = gx.load_run(source_file(preset, env_name))
+    run = load_source_run(source_file(preset, env_name), "notebook 04's", "scripts/run_gcbc_cfgrl.py --overwrite")
     ws = np.asarray(run.result["ws"], np.float32)
     geometry = maze.env_geometry(env_name)
     goals = geometry["task_goals"].astype(np.float32)
@@ -239,7 +253,9 @@ def ablation_kl(states: dict, preset: Preset, key, log=print) -> dict:
     out = {}
     for method in study.methods:
         committed = gc_studies.EXPERIMENT.committed_dir(preset.source_preset) if preset.source_committed else None
-        run = gx.load_run(gc_studies.result_file("ablation", preset.source_preset, method, committed))
+        run = load_source_run(gc_studies.result_file("ablation", preset.source_preset, method, committed),
+                              "notebook 08's", f"scripts/run_gc_studies.py --tier {preset.source_preset} --study "
+                              "ablation --overwrite")  # fmt: skip
         ws = np.asarray(run.result["ws"], np.float32)
         rows = []
         for s in range(len(run.result["chosen_w"])):
