@@ -22,8 +22,9 @@ choosing w and 1/beta there. Runs checkpoint every
 Result JSON (results/offline_rl/<preset>/<task>.json, where `protocol` puts every result): success arrays indexed
 [seed][episode][value] (path starts: [seed][start][episode][value], under "path_starts"); label statistics of the
 final critics over the whole dataset; the provenance. Beside it, <task>/weights/ holds the final critics and CFGRL
-and Gaussian-AWR actors (seed-stacked), and <task>/sample.npz a fixed subsample of transitions with every seed's Q,
-V and A (the notebook's label and gradient figures).
+and Gaussian-AWR actors (seed-stacked; a notebook's run keeps only `NOTEBOOK_SEEDS`, the seeds notebook 05 reads,
+and its config.json says which under "saved_seeds"), and <task>/sample.npz a fixed subsample of transitions with
+every seed's Q, V and A (the notebook's label and gradient figures).
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ from cfgrl_core.ogbench import evaluation, singletask
 from cfgrl_core.train import TrainConfig, create_runs
 
 INV_BETAS = (0.0, 1.0, 3.0, 10.0, 30.0)  # AWR: one training each (1/beta = 0 is BC)
+# The seeds whose weights notebook 05 reads (critic, CFGRL and AWR actors of seed 0: its label check, gradient figure
+# and slider); `obtain` keeps only these (about a quarter of the bytes of four seeds), the results keep every seed.
+NOTEBOOK_SEEDS = (0,)
 WS = (0.0, 0.5, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0)  # CFGRL: one training, all of these at sampling time
 
 # Paper Table 2 (success %, 4 seeds, mean ± std; AWR and CFGRL each at the best value of its sweep), as in
@@ -269,22 +273,28 @@ def evaluate_actors(task, preset, states, cfgs, *, episodes, seed, pool, progres
     common = dict(episodes_per_task=episodes, seed=seed, max_steps=preset.max_steps, pool=pool, progress=progress,
                   **where)  # fmt: skip
     pick = (lambda success: success[0]) if starts is None else (lambda success: success)
-    out = {}
-    for name, actor_states in states.actors.items():
-        if starts is not None and name not in PATH_ACTORS:
-            continue
-        per_seed = []
+    jobs, slots = [], []  # every actor of every seed (and every AWR temperature) in one lockstep
+    names = [name for name in states.actors if starts is None or name in PATH_ACTORS]
+    for name in names:
         for s in range(preset.num_seeds):
-            params = _member(actor_states.params, s)
+            params = _member(states.actors[name].params, s)
             if name.startswith("cfgrl"):
-                policy = singletask.cfgrl_policy(params, cfgs[name], preset.flow_steps)
-                r = evaluation.evaluate_policy(target, policy, preset.ws, **common)
-                per_seed.append(pick(r.success))  # [E, W] or [T, E, W]
+                jobs.append((singletask.cfgrl_policy(params, cfgs[name], preset.flow_steps), preset.ws))
+                slots.append((name, s, None))
             else:
-                cols = []
                 for b in range(len(preset.inv_betas)):
                     policy = singletask.awr_policy(_member(params, b), cfgs[name], preset.flow_steps)
-                    cols.append(pick(evaluation.evaluate_policy(target, policy, (0.0,), **common).success)[..., 0])
+                    jobs.append((policy, (0.0,)))
+                    slots.append((name, s, b))
+    results = dict(zip(slots, evaluation.evaluate_many(target, jobs, **common), strict=True))
+    out = {}
+    for name in names:
+        per_seed = []
+        for s in range(preset.num_seeds):
+            if name.startswith("cfgrl"):
+                per_seed.append(pick(results[name, s, None].success))  # [E, W] or [T, E, W]
+            else:
+                cols = [pick(results[name, s, b].success)[..., 0] for b in range(len(preset.inv_betas))]
                 per_seed.append(np.stack(cols, axis=-1))  # [E, B] or [T, E, B]
         out[name] = np.stack(per_seed).astype(int).tolist()
     return out
@@ -453,10 +463,12 @@ def weights_of(states) -> dict:
             "awr_gaussian": jax.device_get(states.actors["awr_gaussian"].params)}  # fmt: skip
 
 
-def run_and_save(task: str, preset, folder=None, *, seed: int = 0, data_dir=None, progress=True, log=print) -> dict:
+def run_and_save(task: str, preset, folder=None, *, seed: int = 0, data_dir=None, progress=True, log=print,
+                 weight_seeds=None) -> dict:  # fmt: skip
     """`run_task` in its run folder (resumable), then the result JSON, the weights and the sample; the training
     checkpoints and cached evaluations are deleted once those are written. Returns the result.
-    folder: the preset's results folder (default `results_dir(preset)`): <folder>/<task>.json and <folder>/<task>/."""
+    folder: the preset's results folder (default `results_dir(preset)`): <folder>/<task>.json and <folder>/<task>/.
+    weight_seeds: the seeds whose weights are kept (None: every seed; `obtain` keeps `NOTEBOOK_SEEDS`)."""
     preset = get_preset(preset)
     result_file = result_path(preset.name, task, folder)
     run_folder = result_file.with_suffix("")
@@ -466,7 +478,7 @@ def run_and_save(task: str, preset, folder=None, *, seed: int = 0, data_dir=None
                 inv_betas=list(preset.inv_betas),
                 dataset_sha256=result["dataset_sha256"], commit=result["commit"], device=result["device"],
                 configs={k: dataclasses.asdict(v) for k, v in cfgs.items()})  # fmt: skip
-    save_weights_folder(run_folder / "weights", weights_of(states), meta, record_name="config.json")
+    save_weights(run_folder / "weights", weights_of(states), meta, weight_seeds)
     save_sample(run_folder / "sample.npz", data, states, cfgs, adv, preset.sample_size, seed)
     protocol.save_result(result, result_file)
     protocol.clear_work(run_folder)
@@ -476,15 +488,16 @@ def run_and_save(task: str, preset, folder=None, *, seed: int = 0, data_dir=None
 def obtain(task: str, preset, folder=None, *, reuse: bool = False, seed: int = 0, data_dir=None, progress=True,
            log=print) -> dict:  # fmt: skip
     """The result a notebook needs (`protocol.obtain`): loaded when reuse=True or when made by this very commit of a
-    clean tree, otherwise run (resuming an unfinished run folder; a finished result is done again from scratch).
-    folder: the preset's results folder (default `results_dir(preset)`)."""
+    clean tree, otherwise run (resuming an unfinished run folder; a finished result is done again from scratch), keeping
+    the weights of `NOTEBOOK_SEEDS` only. folder: the preset's results folder (default `results_dir(preset)`)."""
     preset = get_preset(preset)
     result_file = result_path(preset.name, task, folder)
     run_folder = result_file.with_suffix("")
     return protocol.obtain(
         task, result_file, also=[run_folder / "weights"], reuse=reuse, load=lambda: load_result(result_file),
         discard=lambda: shutil.rmtree(run_folder, ignore_errors=True),
-        run=lambda: run_and_save(task, preset, folder, seed=seed, data_dir=data_dir, progress=progress, log=log),
+        run=lambda: run_and_save(task, preset, folder, seed=seed, data_dir=data_dir, progress=progress, log=log,
+                                 weight_seeds=NOTEBOOK_SEEDS),
         log=log,
     )  # fmt: skip
 
@@ -493,14 +506,46 @@ def load_result(path) -> dict:
     return EXPERIMENT.load_result(path)
 
 
+def saved_seeds(meta: dict) -> list[int]:
+    """The seeds a weights folder holds, in the order of its leading axis: its record's "saved_seeds", or every seed
+    of the run for weights saved whole (those written before seeds were trimmed)."""
+    return [int(x) for x in meta.get("saved_seeds", range(int(meta["num_seeds"])))]
+
+
+def select_seeds(params, positions) -> dict:
+    """The entries `positions` of the leading (seed) axis of every array of `params`."""
+    index = np.asarray(list(positions), int)
+    return jax.tree_util.tree_map(lambda x: np.asarray(x)[index], params)
+
+
+def save_weights(folder, params, meta: dict, seeds=None) -> Path:
+    """The weights folder of a run: `params` (seed-stacked, every seed of meta["num_seeds"]) and meta as config.json;
+    with `seeds`, only those seeds, and meta["saved_seeds"] says which."""
+    if seeds is not None:
+        num_seeds = int(meta["num_seeds"])
+        seeds = [int(x) for x in seeds]
+        if not seeds or len(set(seeds)) != len(seeds) or not all(0 <= x < num_seeds for x in seeds):
+            raise ValueError(f"seeds to keep must be distinct seeds of the run's {num_seeds}, got {seeds}")
+        params, meta = select_seeds(params, seeds), dict(meta, saved_seeds=seeds)
+    return save_weights_folder(folder, params, meta, record_name="config.json")
+
+
 def load_weights(result_file) -> tuple[dict, dict]:
-    """(seed-stacked params {critic, cfgrl, awr_gaussian}, configs) of the finished run of `result_file`."""
+    """(seed-stacked params {critic, cfgrl, awr_gaussian}, configs) of the finished run of `result_file`. The leading
+    axis holds the seeds saved, position i seed `saved_seeds(meta)[i]` (a notebook's run: `NOTEBOOK_SEEDS`; one saved
+    whole: every seed in order). A missing weights folder is a FileNotFoundError naming it."""
     folder = Path(result_file).with_suffix("") / "weights"
+    if not (folder / "config.json").is_file() or not (folder / "params").is_dir():
+        raise FileNotFoundError(
+            f"no weights at {folder} (config.json and params/) for the result {result_file}: its run's weights were "
+            "not kept; run it again (scripts/run_offline_rl.py --overwrite, or notebook 05 without "
+            "CFGRL_REUSE_RESULTS) to make them"
+        )  # fmt: skip
     meta = load_json(folder / "config.json")
     c = meta["configs"]
     cfgs = dict(critic=iql.IQLConfig(**c["critic"]), cfgrl=cfgrl_actor.CFGRLActorConfig(**c["cfgrl"]),
                 awr_gaussian=awr.AWRConfig(**c["awr_gaussian"]))  # fmt: skip
-    s, nb = int(meta["num_seeds"]), len(meta.get("inv_betas", INV_BETAS))
+    s, nb = len(saved_seeds(meta)), len(meta.get("inv_betas", INV_BETAS))
     like_critic = jax.vmap(lambda k: iql.init_iql_params(cfgs["critic"], k))(jax.random.split(jax.random.PRNGKey(0), s))
     tc = TrainConfig()
     like_cfgrl = jax.vmap(lambda k: cfgrl_actor.CFGRLActorLearner(cfgs["cfgrl"], tc).create(k).params)(
@@ -509,6 +554,20 @@ def load_weights(result_file) -> tuple[dict, dict]:
     like_awr = jax.tree_util.tree_map(lambda x: np.zeros((s, nb, *x.shape), x.dtype), one_awr)
     like = jax.device_get({"critic": like_critic, "cfgrl": like_cfgrl, "awr_gaussian": like_awr})
     return restore_pytree(folder / "params", like), cfgs
+
+
+def trim_weights(result_file, seeds=NOTEBOOK_SEEDS) -> Path:
+    """Rewrite the weights folder of a finished run keeping only `seeds` (which it must hold): how the committed
+    `cpu` weights were cut down to the seeds notebook 05 reads. Returns the folder."""
+    folder = Path(result_file).with_suffix("") / "weights"
+    params, _ = load_weights(result_file)
+    meta = load_json(folder / "config.json")
+    held = saved_seeds(meta)
+    missing = [int(x) for x in seeds if int(x) not in held]
+    if missing:
+        raise ValueError(f"{folder} holds the weights of seeds {held}, not of {missing}")
+    kept = select_seeds(params, [held.index(int(x)) for x in seeds])
+    return save_weights_folder(folder, kept, dict(meta, saved_seeds=[int(x) for x in seeds]), record_name="config.json")
 
 
 def load_sample(result_file) -> dict:
