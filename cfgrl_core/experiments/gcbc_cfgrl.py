@@ -359,13 +359,10 @@ def run_experiment(
 
         def evaluate_step(step):
             episodes = preset.episodes_per_task if step == steps[-1] else preset.checkpoint_episodes_per_task
-            runs = [
-                evaluation.evaluate_policy(
-                    eval_name, policy_of(step, s), preset.ws, episodes_per_task=episodes, pool=pool,
-                    progress=progress, **common,
-                )
-                for s in range(preset.num_seeds)
-            ]  # fmt: skip
+            jobs = [(policy_of(step, s), preset.ws) for s in range(preset.num_seeds)]  # all seeds in one lockstep
+            runs = evaluation.evaluate_many(
+                eval_name, jobs, episodes_per_task=episodes, pool=pool, progress=progress, **common
+            )
             return dict(
                 success=np.stack([r.success for r in runs]).astype(int).tolist(),
                 lengths=np.stack([r.lengths for r in runs]).tolist(),
@@ -385,13 +382,11 @@ def run_experiment(
         val_tasks = validation_tasks(env_name, preset.num_val_tasks, seed)
 
         def evaluate_validation():
-            runs = [
-                evaluation.evaluate_policy(
-                    eval_name, policy_of(steps[-1], s), preset.ws, task_infos=[as_task_info(t) for t in val_tasks],
-                    episodes_per_task=1, pool=pool, progress=progress, **dict(common, seed=seed + 10_000),
-                )
-                for s in range(preset.num_seeds)
-            ]  # fmt: skip
+            runs = evaluation.evaluate_many(
+                eval_name, [(policy_of(steps[-1], s), preset.ws) for s in range(preset.num_seeds)],
+                task_infos=[as_task_info(t) for t in val_tasks], episodes_per_task=1, pool=pool, progress=progress,
+                **dict(common, seed=seed + 10_000),
+            )  # fmt: skip
             return np.stack([r.success[:, 0, :] for r in runs]).astype(int).tolist()  # [S, K, W]
 
         val_success = np.asarray(protocol.cached_or_run(folder, "validation", evaluate_validation))

@@ -8,7 +8,13 @@ jitted call that integrates the guided flow (paper Eq. 11, `flow_steps` Euler st
     v_w(x, t) = v_uncond(x, t) + w_n (v_cond(x, t) - v_uncond(x, t))       (w_n = the row's own w)
 
 The loop takes any `RowPolicy` (`evaluate_policy`): the goal-conditioned flow above (`evaluate_lockstep`), or the
-single-task actors of notebook 05 (`cfgrl_core.ogbench.singletask`), which ignore the goal.
+single-task actors of notebook 05 (`cfgrl_core.ogbench.singletask`), which ignore the goal. `evaluate_many` runs
+several policies (the seeds of a run, the actors of a learner) in one lockstep: each policy is called on its own
+rows, and the envs of all of them are stepped together.
+
+Physics: point mazes are stepped by `maze_batch` (every running rollout's MuJoCo state in one threaded `rollout`
+call, OGBench's step logic in numpy; tests hold it to OGBench's env step for step); other envs (cube) through
+their own OGBench env on a thread pool. `physics="reference"` forces the latter everywhere.
 
 Finished rollouts are frozen: their env is no longer stepped, and the policy call takes only the rows still
 running, gathered and padded to a bucket size (8, 16, 32, ... capped at N; see `bucket_size`), so a trained policy
@@ -52,7 +58,7 @@ import numpy as np
 from cfgrl_core.checks import check_finite, check_flow_steps, check_nonnegative_int, check_positive_int
 from cfgrl_core.guidance import sample_rows
 from cfgrl_core.networks import ModelConfig
-from cfgrl_core.ogbench import scratch
+from cfgrl_core.ogbench import maze_batch, scratch
 from cfgrl_core.ogbench.env_rng import IsolatedRNG
 from cfgrl_core.progress import progress_bar
 
@@ -72,6 +78,7 @@ class EvalResult:
     seconds: float  # wall time of the rollouts (env creation excluded)
     task_infos: tuple | None = None  # [T] the reset task_info dicts, when not OGBench's task ids
     trajectories: np.ndarray | None = None  # [T, E, W, L + 1, O] observations (record_trajectories=True)
+    policy_seconds: float = 0.0  # of `seconds`, the time spent in policy calls (all jobs of an evaluate_many)
 
     @property
     def success_rate(self) -> np.ndarray:
@@ -256,10 +263,11 @@ def _step_rows(envs, rngs, running, actions, obs, lengths, success, active, part
             active[r] = False
 
 
-def check_env_threads(env_threads) -> int:
-    """The number of env-stepping threads: env_threads if given (a positive int), else min(cpu count, 8)."""
+def check_env_threads(env_threads, cap: int | None = 8) -> int:
+    """The number of env-stepping threads: env_threads if given (a positive int), else the cpu count (at most `cap`)."""
     if env_threads is None:
-        return max(1, min(os.cpu_count() or 1, 8))
+        cores = os.cpu_count() or 1
+        return max(1, cores if cap is None else min(cores, cap))
     return check_positive_int("env_threads", env_threads)
 
 
@@ -323,6 +331,7 @@ def evaluate_lockstep(
     max_steps: int | None = None,
     record_trajectories: bool = False,
     env_threads: int | None = None,
+    physics: str = "auto",
     pool: EnvPool | None = None,
     progress: bool = False,
 ) -> EvalResult:
@@ -331,7 +340,7 @@ def evaluate_lockstep(
     return evaluate_policy(
         env_name, goal_conditioned_policy(params, config, flow_steps), ws, task_ids=task_ids, task_infos=task_infos,
         episodes_per_task=episodes_per_task, seed=seed, max_steps=max_steps, record_trajectories=record_trajectories,
-        env_threads=env_threads, pool=pool, progress=progress,
+        env_threads=env_threads, physics=physics, pool=pool, progress=progress,
     )  # fmt: skip
 
 
@@ -347,6 +356,7 @@ def evaluate_policy(
     max_steps: int | None = None,
     record_trajectories: bool = False,
     env_threads: int | None = None,
+    physics: str = "auto",
     pool: EnvPool | None = None,
     progress: bool = False,
 ) -> EvalResult:
@@ -354,84 +364,200 @@ def evaluate_policy(
 
     ws: the per-row parameter the policy receives (a guidance weight for a CFG policy; a policy that has none
     ignores it, and ws = (0.0,) gives one rollout per task and episode).
-    env_threads: threads that step the envs (MuJoCo's mj_step releases the GIL, so 2 threads on 2 cores nearly
-    halve the env time); default min(cpu count, 8), 1 for fewer than 16 rollouts. Results do not depend on it:
-    each env is stepped by exactly one thread, and a rollout's random draws come from its own streams.
+    env_threads: threads that step the envs; default the cpu count (at most 8 on the reference path). Results do
+    not depend on it: each row is stepped on its own, and a rollout's random draws come from its own streams.
+    physics: "reference" steps every rollout through its own OGBench env (`env.step`, threads over envs; MuJoCo's
+    mj_step releases the GIL); "batched" steps the physics of all rollouts in one threaded MuJoCo call
+    (`maze_batch`, point mazes only, resets still by OGBench's env; observations within 1e-12 of the reference);
+    "auto" (default) is "batched" where `maze_batch.supports` the env, else "reference".
     pool: an EnvPool whose envs are reused (and kept) across calls; None builds envs for this call and closes them.
     progress: a bar over env steps (`cfgrl_core.progress`; rollouts still running in its postfix)."""
+    (result,) = evaluate_many(
+        env_name, [(policy, ws)], task_ids=task_ids, task_infos=task_infos, episodes_per_task=episodes_per_task,
+        seed=seed, max_steps=max_steps, record_trajectories=record_trajectories, env_threads=env_threads,
+        physics=physics, pool=pool, progress=progress,
+    )  # fmt: skip
+    return result
+
+
+def evaluate_many(
+    env_name: str,
+    jobs,
+    *,
+    task_ids=DEFAULT_TASK_IDS,
+    task_infos=None,
+    episodes_per_task: int = 1,
+    seed: int = 0,
+    max_steps: int | None = None,
+    record_trajectories: bool = False,
+    env_threads: int | None = None,
+    physics: str = "auto",
+    pool: EnvPool | None = None,
+    progress: bool = False,
+) -> list[EvalResult]:
+    """Several policies evaluated in ONE lockstep: jobs is a sequence of (RowPolicy, ws), e.g. the seeds of a run or
+    the actors of a learner. At every env step each job's policy is called once on its own running rows, and the
+    envs of all jobs are stepped together (so the physics of S seeds runs as one batch). Returns one EvalResult per
+    job, equal to `evaluate_policy(env_name, policy, ws, ...)` of that job alone (same env seeds and policy keys:
+    a rollout depends only on its own task, episode, w and seed). The other arguments as `evaluate_policy`."""
+    jobs = [(policy, ws) for policy, ws in jobs]
+    if not jobs:
+        raise ValueError("jobs is empty: give at least one (policy, ws)")
     owned = pool is None
     pool = EnvPool() if owned else pool
     try:
         return _evaluate_lockstep(
-            env_name, policy, ws, task_ids, task_infos, episodes_per_task, seed, max_steps, record_trajectories,
-            env_threads, pool, progress,
+            env_name, jobs, task_ids, task_infos, episodes_per_task, seed, max_steps, record_trajectories,
+            env_threads, physics, pool, progress,
         )  # fmt: skip
     finally:
         if owned:
             pool.close()
 
 
-def _evaluate_lockstep(
-    env_name, policy, ws, task_ids, task_infos, episodes_per_task, seed, max_steps, record_trajectories,
-    env_threads, pool, progress,
-) -> EvalResult:  # fmt: skip
-    ws, task_ids, tasks, limit, goal_shape = _check_args(
-        env_name, policy, ws, task_ids, task_infos, episodes_per_task, max_steps, seed, pool
+PHYSICS = ("auto", "batched", "reference")
+
+
+def _choose_physics(physics: str, env) -> str:
+    if physics not in PHYSICS:
+        raise ValueError(f"physics must be one of {PHYSICS}, got {physics!r}")
+    if physics == "auto":
+        return "batched" if maze_batch.supports(env) else "reference"
+    if physics == "batched" and not maze_batch.supports(env):
+        raise ValueError(f"physics='batched' serves point mazes only, not {env.spec.id if env.spec else env!r}")
+    return physics
+
+
+@dataclasses.dataclass
+class _Job:
+    """The rows of one (policy, ws) in the shared lockstep: rows offset .. offset + n."""
+
+    policy: RowPolicy
+    ws: np.ndarray
+    offset: int
+    n: int
+    keys: jax.Array  # [n]
+    goals: jax.Array  # [n, G] on the device
+    row_ws: jax.Array  # [n]
+
+
+def _policy_actions(job: _Job, step: int, active: np.ndarray, obs: np.ndarray, actions: np.ndarray) -> None:
+    """job.policy on the job's running rows (padded to a bucket), written into actions[rows]."""
+    running = np.flatnonzero(active[job.offset : job.offset + job.n])
+    if running.size == 0:
+        return
+    rows = np.resize(running, bucket_size(running.size, job.n))  # pads by repeating running rows
+    rows_d = jnp.asarray(rows)
+    out = job.policy.act(
+        _fold_keys(job.keys, step)[rows_d], job.goals[rows_d], job.row_ws[rows_d], jnp.asarray(obs[job.offset + rows])
     )
-    t, e, w = len(task_ids), episodes_per_task, len(ws)
-    env_seeds, keys, row_ws = _rollout_setup(ws, task_ids, e, seed)
-    n = t * e * w
-    envs = pool.get(env_name, n)
-    threads = check_env_threads(env_threads)
+    actions[job.offset + running] = np.asarray(out, np.float64)[: running.size]
+
+
+def _evaluate_lockstep(
+    env_name, jobs, task_ids, task_infos, episodes_per_task, seed, max_steps, record_trajectories,
+    env_threads, physics, pool, progress,
+) -> list[EvalResult]:  # fmt: skip
+    checked = [
+        _check_args(env_name, policy, ws, task_ids, task_infos, episodes_per_task, max_steps, seed, pool)
+        for policy, ws in jobs
+    ]
+    _, task_ids, tasks, limit, goal_shape = checked[0]
+    (env,) = pool.get(env_name, 1)
+    physics = _choose_physics(physics, env)
+    t, e = len(task_ids), episodes_per_task
+    parts, offset = [], 0
+    for (policy, _), (ws, *_) in zip(jobs, checked, strict=True):
+        _, keys, row_ws = _rollout_setup(ws, task_ids, e, seed)
+        n_job = t * e * len(ws)
+        parts.append(_Job(policy, ws, offset, n_job, keys, None, jnp.asarray(row_ws)))
+        offset += n_job
+    n = offset
+    threads = check_env_threads(env_threads, cap=None if physics == "batched" else 8)
     start = time.perf_counter()
-    obs = np.zeros((n, policy.obs_dim), np.float32)
+    obs = np.zeros((n, jobs[0][0].obs_dim), np.float32)
     goals = np.zeros((n, *goal_shape), np.float32)
-    rngs = []
-    for r, env in enumerate(envs):
-        i, ep = divmod(r // w, e)
-        rngs.append(IsolatedRNG(int(env_seeds[i, ep])))  # the rollout's own stream, reset and steps
-        obs[r], info = reset_env(env, tasks[i], int(env_seeds[i, ep]), rngs[r])
-        goals[r] = info["goal"]
+    rngs = [None] * n
+    envs = pool.get(env_name, 1 if physics == "batched" else n)
+    batch = maze_batch.PointMazeBatch(env, threads) if physics == "batched" else None
+    state = np.zeros((n, batch.state_size)) if batch else None
+    goal_xy = np.zeros((n, 2)) if batch else None
+    env_seeds = _rollout_setup(checked[0][0], task_ids, e, seed)[0]  # [T, E], the same for every job
+    for job in parts:
+        w = len(job.ws)
+        for k in range(job.n):
+            r = job.offset + k
+            i, ep = divmod(k // w, e)
+            env_r = envs[0] if batch else envs[r]
+            rngs[r] = IsolatedRNG(int(env_seeds[i, ep]))  # the rollout's own stream, reset and steps
+            obs[r], info = reset_env(env_r, tasks[i], int(env_seeds[i, ep]), rngs[r])
+            goals[r] = info["goal"]
+            if batch:
+                state[r], goal_xy[r] = batch.capture(env_r), env_r.unwrapped.cur_goal_xy
+        job.goals = jnp.asarray(goals[job.offset : job.offset + job.n])
     active = np.ones(n, bool)
     success = np.zeros(n, bool)
     lengths = np.zeros(n, np.int64)
-    goals_d, ws_d = jnp.asarray(goals), jnp.asarray(row_ws)
+    actions = np.zeros((n, env.action_space.shape[0]), np.float64)
     path = [obs.copy()] if record_trajectories else None
-    bar = progress_bar(total=limit, desc=f"{env_name}: {n} rollouts", unit="step", disable=not progress, leave=False)
-    with ThreadPoolExecutor(threads) as executor:  # idle (never used) when threads == 1
+    policy_seconds = 0.0
+    desc = f"{env_name}: {n} rollouts" + (f" of {len(jobs)} policies" if len(jobs) > 1 else "")
+    bar = progress_bar(total=limit, desc=desc, unit="step", disable=not progress, leave=False)
+    with ThreadPoolExecutor(threads if batch is None else 1) as executor:  # idle unless the reference path threads
         for step in range(limit):
             running = np.flatnonzero(active)
             if running.size == 0:
                 break
-            rows = np.resize(running, bucket_size(running.size, n))  # pads by repeating running rows
-            rows_d = jnp.asarray(rows)
-            actions = np.asarray(
-                policy.act(_fold_keys(keys, step)[rows_d], goals_d[rows_d], ws_d[rows_d], jnp.asarray(obs[rows])),
-                np.float64,
-            )
-            parts = np.array_split(np.arange(running.size), threads if running.size >= 16 else 1)
-            advance = functools.partial(_step_rows, envs, rngs, running, actions, obs, lengths, success, active)
-            if len(parts) == 1:
-                advance(parts[0])
+            tick = time.perf_counter()
+            for job in parts:
+                _policy_actions(job, step, active, obs, actions)
+            policy_seconds += time.perf_counter() - tick
+            if batch is not None:
+                ob, done, state[running] = batch.step(
+                    state[running], actions[running], goal_xy[running], [rngs[r] for r in running]
+                )
+                obs[running] = ob
+                lengths[running] += 1
+                success[running] |= done
+                ended = done | (lengths[running] >= (batch.max_episode_steps or limit))
+                active[running[ended]] = False
             else:
-                list(executor.map(advance, parts))  # list(): wait for every part, re-raise a part's exception
+                chunks = np.array_split(np.arange(running.size), threads if running.size >= 16 else 1)
+                advance = functools.partial(
+                    _step_rows, envs, rngs, running, actions[running], obs, lengths, success, active
+                )
+                if len(chunks) == 1:
+                    advance(chunks[0])
+                else:
+                    list(executor.map(advance, chunks))  # list(): wait for every part, re-raise a part's exception
             if record_trajectories:
                 path.append(obs.copy())
             bar.update(1)
             bar.set_postfix(running=int(active.sum()), refresh=False)
     bar.close()
+    if batch is not None:
+        batch.close()
     seconds = time.perf_counter() - start
-    return EvalResult(
-        task_ids=task_ids,
-        ws=ws,
-        success=success.reshape(t, e, w),
-        lengths=lengths.reshape(t, e, w),
-        final_observations=obs.reshape(t, e, w, -1),
-        env_seeds=env_seeds,
-        seconds=seconds,
-        task_infos=None if task_infos is None else tasks,
-        trajectories=None if path is None else np.stack(path, axis=1).reshape(t, e, w, len(path), -1),
-    )
+    trajectories = None if path is None else np.stack(path, axis=1)
+    results = []
+    for job in parts:
+        rows = slice(job.offset, job.offset + job.n)
+        shape = (t, e, len(job.ws))
+        results.append(
+            EvalResult(
+                task_ids=task_ids,
+                ws=job.ws,
+                success=success[rows].reshape(shape),
+                lengths=lengths[rows].reshape(shape),
+                final_observations=obs[rows].reshape(*shape, -1),
+                env_seeds=env_seeds,
+                seconds=seconds,
+                task_infos=None if task_infos is None else tasks,
+                trajectories=None if path is None else trajectories[rows].reshape(*shape, len(path), -1),
+                policy_seconds=policy_seconds,
+            )
+        )
+    return results
 
 
 def evaluate_one_at_a_time(
