@@ -35,6 +35,7 @@ README = REPO / "README.md"
 BENCH_TRAIN = "bench_cpu_2026-11-21.json"  # the full `make bench` run (idle 2-core Intel Xeon)
 BENCH_EVAL = "bench_eval_cpu_2026-11-27.json"  # `--sections matmul eval` (idle 2-core AMD EPYC)
 ANCHOR = "authors_anchor.jsonl"  # the authors' agent timed on the machine of BENCH_TRAIN
+BENCH_PHYSICS = "bench_physics_cpu.json"  # `benchmarks/bench_physics.py` (the second half of `make bench`)
 PRESET = "cpu"  # the preset (notebook 08: the tier) whose committed results the README reports
 
 
@@ -462,6 +463,61 @@ def speed(bench_dir: Path) -> str:
     return fill(TSPEED, values, "README speed")
 
 
+TPHYSICS = """\
+Evaluation against the simulator's limit (`benchmarks/bench_physics.py`, the second half of `make bench`;
+`benchmarks/results/{file}`: {device}, commit `{commit}`, load average {load:.1f} before it).
+One raw MuJoCo step of pointmaze-large (`mj_step` × frame skip) takes {raw_us:.1f} µs on one thread, so the
+machine's cores could step {limit:,.0f} env steps/s: the limit.
+
+| what is stepped | env steps/s | of the limit | policy's share of the wall time |
+|---|---|---|---|
+{table}
+
+The target is {target:.0%} of the limit, policy included, with the cpu preset's policy; {verdict}. The physics is
+no longer what limits it: stepped alone it runs at {batched_frac:.0%} of the limit in one threaded MuJoCo call
+(`ogbench.maze_batch`; OGBench's own `env.step` on threads: {reference_frac:.0%}). The policy is: {flow_steps}
+Euler steps of a guided flow, each a conditional and an unconditional pass of the {net} network, per env step.
+Even with physics that took no time the evaluation could not exceed {ceiling:,.0f} env steps/s
+({ceiling_frac:.0%} of the limit) on these cores."""
+
+
+def speed_physics(bench_dir: Path) -> str:
+    b = _json(bench_dir / BENCH_PHYSICS)
+    limit, phys, ev = b["limit"]["env_steps_per_s"], b["physics"], b["evaluation"]
+    rows = [
+        f"| physics alone, {phys['rows']} rollouts, OGBench's `env.step` on {phys['threads']} threads "
+        f"| {phys['reference']:,.0f} | {phys['fraction_of_limit']['reference']:.0%} | — |",
+        f"| physics alone, {phys['rows']} rollouts, batched (`maze_batch`) "
+        f"| {phys['batched']:,.0f} | {phys['fraction_of_limit']['batched']:.0%} | — |",
+    ]
+    names = [k for k, v in ev.items() if isinstance(v, dict)]
+    for name in names:
+        r = ev[name]
+        path = "reference" if name.endswith("reference") else "batched"
+        who = "seed 0" if r["policies"] == 1 else f"{r['policies']} seeds in one lockstep"
+        rows.append(
+            f"| evaluation, {who}, {r['rollouts']} rollouts, {path} physics | {r['env_steps_per_s']:,.0f} "
+            f"| {r['fraction_of_limit']:.0%} | {r['policy_share']:.0%} |"
+        )
+    best = max((ev[k] for k in names), key=lambda r: r["env_steps_per_s"])
+    target = b["target_fraction_of_limit"]
+    met = best["fraction_of_limit"] >= target
+    verdict = (
+        f"{'met' if met else 'not met'}: the best evaluation runs at {best['fraction_of_limit']:.0%} "
+        f"({best['env_steps_per_s']:,.0f} env steps/s), against {ev[names[0]]['fraction_of_limit']:.0%} before "
+        f"(seed 0 on OGBench's env)"
+    )
+    values = dict(
+        file=BENCH_PHYSICS, device=b["device"], cores=b["cpu_count"], commit=b["commit"],
+        load=b["loadavg_before"][0], raw_us=b["limit"]["raw_step_us"], limit=limit, table="\n".join(rows),
+        target=target, verdict=verdict, batched_frac=phys["fraction_of_limit"]["batched"],
+        reference_frac=phys["fraction_of_limit"]["reference"], flow_steps=ev["flow_steps"],
+        net=ev["network"], ceiling=best["policy_bound_env_steps_per_s"],
+        ceiling_frac=best["policy_bound_env_steps_per_s"] / limit,
+    )  # fmt: skip
+    return fill(TPHYSICS, values, "README speed (physics)")
+
+
 # ---------------------------------------------------------------------------------------------------------- 07
 
 T07 = """\
@@ -634,6 +690,7 @@ BLOCKS = {
     "results08": lambda figures, results, bench: results_08(figures, results),
     "results09": lambda figures, results, bench: results_09(figures, results),
     "speed": lambda figures, results, bench: speed(bench),
+    "speed_physics": lambda figures, results, bench: speed_physics(bench),
     "costs": costs,
     "gpu_runs": lambda figures, results, bench: gpu_runs(results),
 }
