@@ -1,0 +1,135 @@
+"""scripts/gpu_job.py, the one command for a lent GPU machine, rehearsed on the CPU at toy sizes (the `fast` preset
+on pointmaze-medium): timestamped lines per stage and per chunk of training and evaluation, the log, the result and
+the provenance under $OUT, the fitted step count recorded; a job stopped by SIGTERM part-way (as a command's time
+limit stops it) leaves a valid $OUT; the plan that fits the paper preset to a budget."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "scripts" / "gpu_job.py"
+ENV = "pointmaze-medium-navigate-v0"
+STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \+ *\d+s ")
+STAGES = ("start", "install", "device", "datasets", "probe", "plan", "run", "result", "done", "end")
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("gpu_job", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def job(out: Path, work: Path, data: Path) -> tuple[list[str], dict]:
+    """The command and environment of a toy job: $OUT names the results folder, as on the GPU machine."""
+    cmd = [sys.executable, str(SCRIPT), "--preset", "fast", "--env", ENV, "--minutes", "3", "--work", str(work),
+           "--data-dir", str(data)]  # fmt: skip
+    env = dict(os.environ, OUT=str(out), JAX_PLATFORMS="cpu")
+    return cmd, env
+
+
+def stamped(lines: list[str], pattern: str) -> list[str]:
+    return [line for line in lines if STAMP.match(line) and re.search(pattern, line)]
+
+
+def check_out_folder(out: Path) -> None:
+    """What comes back from the machine: at most 8 plain files, each well under 16 MiB, no temporary files."""
+    files = list(out.iterdir())
+    assert len(files) <= 8 and all(f.is_file() and f.stat().st_size < 16 << 20 for f in files), files
+    assert not [f for f in files if f.name.startswith(".")], files
+    for f in files:
+        if f.suffix == ".json":
+            json.loads(f.read_text())  # every JSON file is whole
+
+
+@pytest.mark.slow
+def test_job_runs_logs_and_writes_results_then_survives_sigterm(tmp_path):
+    out, data = tmp_path / "out", tmp_path / "data"
+    cmd, env = job(out, tmp_path / "work", data)
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    log = (out / "run.log").read_text().splitlines()
+    assert log == done.stdout.splitlines()  # the log is the output, as it went
+    for stage in STAGES:
+        assert stamped(log, rf"\+ *\d+s stage {stage}:"), f"no timestamped line for stage {stage}"
+    assert len(stamped(log, r"training 2 seeds: (at|done) \d+/400 steps")) == 4  # one per chunk of 100 steps
+    for what in ("eval step 100", "eval step 200", "eval step 400", "validation"):  # each evaluation's chunks
+        assert stamped(log, rf"{what}( #\d)?: .*: done \d+/60 steps"), what
+        assert stamped(log, rf"{what}( #\d)?: .*: at \d+/60 steps"), what
+    assert stamped(log, r"stage datasets: .* 2 workers|stage datasets: .* \d+ workers")
+
+    record = json.loads((out / "provenance.json").read_text())
+    result = json.loads((out / f"{ENV}.fast.json").read_text())
+    assert record["status"] == "done" and record["result_file"] == f"{ENV}.fast.json"
+    assert record["plan"]["num_steps"] == result["preset"]["num_steps"] == 400  # the fast preset's steps fit
+    assert "400 steps" in record["plan"]["reason"] and stamped(log, r"stage plan: 400 steps")
+    assert record["probe"]["train_ms_per_step"] > 0 and record["probe"]["evaluation"]["row_s"] >= 0
+    assert record["datasets"][f"{ENV}.npz"]["sha256"] == result["dataset_sha256"]
+    assert record["commit"] == result["commit"] and record["device"] == result["device"]
+    assert record["seed"] == result["seed"] == 0 and record["plan"]["num_seeds"] == 2
+    assert {"dirty", "source_sha256", "versions", "command", "stages"} <= set(record)
+    assert "scripts/gpu_job.py --preset fast" in record["command"]
+    assert "status: **done**" in (out / "PROVENANCE.md").read_text()
+    check_out_folder(out)
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["run.log", "provenance.json", "PROVENANCE.md", f"{ENV}.fast.json"]
+    )
+
+    # Again, stopped by SIGTERM to its whole process group (a command's time limit) once the first checkpoint's
+    # evaluation is done: the finished evaluation, the log and the provenance are there and valid.
+    out2 = tmp_path / "out2"
+    cmd, env = job(out2, tmp_path / "work2", data)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)  # fmt: skip
+    try:
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if "step 100: success by w" in line:
+                os.killpg(proc.pid, signal.SIGTERM)
+                break
+        rest, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 128 + signal.SIGTERM, "".join(seen) + rest
+    log = (out2 / "run.log").read_text().splitlines()
+    assert stamped(log, r"stage stopped: SIGTERM at stage run") and stamped(log, r"stage end: exit status 143")
+    record = json.loads((out2 / "provenance.json").read_text())
+    assert record["status"] == "stopped by SIGTERM" and record["stage"] == "run"
+    partial = json.loads((out2 / f"{ENV}.fast.partial.json").read_text())
+    assert "step_00000100" in partial["success"]
+    assert not (out2 / f"{ENV}.fast.json").exists()
+    check_out_folder(out2)
+
+
+def test_plan_fits_the_paper_preset_to_the_budget():
+    """The paper preset at the H200's measured rates (0.63 ms per step as gc_cost probed it, 133 us per rollout row
+    and env step): the evaluation is cut to one at the end, the steps fill the rest, the name says it was fitted;
+    with time enough the preset is run as it is."""
+    gj = load_script()
+    from cfgrl_core.experiments import gcbc_cfgrl as gx
+
+    paper = gx.get_preset("paper")
+    probe = dict(step_s=0.0, row_s=133e-6, limit=1000)
+    preset, reason, eval_s = gj.make_plan(paper, 455.0, 0.63, probe, None)
+    assert preset.name == "paper-trial" and preset.checkpoint_fractions == (1.0,)
+    assert eval_s <= 455.0 / 2 and preset.num_steps % paper.steps_per_call == 0
+    assert 0 < preset.num_steps <= (455.0 - eval_s) / 0.63e-3 and f"{preset.num_steps:,} steps" in reason
+    assert (preset.hidden_dims, preset.batch_size, preset.num_seeds) == (paper.hidden_dims, 1024, 8)
+
+    full, reason, _ = gj.make_plan(paper, 10 * 3600.0, 0.63, probe, None)
+    assert full == paper and "they fit" in reason
+
+    forced, reason, _ = gj.make_plan(paper, 455.0, 0.63, probe, 20_000)
+    assert forced.num_steps == 20_000 and "--num-steps" in reason
