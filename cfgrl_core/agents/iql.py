@@ -184,6 +184,23 @@ def batch_advantages(state: IQLState, observations, actions, *, config: IQLConfi
     return q_values(critic, observations, actions, config=config) - state_values(state, observations, config=config)
 
 
+def action_grid(action_dim: int, per_axis: int = 11) -> np.ndarray:
+    """A regular grid over the action box [-1, 1]^A, per_axis points per axis: [per_axis^A, A] float32."""
+    axes = np.meshgrid(*[np.linspace(-1.0, 1.0, per_axis)] * action_dim, indexing="ij")
+    return np.stack([a.ravel() for a in axes], axis=-1).astype(np.float32)
+
+
+@functools.partial(jax.jit, static_argnames=("config",))
+def grid_max_q(critic, observations, grid, *, config: IQLConfig) -> tuple[jax.Array, jax.Array]:
+    """max over the actions of `grid` [K, A] of min_k Q_k(s, a), and the maximising action, for every observation:
+    ([B], [B, A]). `critic`: a critic's params (or an IQLState: its online critic). A grid, not an optimiser: the
+    maximum over the whole action box (not only the data's actions, which IQL's V tracks), to the grid's step."""
+    q = jax.vmap(lambda a: q_values(critic, observations, jnp.broadcast_to(a, (observations.shape[0], a.shape[0])),
+                                    config=config))(grid)  # [K, B]  # fmt: skip
+    best = jnp.argmax(q, axis=0)
+    return jnp.max(q, axis=0), grid[best]
+
+
 ADVANTAGE_ROWS = 8192  # rows per call of `advantages` (a fixed shape: the same numbers whatever N is)
 
 
