@@ -88,6 +88,7 @@ lab: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_core.py
 	$(BIN)/python benchmarks/bench_physics.py
+	$(BIN)/python benchmarks/bench_offline.py
 
 # The .py (percent format) twin is the reviewed source; push its edits into the .ipynb.
 sync: $(STAMP)

@@ -54,7 +54,7 @@ def main(argv=None) -> int:
     for task in tasks:
         result_file = offline_rl.result_path(preset.name, task, out)
         result = offline_rl.run_and_save(
-            task, preset, out, seed=args.seed, data_dir=args.data_dir, progress=not args.no_progress
+            task, preset, out, seed=args.seed, data_dir=args.data_dir, progress=not args.no_progress, log=cli.log
         )
         cli.log(f"{json.dumps(offline_rl.table_row(result))} -> {result_file}")
     return 0

@@ -54,6 +54,12 @@ def test_reused_committed_results_load_without_training(monkeypatch):
     monkeypatch.setattr(gx, "run_and_save", _no_run)
     for task in orl.get_preset("cpu").tasks:
         assert orl.obtain(task, "cpu", REPO / "results" / "offline_rl" / "cpu", reuse=True, log=lambda _: None)
+    # the mechanism row keeps its result and sample, not its weights (offline_rl.RESULT_ONLY_PRESETS)
+    mechanism = REPO / "results" / "offline_rl" / "mechanism"
+    assert (
+        orl.obtain(orl.MEDIUM, "mechanism", mechanism, reuse=True, log=lambda _: None)["preset"]["name"] == "mechanism"
+    )
+    assert "q_max" in orl.load_sample(orl.result_path("mechanism", orl.MEDIUM, mechanism))
     root = REPO / "results" / "gc_studies" / "cpu"
     for name in studies.TIERS["cpu"]:
         runs = studies.obtain_study(name, "cpu", reuse=True, root=root, log=lambda _: None)
@@ -80,9 +86,11 @@ def test_gitignore_keeps_the_read_weights_and_drops_the_others():
             "results/gc_studies/cpu/pointmaze-giant-navigate-v0--hierarchical/weights/params/x",
             "results/offline_rl/cpu/pointmaze-large-navigate-singletask-v0/weights/params/x",
             "results/pgd/cpu/trajectory_model/params/x", "results/pgd/cpu-wall/samples.npz",
-            "results/pgd_agents/cpu/good05/mixed.npz", "results/gc_studies/cpu/cube-single-play-v0.json"]  # fmt: skip
+            "results/pgd_agents/cpu/good05/mixed.npz", "results/gc_studies/cpu/cube-single-play-v0.json",
+            "results/offline_rl/mechanism/pointmaze-medium-navigate-singletask-v0/sample.npz"]  # fmt: skip
     unread = ["results/gc_studies/cpu/cube-single-play-v0/weights/params/x",
               "results/gc_studies/cpu/pointmaze-large-navigate-v0--separate/weights/params/x",
               "results/pgd/cpu/world_model/params/x", "results/pgd/cpu-wall/trajectory_model/params/x",
-              "results/pgd_agents/cpu/good20/trajectory_model/params/x"]  # fmt: skip
+              "results/pgd_agents/cpu/good20/trajectory_model/params/x",
+              "results/offline_rl/mechanism/pointmaze-medium-navigate-singletask-v0/weights/params/x"]  # fmt: skip
     assert [p for p in read if ignored(p)] == [] and [p for p in unread if not ignored(p)] == []

@@ -30,6 +30,7 @@ import argparse
 import dataclasses
 import functools
 import sys
+import time
 from pathlib import Path
 
 from cfgrl_core.checks import (
@@ -108,5 +109,6 @@ def results_folder(args, experiment: Experiment, preset_name: str) -> Path:
 
 
 def log(line: str) -> None:
-    """A line on the terminal at once (long runs show their progress as they go)."""
-    print(line, flush=True)
+    """A line on the terminal at once, after the UTC time of day (long runs show their progress as they go, and
+    where their time goes)."""
+    print(f"{time.strftime('%H:%M:%S', time.gmtime())} {line}", flush=True)

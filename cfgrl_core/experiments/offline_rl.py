@@ -148,6 +148,27 @@ PRESETS = {
         path_start_tasks=(MEDIUM3,),
         path_episodes=3,
     ),
+    # The mechanism row (issue 27): OGBench's default task of pointmaze-medium (task 1) at sizes where the IQL critic,
+    # CFGRL and AWR are known to work on our data (3x256 networks, batch 256), a check that the methods work at all
+    # before the paper's tasks are read. 50k joint steps (one seed of this runner reached CFGRL 100 % by then, AWR
+    # only later: the budget curve shows where each stands). AWR at three temperatures (1/beta = 0, the Gaussian BC,
+    # and 30 left out: each costs about a tenth of a step); no extra actors and no path starts (their cost).
+    "mechanism": Preset(
+        name="mechanism",
+        tasks=(MEDIUM,),
+        extra_tasks=(),
+        num_episodes=None,
+        critic_dims=(256, 256, 256),
+        actor_dims=(256, 256, 256),
+        gaussian_dims=(256, 256, 256),
+        batch_size=256,
+        num_steps=50_000,
+        num_seeds=4,
+        episodes=10,
+        val_episodes=10,
+        checkpoint_episodes=4,
+        inv_betas=(1.0, 3.0, 10.0),
+    ),
     # The paper's sizes (shared/reference/cfgrl.md §2, single-task column): a GPU job, the same runner.
     "paper": Preset(
         name="paper",
@@ -326,14 +347,18 @@ def label_statistics(states, cfgs, data, num_seeds: int) -> tuple[dict, np.ndarr
 
 
 def save_sample(path, data, states, cfgs, adv, size: int, seed: int) -> Path:
-    """A fixed subsample of transitions with every seed's A, Q and V (npz, atomic)."""
+    """A fixed subsample of transitions with every seed's A, Q and V, and max_a Q over an action grid (`q_max`, the
+    grid `q_max_grid`: `iql.grid_max_q`) (npz, atomic)."""
     n = len(data["observations"])
     idx = np.sort(np.random.default_rng(seed).choice(n, size=min(size, n), replace=False))
     obs, act = data["observations"][idx], data["actions"][idx]
     q = np.stack([np.asarray(iql.q_values(_member(states.critic, s), obs, act, config=cfgs["critic"]))
                   for s in range(len(adv))])  # fmt: skip
+    grid = iql.action_grid(act.shape[1])
+    q_max = np.stack([np.asarray(iql.grid_max_q(_member(states.critic, s), obs, grid, config=cfgs["critic"])[0])
+                      for s in range(len(adv))])  # fmt: skip
     arrays = dict(index=idx, observations=obs, actions=act, rewards=data["rewards"][idx], masks=data["masks"][idx],
-                  advantages=adv[:, idx], q=q, v=q - adv[:, idx])  # fmt: skip
+                  advantages=adv[:, idx], q=q, v=q - adv[:, idx], q_max=q_max, q_max_grid=grid)  # fmt: skip
     import io
 
     buf = io.BytesIO()
@@ -485,16 +510,23 @@ def run_and_save(task: str, preset, folder=None, *, seed: int = 0, data_dir=None
     return result
 
 
+# Presets whose weights are not committed (.gitignore): notebook 05 reads only their result and sample.npz (the
+# mechanism row's 3x256 weights would take 3.7 MB of the checkout's 35 MB).
+RESULT_ONLY_PRESETS = ("mechanism",)
+
+
 def obtain(task: str, preset, folder=None, *, reuse: bool = False, seed: int = 0, data_dir=None, progress=True,
            log=print) -> dict:  # fmt: skip
     """The result a notebook needs (`protocol.obtain`): loaded when reuse=True or when made by this very commit of a
     clean tree, otherwise run (resuming an unfinished run folder; a finished result is done again from scratch), keeping
-    the weights of `NOTEBOOK_SEEDS` only. folder: the preset's results folder (default `results_dir(preset)`)."""
+    the weights of `NOTEBOOK_SEEDS` only. folder: the preset's results folder (default `results_dir(preset)`). A
+    preset of `RESULT_ONLY_PRESETS` counts as finished from its result and sample alone."""
     preset = get_preset(preset)
     result_file = result_path(preset.name, task, folder)
     run_folder = result_file.with_suffix("")
+    needs = [run_folder / "sample.npz"] if preset.name in RESULT_ONLY_PRESETS else [run_folder / "weights"]
     return protocol.obtain(
-        task, result_file, also=[run_folder / "weights"], reuse=reuse, load=lambda: load_result(result_file),
+        task, result_file, also=needs, reuse=reuse, load=lambda: load_result(result_file),
         discard=lambda: shutil.rmtree(run_folder, ignore_errors=True),
         run=lambda: run_and_save(task, preset, folder, seed=seed, data_dir=data_dir, progress=progress, log=log,
                                  weight_seeds=NOTEBOOK_SEEDS),
@@ -574,6 +606,39 @@ def load_sample(result_file) -> dict:
     """The transitions with every seed's Q, V and A saved beside a finished result (<task>/sample.npz)."""
     with np.load(Path(result_file).with_suffix("") / "sample.npz") as f:
         return {k: f[k] for k in f.files}
+
+
+def sample_q_max(sample: dict, weights=None, cfgs=None) -> tuple[np.ndarray, list[int]]:
+    """max_a min_k Q(s, a) over the action grid on a sample's states, per critic seed: the sample's own `q_max` (every
+    seed, saved by runs since the grid was added), else computed from `weights` (`load_weights`: the seeds kept,
+    seed 0 for a notebook's run). Returns ([S', N], the seeds)."""
+    if "q_max" in sample:
+        return np.asarray(sample["q_max"]), list(range(len(sample["q_max"])))
+    if weights is None or cfgs is None:
+        raise ValueError("this sample has no q_max (saved before the action grid): pass the run's weights and configs")
+    grid = iql.action_grid(sample["actions"].shape[1])
+    critics = weights["critic"]
+    seeds = len(jax.tree_util.tree_leaves(critics)[0])
+    q = [np.asarray(iql.grid_max_q(_member(critics, s)["critic"], sample["observations"], grid,
+                                   config=cfgs["critic"])[0]) for s in range(seeds)]  # fmt: skip
+    return np.stack(q), list(range(seeds))
+
+
+def critic_by_distance(task: str, sample: dict, q_max=None) -> dict:
+    """A task's critic values by the BFS distance of the sample's states to the goal (`value_map`): distance [D],
+    count [D], v [S, D] (every seed), q_max [S', D] (when given), the task's start distance, and `unjoined`: states
+    that walking does not join to the goal (teleport's far side)."""
+    from cfgrl_core.ogbench import value_map
+
+    env_name, task_id = parse_task(task)
+    layout = value_map.maze_layout(env_name, task_id)
+    dist = value_map.goal_distances(layout, sample["observations"][:, :2])
+    table = value_map.by_distance(sample["v"], dist)
+    out = dict(distance=table["distance"], count=table["count"], v=table["mean"], unjoined=table["unjoined"],
+               start_distance=int(layout["distance"][tuple(layout["start_ij"])]))  # fmt: skip
+    if q_max is not None:
+        out["q_max"] = value_map.by_distance(q_max, dist)["mean"]
+    return out
 
 
 # ---- notebook 05's report: its table, labels, costs and Summary values (scripts/render_readme.py reads them too) ---
@@ -874,6 +939,19 @@ def summary_values(results: dict, preset, paper: dict | None = None) -> dict:
         "paper_status": paper_status(paper_type, cube_done),
         "labels": _records(list(labels.values())),
     }  # fmt: skip
+
+
+def distance_line(label: str, table: dict) -> str:
+    """One run's values by distance (`critic_by_distance`) as the Summary says them: V at the goal's cell and at the
+    furthest distance, at the task's start, and the rank correlation of V with distance (mean over seeds)."""
+    from cfgrl_core.ogbench import value_map
+
+    d, v = np.asarray(table["distance"]), np.asarray(table["v"], float).mean(axis=0)
+    at = lambda k: f"{v[np.flatnonzero(d == k)[0]]:.0f}" if (d == k).any() else "–"  # noqa: E731
+    rank = np.mean([value_map.rank_correlation(d, row) for row in np.asarray(table["v"], float)])
+    return (f"{label}: {at(d.min())} at {d.min()} cells, {at(table['start_distance'])} at the start "
+            f"({table['start_distance']} cells), {at(d.max())} at {d.max()} cells, rank correlation with distance "
+            f"{rank:+.2f}")  # fmt: skip
 
 
 def gradient_values(grads: dict, inv_betas, top: float, task: str) -> dict:
