@@ -40,7 +40,9 @@
 # - how one CFGRL training gives a whole curve over $w$, where AWR pays one training per point;
 # - how much of the difference survives honest selection (validation episodes, never the test episodes);
 # - how the gradient of one real batch is shared among its examples under AWR's weights and CFGRL's labels;
-# - what guidance does to one decision: the actions sampled at one state, coloured by the critic's $Q$.
+# - what guidance does to one decision: the actions sampled at one state, coloured by the critic's $Q$;
+# - whether the methods work at all at a size known to suffice (the mechanism row), and what the critics' values look
+#   like by distance to the goal: where they are ordered as they must be, where not, and a check of why.
 #
 # Cost: printed at the end of section 2 from each result's own timings (the `cpu` preset is what `make figures`
 # runs; the `paper` preset is a GPU job: `python scripts/run_offline_rl.py --preset paper`).
@@ -71,7 +73,7 @@ from cfgrl_core.guidance import sample_guided
 from cfgrl_core.io.figures import figures_dir, save_figure
 from cfgrl_core.io.provenance import device_description
 from cfgrl_core.io.summary import save_summary
-from cfgrl_core.ogbench import evaluation, maze, singletask
+from cfgrl_core.ogbench import evaluation, maze, singletask, value_map
 from cfgrl_core.progress import announce
 from cfgrl_core.toys.per_example import ess_fraction, per_example_grad_norms, top_share
 from cfgrl_core.widgets import SliderPlot
@@ -182,13 +184,18 @@ for task in TASKS:
     assert orl.load_result(orl.result_path(PRESET.name, task, RESULTS_DIR)) == json.loads(json.dumps(r))
 
 # %% [markdown]
-# ## 3. An OGBench analogue of Figure 3: one CFGRL training against one AWR training per temperature
-# Success (mean over seeds, band = ± one std over seeds, ddof = 1) against $w$ for CFGRL (bottom axis) and against
-# $1/\beta$ for AWR (top axis), on one panel per task. The legend says how many trainings each curve cost per
-# seed. Triangles mark each seed's value chosen on validation episodes. $w = 0$ is the BC policy of the same
-# network; $1/\beta = 0$ is a separately trained BC policy (Gaussian). The paper's Figure 3 plots the same two axes on
-# tasks it does not name (see the introduction), so this is the analogue of its figure on our tasks.
-
+# ### The mechanism row: medium task 1 at sizes where the methods are known to work
+# The `cpu` preset's sizes (2×128 critic, 3×128 actors, batch 128, 30k steps) were set by a time cap and lie below
+# what IQL needs on these tasks. Before reading its table, one check that the critic and both extraction methods work
+# at all on our data: OGBench's default task of pointmaze-medium (task 1) with 3×256 critic and actors at batch 256,
+# the `mechanism` preset (4 seeds, 50k joint steps, evaluated at 25, 50 and 100 % of them; AWR at 1/β = 1, 3, 10
+# only, since every temperature adds to the cost of each step: `make bench` prints how much). Left: the final
+# success against $w$ and $1/\beta$ (band ± one std over seeds, ▲ each seed's validated value).
+# Right: the budget: CFGRL at its validated
+# $w$ and AWR at its validated $1/\beta$ can only be read at the last step (validation is run there), so the earlier
+# points are each curve's best value (oracle, for the picture only), beside filtered BC ($w = 1$) and BC ($w = 0$).
+# Its row joins the table of section 4. Its result and sample are committed, its weights are not (the checkout's
+# size). In FAST mode the fast run of medium task 1 stands in for it.
 
 # %%
 def band(ax, x, per_seed, color, label, marker):
@@ -196,6 +203,66 @@ def band(ax, x, per_seed, color, label, marker):
     sd = 100 * per_seed.std(0, ddof=1) if len(per_seed) > 1 else np.zeros_like(mean)
     ax.plot(x, mean, marker=marker, color=color, label=label, ms=4)
     ax.fill_between(x, mean - sd, mean + sd, color=color, alpha=0.15)
+
+
+# %%
+MECH_PRESET = orl.get_preset("fast" if FAST else "mechanism")
+if FAST:
+    MECH = RESULTS[orl.MEDIUM]  # the fast preset's one task is medium task 1
+    MECH_FILE = orl.result_path(PRESET.name, orl.MEDIUM, RESULTS_DIR)
+else:
+    announce(f"05: mechanism row ({MECH_PRESET.num_seeds} seeds x {MECH_PRESET.num_steps:,} steps at 3x256)")
+    MECH_FILE = orl.result_path(MECH_PRESET.name, orl.MEDIUM)
+    MECH = orl.obtain(orl.MEDIUM, MECH_PRESET, reuse=REUSE, seed=SEED, data_dir=DATA_DIR)
+MECH_WS, MECH_BETAS = np.asarray(MECH["ws"]), np.asarray(MECH["inv_betas"])
+mech_rows = []
+fig, (ax, ax_b) = plt.subplots(1, 2, figsize=(11, 3.9))
+x_beta = np.arange(len(MECH_BETAS)) * (MECH_WS.max() / max(1, len(MECH_BETAS) - 1))
+for k, (name, x, values) in enumerate((("awr_gaussian", x_beta, MECH_BETAS), ("cfgrl", MECH_WS, MECH_WS))):
+    per_seed = orl.curves(MECH, name)
+    band(ax, x, per_seed, f"C{k}", name, "o" if name == "cfgrl" else "s")
+    pos = np.interp(np.asarray(MECH["chosen"][name]), values, x)
+    ax.plot(pos, np.full_like(pos, -5.0 - 2 * k), "^", color=f"C{k}", ms=6, alpha=0.7)
+    mech_rows += [dict(panel="final", actor=name, value=float(v), seed=s_, success=float(c))
+                  for s_, curve in enumerate(per_seed) for v, c in zip(values, curve, strict=True)]  # fmt: skip
+top = ax.twiny()
+top.set_xlim(ax.get_xlim())
+top.set_xticks(x_beta, [f"{b:g}" for b in MECH_BETAS])
+top.set_xlabel("AWR temperature 1/β (squares)")
+ax.set(xlabel="CFGRL guidance weight w (circles)", ylabel="success rate (%)", ylim=(-14, 104),
+       title=f"{short(orl.MEDIUM)}, {orl.run_label(MECH).split(', 4 seeds')[0]}")  # fmt: skip
+ax.legend(fontsize=7, loc="center right")
+steps_m = MECH["checkpoint_steps"]
+for label, fn, style, color in (
+    ("CFGRL, best w (oracle)", lambda st: orl.curves(MECH, "cfgrl", st).max(axis=1), "-o", "C1"),
+    ("AWR, best 1/β (oracle)", lambda st: orl.curves(MECH, "awr_gaussian", st).max(axis=1), "-s", "C0"),
+    ("filtered BC (w = 1)", lambda st: orl.curves(MECH, "cfgrl", st)[:, int(np.argmin(np.abs(MECH_WS - 1)))], "--",
+     "C2"),
+    ("BC (w = 0)", lambda st: orl.curves(MECH, "cfgrl", st)[:, int(np.argmin(np.abs(MECH_WS)))], ":", "0.4"),
+):
+    per_step = np.stack([fn(st) for st in steps_m], axis=1)  # [S, checkpoints], each seed's own best
+    ax_b.errorbar(steps_m, 100 * per_step.mean(0), yerr=100 * per_step.std(0, ddof=1) if len(per_step) > 1 else None,
+                  fmt=style, color=color, ms=4, capsize=2, label=label)  # fmt: skip
+    mech_rows += [dict(panel="budget", actor=label, value=float(st), seed=s_, success=float(v))
+                  for s_, row in enumerate(per_step) for st, v in zip(steps_m, row, strict=True)]  # fmt: skip
+ax_b.set(xlabel="training steps", ylabel="success rate (%)", ylim=(-3, 103),
+         title="the budget: mean ± std over seeds (each seed's best value)")  # fmt: skip
+ax_b.legend(fontsize=7)
+fig.tight_layout()
+save_figure(fig, "fig05_mechanism", mech_rows, meta=dict(preset=MECH_PRESET.name, seed=SEED, task=orl.MEDIUM))
+plt.show()
+MECH_LINE = orl.task_line(MECH, orl.table_row(MECH), orl.label_row(MECH))
+print(MECH_LINE)
+print(f"cost: {orl.cost_minutes(MECH):.0f} min on {MECH['device']} ({MECH['timings']})")
+
+# %% [markdown]
+# ## 3. An OGBench analogue of Figure 3: one CFGRL training against one AWR training per temperature
+# Success (mean over seeds, band = ± one std over seeds, ddof = 1) against $w$ for CFGRL (bottom axis) and against
+# $1/\beta$ for AWR (top axis), on one panel per task. The legend says how many trainings each curve cost per
+# seed. Triangles mark each seed's value chosen on validation episodes. $w = 0$ is the BC policy of the same
+# network; $1/\beta = 0$ is a separately trained BC policy (Gaussian). The paper's Figure 3 plots the same two axes on
+# tasks it does not name (see the introduction), so this is the analogue of its figure on our tasks.
+
 
 
 # %%
@@ -249,6 +316,8 @@ plt.show()
 # %%
 PAPER = orl.paper_runs()  # {"<preset>/<task>": result} of results/offline_rl/paper*/ (GPU jobs); {} when none exists
 TABLE_ROWS = orl.table_rows(RESULTS, PAPER)  # this preset's rows, then those of the paper-type runs
+if not FAST:
+    TABLE_ROWS.append(orl.table_row(MECH))  # the mechanism row (section 2)
 TABLE = pd.DataFrame(TABLE_ROWS)
 display(orl.shown_table(TABLE_ROWS))
 ROW_NAMES = [short(r["task"]) + ("" if r["preset"] == PRESET.name else f"\n({r['preset']})") for r in TABLE_ROWS]
@@ -299,9 +368,10 @@ plt.show()
 # Our variant, not the paper's: on the preset's `path_start_tasks` the final CFGRL and Gaussian-AWR actors are also
 # evaluated from every cell of the task's shortest path (nearest the goal first; the last start is the task's own
 # start), in the same maze with the single-task settings (no goal noise, success counted before the action) and the
-# same episode length. IQL's values are learned backwards from the goal, one backup at a time, so at a small budget
-# they can guide a policy from near the goal but not yet from the task's start: this is where the methods can
-# separate at a CPU budget. Each method's value ($w$, $1/\beta$) is chosen per seed on validation episodes from the
+# same episode length. A critic that is right near the goal but wrong further out guides a policy from near the goal
+# but not from the task's start: this is where the methods can separate at a CPU budget. (Whether the values are
+# merely late to spread back from the goal, or wrong in another way, sections 10 and 11 look at directly.) Each
+# method's value ($w$, $1/\beta$) is chosen per seed on validation episodes from the
 # same starts (other env seeds), pooled over the starts. Lines: mean over seeds; band ± one std over seeds
 # (ddof = 1).
 
@@ -514,6 +584,114 @@ print(f"{short(SLIDER_TASK)}, state {state0.round(2)} ({SLIDER_START}): mean Q o
       + ", ".join(f"{w:g}: {q:.2f}" for w, q in zip(W_GRID[::4], SLIDER_MEAN_Q[::4], strict=True)))  # fmt: skip
 
 # %% [markdown]
+# ## 10. The critic made visible: its values by distance to the goal, and its losses
+# Every state of each run's fixed sample sits in a maze cell; the cell's shortest-path distance to the task's goal
+# (BFS over the maze's cells, 4-neighbour moves, as section 6 counts them) orders the states as a correct critic
+# must: further from the goal, lower $V$. Top: $V$ by that distance (mean over the states at each distance; line: mean
+# over critic seeds, band: their min-max) and $\max_a \min_k Q(s, a)$ over an 11 × 11 grid of actions in
+# $[-1, 1]^2$ (dashed; every seed where the run saved it, else seed 0 from the committed weights), with the task's
+# start marked and the floor $-1/(1-\gamma) = -100$ of a state that never reaches the goal. Bottom: the IQL loss
+# ($L_V + L_Q$) of every seed, every 100 steps. In the teleport maze, states that walking does not join to the goal
+# (the far side of a teleporter) have no BFS distance and are left out; the title says how many.
+
+# %%
+CRITIC_RUNS = {short(t): (RESULTS[t], SAMPLES[t], WEIGHTS[t]) for t in TASKS}
+if not FAST:  # (in FAST mode the mechanism row is the fast run itself, already a column)
+    CRITIC_RUNS[f"{short(orl.MEDIUM)} (mechanism)"] = (MECH, orl.load_sample(MECH_FILE), None)
+FLOOR = -1 / (1 - PRESET.discount)
+BY_DISTANCE, value_rows, loss_rows = {}, [], []
+fig, axes = plt.subplots(2, len(CRITIC_RUNS), figsize=(3.9 * len(CRITIC_RUNS), 6.4), squeeze=False)
+for (ax, ax_l), (label, (r, smp, wts)) in zip(axes.T, CRITIC_RUNS.items(), strict=True):
+    q_max, q_seeds = orl.sample_q_max(smp, *(wts or (None, None)))
+    table = BY_DISTANCE[label] = orl.critic_by_distance(r["task"], smp, q_max)
+    d, v, q = table["distance"], table["v"], table["q_max"]
+    ax.plot(d, v.mean(0), "-o", ms=3, color="C0", label="V (mean over seeds)")
+    ax.fill_between(d, v.min(0), v.max(0), color="C0", alpha=0.2)
+    ax.plot(d, q.mean(0), "--", color="C1", label=f"max_a Q (seeds {q_seeds})")
+    ax.axvline(table["start_distance"], color="C2", lw=1, ls=":", label="the task's start")
+    ax.axhline(FLOOR, color="0.5", lw=0.8)
+    ax.set(xlabel="BFS distance to the goal (cells)", ylabel="value", ylim=(FLOOR - 5, 5),
+           title=f"{label}" + (f"\n({table['unjoined']} states not joined by walking)" if table["unjoined"] else ""))
+    ax.legend(fontsize=6)
+    value_rows += [dict(run=label, distance=int(dd), states=int(c), seed=s_, v=float(v[s_, i]))
+                   for s_ in range(len(v)) for i, (dd, c) in enumerate(zip(d, table["count"], strict=True))]
+    value_rows += [dict(run=label, distance=int(dd), states=int(c), seed=q_seeds[s_], q_max=float(q[s_, i]))
+                   for s_ in range(len(q)) for i, (dd, c) in enumerate(zip(d, table["count"], strict=True))]
+    losses = np.asarray(r["loss_every_100"], float)  # [S, steps / 100]
+    steps_l = 100 * np.arange(losses.shape[1])
+    for s_, curve in enumerate(losses):
+        ax_l.plot(steps_l, curve, lw=0.7, color=f"C{s_}", label=f"seed {s_}")
+    loss_rows += [dict(run=label, seed=s_, step=int(st), iql_loss=float(x))
+                  for s_, curve in enumerate(losses) for st, x in zip(steps_l, curve, strict=True)]  # fmt: skip
+    ax_l.set(yscale="log", xlabel="training step", ylabel="IQL loss (L_V + L_Q)")
+    ax_l.legend(fontsize=6)
+fig.suptitle("The critics: V and max_a Q by distance to the goal (top), the IQL loss of every seed (bottom)")
+fig.tight_layout()
+save_figure(fig, "fig05_critic", value_rows + loss_rows, meta=dict(preset=PRESET.name, seed=SEED))
+plt.show()
+for label, table in BY_DISTANCE.items():
+    order = [value_map.rank_correlation(table["distance"], row) for row in table["v"]]
+    print(f"{label}: rank correlation of V with distance by seed " + ", ".join(f"{x:+.2f}" for x in order))
+
+# %% [markdown]
+# ## 11. Why medium task 3's values along its path are out of order: a check
+# Along medium task 3's only path the `cpu` critics give the cells 4-6 steps from the goal *higher* values than the
+# cells 2-3 steps away, on every seed, while the whole sample's values fall with distance (the figure above). Those far
+# path cells lie, in the plane, within about two cell widths of the goal, across a wall. A critic that is smooth in
+# $(x, y)$ and has not yet learned the walls would do exactly this; so would one that is simply wrong. The check: the
+# best return the dataset itself collects from each path cell (among episodes that reach the goal; the optimal value
+# is at least this) is a floor no correct critic falls far below and a value it should not exceed by much; and if the
+# cause is a critic that has not learned the walls yet, more steps or a larger critic order the path's values by
+# distance. `cfgrl_core.experiments.critic_budget` trains the critic alone on the same data (IQL's losses do not see the
+# actors) at the `cpu` preset's size for 3× its steps and at the mechanism row's widths, and reads it along the path
+# at each budget. Right: Spearman's rank correlation of $V$ with the path distance, per seed ($-1$: ordered as it must
+# be).
+
+# %%
+from cfgrl_core.experiments import critic_budget  # noqa: E402
+
+CB_PRESET = critic_budget.get_preset("fast" if FAST else "cpu")
+announce(f"05: critic budget {CB_PRESET.task} ({', '.join(v.name for v in CB_PRESET.variants)})")
+CB = critic_budget.obtain(CB_PRESET, reuse=REUSE, seed=SEED, data_dir=DATA_DIR,
+                          folder=figures_dir() / "critic_budget_fast" if FAST else None)  # fmt: skip
+path_d = np.asarray(CB["path_distance"])
+cb_rows = []
+fig, (ax, ax_r) = plt.subplots(1, 2, figsize=(11, 3.9))
+ax.plot(path_d, CB["data_best_return"], "k-*", ms=8, label="data: best return from the cell")
+if orl.MEDIUM3 in SAMPLES:  # the cpu run's own critics (with their actors), the figure above
+    layout3 = value_map.maze_layout(*orl.parse_task(orl.MEDIUM3))
+    cpu_path, _ = value_map.along_path(SAMPLES[orl.MEDIUM3]["v"], layout3, SAMPLES[orl.MEDIUM3]["observations"][:, :2])
+    cpu_steps = RESULTS[orl.MEDIUM3]["checkpoint_steps"][-1]
+    ax.plot(path_d, cpu_path.mean(0), "-o", color="0.4", lw=2, label=f"cpu run, with actors ({cpu_steps:,} steps)")
+    cb_rows += [dict(critic="cpu run", step=cpu_steps, seed=s_, distance=int(dd),
+                     v=float(x)) for s_, row in enumerate(cpu_path) for dd, x in zip(path_d, row, strict=True)]
+for k, (name, var) in enumerate(CB["variants"].items()):
+    steps_v = sorted(int(st) for st in var["readings"])
+    for j, st in enumerate(steps_v):
+        pv = np.asarray(var["readings"][str(st)]["path_v"])
+        shade = 0.35 + 0.65 * (j + 1) / len(steps_v)
+        marker = "-o" if k == 0 else "-s"
+        ax.plot(path_d, pv.mean(0), marker, ms=3, color=f"C{k}", alpha=shade, label=f"{name}, {st:,} steps")
+        ranks = var["readings"][str(st)]["path_rank"]
+        ax_r.plot([st] * len(ranks), ranks, "o" if k == 0 else "s", color=f"C{k}", alpha=0.7,
+                  label=name if j == 0 else None)
+        cb_rows += [dict(critic=name, step=st, seed=s_, distance=int(dd), v=float(x), rank=float(ranks[s_]))
+                    for s_, row in enumerate(pv) for dd, x in zip(path_d, row, strict=True)]
+ax.set(xlabel="path cell: distance to the goal (cells)", ylabel="V (mean over seeds)",
+       title=f"{short(CB['task'])}: V along the path")
+ax.legend(fontsize=6)
+ax_r.axhline(-1, color="0.5", lw=0.8)
+ax_r.axhline(0, color="0.5", lw=0.8, ls=":")
+ax_r.set(xscale="log", xlabel="training steps", ylabel="rank correlation of V with distance", ylim=(-1.05, 1.05),
+         title="-1: ordered by distance; one point per seed")
+ax_r.legend(fontsize=6)
+fig.tight_layout()
+save_figure(fig, "fig05_critic_budget", cb_rows, meta=dict(preset=CB_PRESET.name, seed=SEED, task=CB["task"]))
+plt.show()
+CB_LINE = critic_budget.summary_line(CB)
+print(CB_LINE)
+
+# %% [markdown]
 # ## Summary
 # Printed from this run's results, with the noise of every comparison beside it. The values come from
 # `offline_rl.summary_values` (the README's Results block is rendered with the same function from the committed
@@ -522,6 +700,11 @@ print(f"{short(SLIDER_TASK)}, state {state0.round(2)} ({SLIDER_START}): mean Q o
 
 # %%
 S05 = orl.summary_values(RESULTS, PRESET) | orl.gradient_values(norms, INV_BETAS, TOP, GRAD_TASK)
+S05 |= dict(
+    mechanism=MECH_LINE.removeprefix("- "), mechanism_run=orl.run_label(MECH),
+    mechanism_cost=orl.cost_minutes(MECH), critic_check=CB_LINE, critic_task=short(CB["task"]),
+    critic_by_distance="; ".join(orl.distance_line(label, table) for label, table in BY_DISTANCE.items()),
+)  # fmt: skip
 save_summary("fig05", r"""
 Numbers from this run (preset `{preset}`, {seeds} seeds, {episodes} test episodes per seed and value; w and 1/β
 chosen per seed on {val} validation episodes). Conventions: an entry is the mean ± std over seeds (ddof = 1) of
@@ -536,6 +719,11 @@ episodes from the same starts):
 
 {path}
 
+The mechanism row ({mechanism_run}; {mechanism_cost:.0f} min): {mechanism}
+
+The critics: V by the BFS distance of the sample's states to the goal, mean over seeds: {critic_by_distance}. Along
+the path of {critic_task}: {critic_check}.
+
 What to read in them:
 - **The budget** (best point of the CFGRL curve at {steps} steps, oracle, for the picture only): {budget}.
 - **The gradient** on a real batch of {grad_task} (the first seed): ESS/B of the per-example gradient norms is
@@ -543,8 +731,8 @@ What to read in them:
   CFGRL's summed norm and up to {top1_awr_max:.2f} of AWR's.
 - **Why not the paper's numbers** (paper, AWR → CFGRL: {paper}): our networks see {ratio} of its training
   samples ({n_steps:,} steps × batch {batch}, critic {critic}, actors {actor}, on {device}), on locally generated
-  datasets. IQL's values propagate back from the goal one backup at a time; the path starts above measure how far
-  back they guide the actors at this budget.
+  datasets. The mechanism row shows what larger networks and batches do on a task of the same maze; the critic
+  sections show how far from the goal the `cpu` critics' values are still ordered.
 - **Paper-type runs**: {paper_status}
 - Total cost of the runs: {cost_min:.0f} min (their own wall-clock timings; a run that shared the cores with
   another, as the committed `cpu` runs did, reads slower than it would alone).
@@ -558,7 +746,9 @@ What to read in them:
 # numbers mean nothing) also the claims the prose makes about them: from the path starts, the learned values guide
 # both actors from next to the goal but not from the task's own start (the path-start section); two critic seeds
 # disagree on some labels, so the labels are noisy (the labels section); and on the real batch AWR's gradient at its
-# largest temperature is carried by fewer examples than CFGRL's (the gradient section, the paper's Figure 2).
+# largest temperature is carried by fewer examples than CFGRL's (the gradient section, the paper's Figure 2); and in
+# the mechanism row at least one method succeeds somewhere (what the row is for). In every mode, every critic's values
+# were read from the goal's cell outwards, and the critic check read each critic at two budgets or more.
 
 # %%
 for task in TASKS:
@@ -568,7 +758,7 @@ for task in TASKS:
         assert all(orl.curves(RESULTS[task], n).max() == 0 for n in orl.TABLE_ACTORS)
     else:
         assert "CFGRL − AWR" in line and "paired t-test" in line, line
-assert all(r["run"] for r in TABLE_ROWS) and len(TABLE_ROWS) == len(TASKS) + len(S05["paper_table"])
+assert all(r["run"] for r in TABLE_ROWS) and len(TABLE_ROWS) == len(TASKS) + len(S05["paper_table"]) + (not FAST)
 if not FAST:
     for task in PATH_TASKS:  # section 6: near the goal yes, from the task's own start no
         for name in orl.PATH_ACTORS:
@@ -576,6 +766,10 @@ if not FAST:
             assert by_start[0] >= 0.5 and by_start[-1] == 0, (task, name, by_start)
     assert (LABELS["disagreement_mean"] > 0).all() and LABELS["positive_mean"].between(0, 1, inclusive="neither").all()
     assert ess_fraction(norms[f"AWR 1/β={INV_BETAS.max():g}"]) < ess_fraction(norms["CFGRL"])
+    assert not orl.no_success(MECH), "the mechanism row is meant to show the methods working: neither succeeds"
+for label, table in BY_DISTANCE.items():  # section 10: every run's values were read at the goal's cell and beyond
+    assert table["distance"][0] == 0 and len(table["distance"]) > 3 and np.isfinite(table["v"]).all(), label
+assert all(len(v["readings"]) >= 2 for v in CB["variants"].values())  # section 11: at least two budgets per critic
 
 # %% [markdown]
 # ## Exercises
