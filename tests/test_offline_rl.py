@@ -491,8 +491,23 @@ def test_a_planted_paper_result_becomes_a_labelled_table_row_and_the_status_name
 
 def test_fig05_table_csv_is_the_table_rows_of_the_committed_results():
     rows = offline_rl.table_rows(_cpu_results(), offline_rl.paper_runs(REPO / "results"))
+    mechanism = REPO / "results" / "offline_rl" / "mechanism"
+    rows.append(offline_rl.table_row(offline_rl.load_result(mechanism / f"{offline_rl.MEDIUM}.json")))  # its row
     records = pd.DataFrame(rows).to_dict("records")  # as the notebook saves them: a missing paper entry is NaN
     assert (REPO / "figures" / "fig05_table.csv").read_text() == table_to_csv(records)
+
+
+def test_fig05_mechanism_csv_is_each_seeds_success_in_the_committed_mechanism_result():
+    r = offline_rl.load_result(REPO / "results" / "offline_rl" / "mechanism" / f"{offline_rl.MEDIUM}.json")
+    frame = pd.read_csv(REPO / "figures" / "fig05_mechanism.csv")
+    final = frame[frame["panel"] == "final"]
+    for name, values in (("cfgrl", r["ws"]), ("awr_gaussian", r["inv_betas"])):
+        got = final[final["actor"] == name].pivot(index="seed", columns="value", values="success")
+        np.testing.assert_allclose(got[values].to_numpy(), offline_rl.curves(r, name), rtol=1e-5)
+    budget = frame[(frame["panel"] == "budget") & (frame["actor"] == "CFGRL, best w (oracle)")]
+    for step in r["checkpoint_steps"]:
+        got = budget[budget["value"] == step].sort_values("seed")["success"].to_numpy()
+        np.testing.assert_allclose(got, offline_rl.curves(r, "cfgrl", step).max(axis=1), rtol=1e-5)
 
 
 def test_fig05_curve_budget_and_path_csvs_are_each_seeds_success_in_the_committed_results():
