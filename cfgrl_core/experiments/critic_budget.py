@@ -123,14 +123,9 @@ def run(preset, *, folder=None, seed: int = 0, data_dir=None, progress: bool = T
     layout = value_map.maze_layout(env_name, task_id)
     xy = data["observations"][:, :2]
     g, reaches = value_map.returns_to_go(raw["rewards"], raw["masks"], raw["terminals"], discount=preset.discount)
-    ij = value_map.cells_of(layout, xy)
-    median = []
-    for cell in layout["path"]:
-        hit = (ij[:, 0] == cell[0]) & (ij[:, 1] == cell[1]) & reaches
-        median.append(float(np.median(g[hit])) if hit.any() else float("nan"))
     idx = np.sort(np.random.default_rng(seed).choice(len(xy), size=min(preset.sample_size, len(xy)), replace=False))
     sample_obs = jnp.asarray(data["observations"][idx])
-    _, path_counts = value_map.along_path(np.zeros((1, len(idx))), layout, xy[idx])
+    path_counts = value_map.path_cells(layout, xy[idx]).sum(axis=1)
     grid = iql.action_grid(data["actions"].shape[1])
     device_data = {k: jnp.asarray(v) for k, v in data.items()}
     result_file = result_path(preset.name, folder)
@@ -176,8 +171,9 @@ def run(preset, *, folder=None, seed: int = 0, data_dir=None, progress: bool = T
         task=preset.task, env_name=env_name, task_id=task_id, preset=dataclasses.asdict(preset), seed=seed,
         path=layout["path"].tolist(), path_distance=list(range(1, len(layout["path"]) + 1)),
         path_sample_counts=path_counts.tolist(), grid_points=int(len(grid)),
-        data_best_return=value_map.best_by_cell(layout, xy, g, reaches).round(3).tolist(),
-        data_median_return=np.round(median, 3).tolist(), variants=variants,
+        data_best_return=value_map.path_returns(layout, xy, g, reaches).round(3).tolist(),
+        data_median_return=value_map.path_returns(layout, xy, g, reaches, np.median).round(3).tolist(),
+        variants=variants,
         dataset_recipe=recipe, dataset_sha256=dataset_sha256, seconds=round(time.perf_counter() - t0, 1),
         device=device_description(), jax_version=jax.__version__, commit=git_commit(),
     )  # fmt: skip

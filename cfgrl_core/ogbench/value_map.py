@@ -74,17 +74,19 @@ def by_distance(values, distances) -> dict:
     return dict(distance=present, count=count, mean=mean, unjoined=int((distances < 0).sum()))
 
 
+def path_cells(layout: dict, xy) -> np.ndarray:
+    """Which positions lie in each cell of the task's shortest path, nearest the goal first: [P, N] bool."""
+    ij = cells_of(layout, xy)
+    return np.stack([(ij[:, 0] == i) & (ij[:, 1] == j) for i, j in layout["path"]])
+
+
 def along_path(values, layout: dict, xy) -> tuple[np.ndarray, np.ndarray]:
     """Values [S, N] averaged over the states in each cell of the task's shortest path (nearest the goal first):
     ([S, P] means, NaN for a cell with no state; [P] states per cell)."""
     values = np.atleast_2d(np.asarray(values, float))
-    ij = cells_of(layout, xy)
-    means, counts = [], []
-    for cell in layout["path"]:
-        hit = (ij[:, 0] == cell[0]) & (ij[:, 1] == cell[1])
-        counts.append(int(hit.sum()))
-        means.append(values[:, hit].mean(axis=1) if hit.any() else np.full(len(values), np.nan))
-    return np.stack(means, axis=1), np.asarray(counts, int)
+    hits = path_cells(layout, xy)
+    means = [values[:, hit].mean(axis=1) if hit.any() else np.full(len(values), np.nan) for hit in hits]
+    return np.stack(means, axis=1), hits.sum(axis=1)
 
 
 def returns_to_go(rewards, masks, terminals, *, discount: float) -> tuple[np.ndarray, np.ndarray]:
@@ -108,16 +110,12 @@ def returns_to_go(rewards, masks, terminals, *, discount: float) -> tuple[np.nda
     return g, reaches
 
 
-def best_by_cell(layout: dict, xy, g, reaches) -> np.ndarray:
-    """The best return-to-go (`returns_to_go`) observed from each cell of the task's path, among states whose episode
-    reaches the goal: [P], nearest the goal first (NaN where none does)."""
-    ij = cells_of(layout, xy)
+def path_returns(layout: dict, xy, g, reaches, reduce=np.max) -> np.ndarray:
+    """`reduce` (default: the best) of the returns-to-go (`returns_to_go`) observed from each cell of the task's
+    path, among states whose episode reaches the goal: [P], nearest the goal first (NaN where none does)."""
     g, reaches = np.asarray(g, float), np.asarray(reaches, bool)
-    out = []
-    for cell in layout["path"]:
-        hit = (ij[:, 0] == cell[0]) & (ij[:, 1] == cell[1]) & reaches
-        out.append(g[hit].max() if hit.any() else np.nan)
-    return np.asarray(out)
+    return np.asarray([float(reduce(g[hit & reaches])) if (hit & reaches).any() else np.nan
+                       for hit in path_cells(layout, xy)])  # fmt: skip
 
 
 def rank_correlation(x, y) -> float:
