@@ -44,8 +44,10 @@
 # - whether the methods work at all at a size known to suffice (the mechanism row), and what the critics' values look
 #   like by distance to the goal: where they are ordered as they must be, where not, and a check of why.
 #
-# Cost: printed at the end of section 2 from each result's own timings (the `cpu` preset is what `make figures`
-# runs; the `paper` preset is a GPU job: `python scripts/run_offline_rl.py --preset paper`).
+# Cost: printed in section 2 from each result's own timings. `make figures` trains the `mechanism` preset (medium
+# task 1 at 3×256), the `cpu` preset (the paper's large and teleport at a small budget) and the critic check of
+# section 11; the `paper` preset is a GPU job (`python scripts/run_offline_rl.py --preset paper`). Two earlier runs
+# are read from their committed records and not trained again (`offline_rl.RECORDED_RUNS`, sections 2, 6 and 11).
 
 # %% [markdown]
 # ## Setup
@@ -185,12 +187,14 @@ for task in TASKS:
 
 # %% [markdown]
 # ### The mechanism row: medium task 1 at sizes where the methods are known to work
-# The `cpu` preset's sizes (2×128 critic, 3×128 actors, batch 128, 30k steps) were set by a time cap and lie below
-# what IQL needs on these tasks. Before reading its table, one check that the critic and both extraction methods work
-# at all on our data: OGBench's default task of pointmaze-medium (task 1) with 3×256 critic and actors at batch 256,
-# the `mechanism` preset (4 seeds, 50k joint steps, evaluated at 25, 50 and 100 % of them; AWR at 1/β = 1, 3, 10
-# only, since every temperature adds to the cost of each step: `make bench` prints how much). Left: the final
-# success against $w$ and $1/\beta$ (band ± one std over seeds, ▲ each seed's validated value).
+# The `cpu` preset's sizes (2×128 critic, 3×128 actors, batch 128, 30k steps) are what `make figures` affords for the
+# paper's tasks on 2 cores, and they lie below what IQL needs there. Before reading its table, one check that the
+# critic and both extraction methods work at all on our data: OGBench's default task of pointmaze-medium (task 1)
+# with 3×256 critic and actors, the `mechanism` preset (4 seeds, 50k joint steps at batch 128, evaluated at 25, 50 and
+# 100 % of them; AWR at 1/β = 1, 3, 10 only, since every temperature adds to the cost of each step: `make bench`
+# prints how much). Batch 128 halves the cost of a step; the same row at batch 256, the size known to work, is kept
+# as a record (`results/offline_rl/mechanism-b256/`, not trained again) and printed below the figure for comparison.
+# Left: the final success against $w$ and $1/\beta$ (band ± one std over seeds, ▲ each seed's validated value).
 # Right: the budget: CFGRL at its validated
 # $w$ and AWR at its validated $1/\beta$ can only be read at the last step (validation is run there), so the earlier
 # points are each curve's best value (oracle, for the picture only), beside filtered BC ($w = 1$) and BC ($w = 0$).
@@ -254,6 +258,11 @@ plt.show()
 MECH_LINE = orl.task_line(MECH, orl.table_row(MECH), orl.label_row(MECH))
 print(MECH_LINE)
 print(f"cost: {orl.cost_minutes(MECH):.0f} min on {MECH['device']} ({MECH['timings']})")
+if not FAST:  # the recorded batch-256 run of the same row (not trained again)
+    MECH256, _ = orl.recorded_run("mechanism-b256")
+    MECH256_LINE = orl.task_line(MECH256, orl.table_row(MECH256), orl.label_row(MECH256))
+    print(f"recorded at batch 256 ({orl.run_label(MECH256)}; {orl.cost_minutes(MECH256):.0f} min):")
+    print(MECH256_LINE)
 
 # %% [markdown]
 # ## 3. An OGBench analogue of Figure 3: one CFGRL training against one AWR training per temperature
@@ -307,7 +316,8 @@ plt.show()
 # Success in %, mean ± std over seeds (ddof = 1) at the last checkpoint: for AWR (Gaussian) and CFGRL, each seed
 # at the value chosen on its validation episodes; BC ($w = 0$) and filtered BC ($w = 1$) of the CFGRL network for
 # reference. The paper's columns are its Table 2 (official datasets, 4×512 networks, 1M steps of batch 1024,
-# 4 seeds, best value of each sweep); medium task 3 is our addition and has no paper entry. Every row says what made
+# 4 seeds, best value of each sweep); the mechanism row (medium task 1) is our addition and has no paper entry. Every
+# row says what made
 # it (`run`: device, steps × batch, networks, seeds, test episodes per seed and value); rows of paper-type runs
 # (`results/offline_rl/paper*/`, the `paper` preset or a shortened GPU trial) follow this preset's whenever one
 # exists. A task on which neither method succeeds at any value shows 0 ± 0 everywhere: the Summary says so instead of
@@ -373,14 +383,20 @@ plt.show()
 # merely late to spread back from the goal, or wrong in another way, sections 10 and 11 look at directly.) Each
 # method's value ($w$, $1/\beta$) is chosen per seed on validation episodes from the
 # same starts (other env seeds), pooled over the starts. Lines: mean over seeds; band ± one std over seeds
-# (ddof = 1).
+# (ddof = 1). The `cpu` preset has no path-start task (their rollouts cost the most); in full mode this section
+# reads the recorded run of the earlier cpu tier (`results/offline_rl/cpu-earlier/`: medium task 3, 2×128 critic,
+# 3×128 actors, 30k steps, 4 seeds), which `make figures` does not train again.
 
 # %%
-PATH_TASKS = [t for t in TASKS if RESULTS[t].get("path_starts")]
+PATH_RUNS = {t: RESULTS[t] for t in TASKS if RESULTS[t].get("path_starts")}
+if not PATH_RUNS and not FAST:
+    EARLIER, EARLIER_SAMPLE = orl.recorded_run("cpu-earlier")
+    PATH_RUNS = {EARLIER["task"]: EARLIER}
+PATH_TASKS = list(PATH_RUNS)
 path_rows = []
 fig, axes = plt.subplots(len(PATH_TASKS), 2, figsize=(11, 3.6 * len(PATH_TASKS)), squeeze=False)
 for (ax, ax_b), task in zip(axes, PATH_TASKS, strict=True):
-    r = RESULTS[task]
+    r = PATH_RUNS[task]
     dist = np.asarray([s_["distance"] for s_ in r["path_starts"]["starts"]])
     for k, name in enumerate(r["actors"]):  # the colours of Figure 3
         if name not in r["path_starts"]["chosen"]:
@@ -398,7 +414,8 @@ for (ax, ax_b), task in zip(axes, PATH_TASKS, strict=True):
     ax.set(
         xlabel="start: distance to the goal along the shortest path (cells)",
         ylabel="success rate (%)",
-        title=f"{short(task)}: {r['path_starts']['episodes']} episodes per start and seed",
+        title=f"{short(task)} ({r['preset']['name']} preset, commit {r['commit']}): "
+        f"{r['path_starts']['episodes']} episodes per start and seed",
         ylim=(-3, 103),
     )
     ax.legend(fontsize=7)
@@ -414,7 +431,8 @@ for (ax, ax_b), task in zip(axes, PATH_TASKS, strict=True):
     ax_b.legend(fontsize=6, ncol=2)
 fig.tight_layout()
 if PATH_TASKS:
-    save_figure(fig, "fig05_path_starts", path_rows, meta=dict(preset=PRESET.name, seed=SEED))
+    save_figure(fig, "fig05_path_starts", path_rows,
+                meta=dict(preset=PATH_RUNS[PATH_TASKS[0]]["preset"]["name"], seed=SEED))
 plt.show()
 
 # %% [markdown]
@@ -518,17 +536,17 @@ GRADS.round(3)
 
 # %% [markdown]
 # ## 9. One decision under a $w$ slider, coloured by $Q$
-# At a state where the critic has learned something (two cells from the goal on the first path-start task; the
-# task's own start otherwise), 400 actions sampled from CFGRL seed 0 at each $w$ of the grid (one sampling
-# call for the whole grid, computed up front, so the slider only redraws), each dot coloured by critic seed 0's
-# $\min_k Q_k(s, a)$; the title gives the mean $Q$ of the drawn actions and the mean over the dataset's own
-# actions' positive label rate is printed below.
+# At a state where the critic has learned something (two cells from the goal on the first of this preset's tasks
+# with path starts; the first task's own start otherwise), 400 actions sampled from CFGRL seed 0 at each $w$ of the
+# grid (one sampling call for the whole grid, computed up front, so the slider only redraws), each dot coloured by
+# critic seed 0's $\min_k Q_k(s, a)$; the title gives the mean $Q$ of the drawn actions, and the mean $Q$ by $w$ is
+# printed below.
 
 # %%
-SLIDER_TASK = (PATH_TASKS or TASKS)[0]
+SLIDER_TASK = next((t for t in TASKS if RESULTS[t].get("path_starts")), TASKS[0])
 W_GRID = np.round(np.arange(0.0, 5.01, 0.25), 2)
 sp, scfg = WEIGHTS[SLIDER_TASK]
-if PATH_TASKS:
+if RESULTS[SLIDER_TASK].get("path_starts"):
     starts = RESULTS[SLIDER_TASK]["path_starts"]["starts"]
     SLIDER_START = min(starts, key=lambda s_: abs(s_["distance"] - 2))
     env = singletask.path_start_env(*orl.parse_task(SLIDER_TASK))
@@ -635,8 +653,9 @@ for label, table in BY_DISTANCE.items():
 
 # %% [markdown]
 # ## 11. Why medium task 3's values along its path are out of order: a check
-# Along medium task 3's only path the `cpu` critics give the cells 4-6 steps from the goal *higher* values than the
-# cells 2-3 steps away, on every seed, while the whole sample's values fall with distance (the figure above). Those far
+# Along medium task 3's only path the critics of the earlier cpu tier (the recorded run of section 6, trained with
+# their actors) give the cells 4-6 steps from the goal *higher* values than the cells 2-3 steps away, on every seed,
+# while that run's whole sample's values fell with distance. Those far
 # path cells lie, in the plane, within about two cell widths of the goal, across a wall. A critic that is smooth in
 # $(x, y)$ and has not yet learned the walls would do exactly this; so would one that is simply wrong. The check: the
 # best return the dataset itself collects from each path cell (among episodes that reach the goal; the optimal value
@@ -658,12 +677,14 @@ path_d = np.asarray(CB["path_distance"])
 cb_rows = []
 fig, (ax, ax_r) = plt.subplots(1, 2, figsize=(11, 3.9))
 ax.plot(path_d, CB["data_best_return"], "k-*", ms=8, label="data: best return from the cell")
-if orl.MEDIUM3 in SAMPLES:  # the cpu run's own critics (with their actors), the figure above
-    layout3 = value_map.maze_layout(*orl.parse_task(orl.MEDIUM3))
-    cpu_path, _ = value_map.along_path(SAMPLES[orl.MEDIUM3]["v"], layout3, SAMPLES[orl.MEDIUM3]["observations"][:, :2])
-    cpu_steps = RESULTS[orl.MEDIUM3]["checkpoint_steps"][-1]
-    ax.plot(path_d, cpu_path.mean(0), "-o", color="0.4", lw=2, label=f"cpu run, with actors ({cpu_steps:,} steps)")
-    cb_rows += [dict(critic="cpu run", step=cpu_steps, seed=s_, distance=int(dd),
+if not FAST:  # the earlier cpu tier's critics (trained with their actors), its recorded sample
+    M3_RUN, M3_SAMPLE = orl.recorded_run("cpu-earlier")
+    layout3 = value_map.maze_layout(*orl.parse_task(M3_RUN["task"]))
+    cpu_path, _ = value_map.along_path(M3_SAMPLE["v"], layout3, M3_SAMPLE["observations"][:, :2])
+    cpu_steps = M3_RUN["checkpoint_steps"][-1]
+    ax.plot(path_d, cpu_path.mean(0), "-o", color="0.4", lw=2,
+            label=f"earlier cpu run, with actors ({cpu_steps:,} steps)")  # fmt: skip
+    cb_rows += [dict(critic="earlier cpu run", step=cpu_steps, seed=s_, distance=int(dd),
                      v=float(x)) for s_, row in enumerate(cpu_path) for dd, x in zip(path_d, row, strict=True)]
 for k, (name, var) in enumerate(CB["variants"].items()):
     steps_v = sorted(int(st) for st in var["readings"])
@@ -704,7 +725,19 @@ S05 |= dict(
     mechanism=MECH_LINE.removeprefix("- "), mechanism_run=orl.run_label(MECH),
     mechanism_cost=orl.cost_minutes(MECH), critic_check=CB_LINE, critic_task=short(CB["task"]),
     critic_by_distance="; ".join(orl.distance_line(label, table) for label, table in BY_DISTANCE.items()),
+    critic_check_cost=CB["seconds"] / 60,
 )  # fmt: skip
+S05["share_min"] = S05["cost_min"] + S05["mechanism_cost"] + S05["critic_check_cost"]
+if FAST:
+    S05 |= dict(mechanism256="(FAST mode: not read)", path_source="this preset's runs")
+else:
+    S05["mechanism256"] = (f"{orl.run_label(MECH256)}; {orl.cost_minutes(MECH256):.0f} min: "
+                           + MECH256_LINE.removeprefix("- "))  # fmt: skip
+    recorded_paths = [t for t in PATH_TASKS if t not in RESULTS]
+    if recorded_paths:  # the recorded earlier cpu run stands in (section 6)
+        S05["path"] = "\n".join(orl.path_line(PATH_RUNS[t])[0] for t in recorded_paths)
+    S05["path_source"] = ("the recorded earlier cpu run, " + orl.run_label(PATH_RUNS[PATH_TASKS[0]])
+                          if recorded_paths else "this preset's runs")  # fmt: skip
 save_summary("fig05", r"""
 Numbers from this run (preset `{preset}`, {seeds} seeds, {episodes} test episodes per seed and value; w and 1/β
 chosen per seed on {val} validation episodes). Conventions: an entry is the mean ± std over seeds (ddof = 1) of
@@ -714,12 +747,14 @@ two-sided) gives $p < 0.05$.
 
 {per_task}
 
-Starts along the shortest path (our variant, the path-start figure above; each value chosen on validation
-episodes from the same starts):
+Starts along the shortest path (our variant, the path-start figure above, from {path_source}; each value chosen
+on validation episodes from the same starts):
 
 {path}
 
 The mechanism row ({mechanism_run}; {mechanism_cost:.0f} min): {mechanism}
+
+The same row as recorded at the batch known to work, not trained again ({mechanism256})
 
 The critics: V by the BFS distance of the sample's states to the goal, mean over seeds: {critic_by_distance}. Along
 the path of {critic_task}: {critic_check}.
@@ -731,11 +766,12 @@ What to read in them:
   CFGRL's summed norm and up to {top1_awr_max:.2f} of AWR's.
 - **Why not the paper's numbers** (paper, AWR → CFGRL: {paper}): our networks see {ratio} of its training
   samples ({n_steps:,} steps × batch {batch}, critic {critic}, actors {actor}, on {device}), on locally generated
-  datasets. The mechanism row shows what larger networks and batches do on a task of the same maze; the critic
-  sections show how far from the goal the `cpu` critics' values are still ordered.
+  datasets. The mechanism row shows what larger networks do on a task of the same maze; the critic sections show
+  how far from the goal the `cpu` critics' values are still ordered.
 - **Paper-type runs**: {paper_status}
-- Total cost of the runs: {cost_min:.0f} min (their own wall-clock timings; a run that shared the cores with
-  another, as the committed `cpu` runs did, reads slower than it would alone).
+- Cost of the runs (their own wall-clock timings; a run that shared the cores with another reads slower than it
+  would alone): the `{preset}` preset's tasks {cost_min:.0f} min, the mechanism row {mechanism_cost:.0f} min, the
+  critic check {critic_check_cost:.0f} min: {share_min:.0f} min in all.
 """, S05, meta=dict(preset=PRESET.name, seed=SEED))
 
 # %% [markdown]
@@ -762,7 +798,7 @@ assert all(r["run"] for r in TABLE_ROWS) and len(TABLE_ROWS) == len(TASKS) + len
 if not FAST:
     for task in PATH_TASKS:  # section 6: near the goal yes, from the task's own start no
         for name in orl.PATH_ACTORS:
-            by_start = orl.path_validated(RESULTS[task], name).mean(axis=0)  # [starts], nearest first
+            by_start = orl.path_validated(PATH_RUNS[task], name).mean(axis=0)  # [starts], nearest first
             assert by_start[0] >= 0.5 and by_start[-1] == 0, (task, name, by_start)
     assert (LABELS["disagreement_mean"] > 0).all() and LABELS["positive_mean"].between(0, 1, inclusive="neither").all()
     assert ess_fraction(norms[f"AWR 1/β={INV_BETAS.max():g}"]) < ess_fraction(norms["CFGRL"])
@@ -780,7 +816,8 @@ assert all(len(v["readings"]) >= 2 for v in CB["variants"].values())  # section 
 #    which one leads then, and does the paired t-test over seeds call it a difference?
 # 2. **The threshold.** Make a preset whose CFGRL actor uses `threshold=-1.0` (labels $A \ge -1$): more positives,
 #    less improvement per unit of $w$?
-# 3. **Two-pass labels.** On medium task 3 compare `cfgrl` and `cfgrl_two_pass` in the Figure 3 panel: the
+# 3. **Two-pass labels.** The recorded earlier cpu run (`results/offline_rl/cpu-earlier/`) trained `cfgrl_two_pass`
+#    next to `cfgrl` on medium task 3; a preset with `extra_tasks` set trains it again. Compare the two w-curves: the
 #    two-pass scheme never trains the negative branch. Where both curves stay at zero there is nothing to compare;
 #    with the budget of Exercise 1, does its curve bend at a different $w$?
 # 4. **The slider.** At which $w$ does the action cloud leave the high-$Q$ region, and why can it?

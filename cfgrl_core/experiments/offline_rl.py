@@ -128,13 +128,13 @@ PRESETS = {
         path_start_tasks=(MEDIUM,),
         path_episodes=1,
     ),
-    # What `make figures` runs on a 2-core CPU (each result's `timings` holds what it cost). medium task 3, the
-    # shortest path of the medium maze, is where the methods can separate at this budget (the issue's mechanism task);
-    # large and teleport are the paper's rows, at the same budget.
+    # The paper's rows at what `make figures` affords on a 2-core CPU (each result's `timings` holds what it cost):
+    # 2x128 critic, 3x128 actors, batch 128, 30k joint steps, far below the paper's sizes; read with the budget curve.
+    # No extra actors and no path starts (they cost the most rollouts): the `paper` preset trains the extras on large.
     "cpu": Preset(
         name="cpu",
-        tasks=(MEDIUM3, LARGE, TELEPORT),
-        extra_tasks=(MEDIUM3,),
+        tasks=(LARGE, TELEPORT),
+        extra_tasks=(),
         num_episodes=None,
         critic_dims=(128, 128),
         actor_dims=(128, 128, 128),
@@ -145,14 +145,13 @@ PRESETS = {
         episodes=10,
         val_episodes=10,
         checkpoint_episodes=4,
-        path_start_tasks=(MEDIUM3,),
-        path_episodes=3,
     ),
-    # The mechanism row (issue 27): OGBench's default task of pointmaze-medium (task 1) at sizes where the IQL critic,
-    # CFGRL and AWR are known to work on our data (3x256 networks, batch 256), a check that the methods work at all
-    # before the paper's tasks are read. 50k joint steps (one seed of this runner reached CFGRL 100 % by then, AWR
-    # only later: the budget curve shows where each stands). AWR at three temperatures (1/beta = 0, the Gaussian BC,
-    # and 30 left out: each costs about a tenth of a step); no extra actors and no path starts (their cost).
+    # The mechanism row (issue 27), trained by `make figures`: OGBench's default task of pointmaze-medium (task 1) at
+    # widths where the IQL critic, CFGRL and AWR are known to work on our data (3x256 networks), a check that the
+    # methods work at all before the paper's tasks are read. Batch 128 (half the known-good 256: about 31 ms a joint
+    # step on 2 cores instead of 55) and 50k joint steps (nothing succeeded before 25k at batch 256); AWR at three
+    # temperatures (1/beta = 0 is the Gaussian BC, 30 left out: each costs about a tenth of a step); no extra actors
+    # and no path starts (their cost).
     "mechanism": Preset(
         name="mechanism",
         tasks=(MEDIUM,),
@@ -161,7 +160,7 @@ PRESETS = {
         critic_dims=(256, 256, 256),
         actor_dims=(256, 256, 256),
         gaussian_dims=(256, 256, 256),
-        batch_size=256,
+        batch_size=128,
         num_steps=50_000,
         num_seeds=4,
         episodes=10,
@@ -513,6 +512,21 @@ def run_and_save(task: str, preset, folder=None, *, seed: int = 0, data_dir=None
 # Presets whose weights are not committed (.gitignore): notebook 05 reads only their result and sample.npz (the
 # mechanism row's 3x256 weights would take 3.7 MB of the checkout's 35 MB).
 RESULT_ONLY_PRESETS = ("mechanism",)
+
+
+# Runs kept as a record, read by notebook 05 but not run again by `make figures` (their cost): each is a result and its
+# sample.npz under results/offline_rl/<folder>/, with no weights. "cpu-earlier": the cpu tier before issue 27's
+# restructure, medium task 3 at the cpu sizes with the extra actors and the path starts (commit 4076af0, 51 min on 2
+# cores); "mechanism-b256": the mechanism row at batch 256 (commit 8f09f1f+dirty, about 50 min alone on 2 cores).
+RECORDED_RUNS = {"cpu-earlier": MEDIUM3, "mechanism-b256": MEDIUM}
+
+
+def recorded_run(folder: str) -> tuple[dict, dict]:
+    """(result, sample) of one of `RECORDED_RUNS`, from the repository's committed results."""
+    if folder not in RECORDED_RUNS:
+        raise ValueError(f"no recorded run {folder!r}; the recorded runs are {sorted(RECORDED_RUNS)}")
+    path = EXPERIMENT.committed_dir(folder) / f"{RECORDED_RUNS[folder]}.json"
+    return load_result(path), load_sample(path)
 
 
 def obtain(task: str, preset, folder=None, *, reuse: bool = False, seed: int = 0, data_dir=None, progress=True,
