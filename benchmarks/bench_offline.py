@@ -9,7 +9,11 @@ whatever jax.devices()[0] is, the scanned update (`train.run_training`, `--steps
   critic       the IQL critic alone
   cfgrl        the CFGRL actor alone (its advantages from a frozen critic, as in the joint step)
   awr_gaussian the Gaussian AWR actors alone, one per 1/beta of the preset, vmapped
-as milliseconds per step for all seeds together: the median of 3 timed calls after a compile-and-warm-up call.
+as milliseconds per step for all seeds together: the median of 3 timed calls after a compile-and-warm-up call
+(`ms_per_step`), and again with each step called on its own (`ms_per_step_direct`: the seeds' update, jitted, on one
+fixed batch, no scan). Called on its own each part costs its share and the parts add up to the joint step; scanned
+alone, the AWR part has compiled to a much slower loop on this CPU than the same update inside the joint scan, so
+the scanned parts are not a breakdown of the runner's step.
 The target of issue 27 is a few milliseconds per joint step at the mechanism row's sizes on a GPU; on the 2-core
 CPU the step is compute-bound (its JSON records the machine). Run it on an otherwise idle machine.
 """
@@ -99,6 +103,22 @@ def time_learner(learner, batch_size: int, steps: int, data: dict) -> float:
     return float(np.median(times))
 
 
+def time_update(learner, batch_size: int, data: dict, calls: int = 20) -> float:
+    """Median milliseconds of one jitted update of all SEEDS (vmapped) on one fixed batch, called `calls` times."""
+    keys = jax.random.split(jax.random.PRNGKey(1), SEEDS)
+    states = create_runs(learner, jax.random.split(jax.random.PRNGKey(0), SEEDS))
+    index = jax.random.randint(jax.random.PRNGKey(2), (SEEDS, batch_size), 0, len(data["observations"]))
+    batch = jax.tree_util.tree_map(lambda x: x[index], data)
+    step = jax.jit(jax.vmap(lambda s, b, k: learner.update(s, b, k)[0]))
+    jax.block_until_ready(step(states, batch, keys))  # compiles
+    times = []
+    for _ in range(calls):
+        t = time.perf_counter()
+        jax.block_until_ready(step(states, batch, keys))
+        times.append((time.perf_counter() - t) * 1e3)
+    return float(np.median(times))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="+", default=["cpu", "mechanism", "paper"],
@@ -112,12 +132,13 @@ def main(argv=None) -> int:
     for name in args.sizes:
         preset = offline_rl.get_preset(name)
         row = dict(critic=list(preset.critic_dims), actors=list(preset.actor_dims), batch=preset.batch_size,
-                   inv_betas=list(preset.inv_betas), ms_per_step={})  # fmt: skip
+                   inv_betas=list(preset.inv_betas), ms_per_step={}, ms_per_step_direct={})  # fmt: skip
         for piece, learner in pieces(preset).items():
             ms = time_learner(learner, preset.batch_size, args.steps, data)
-            row["ms_per_step"][piece] = round(ms, 3)
-            print(f"{time.strftime('%H:%M:%S')} {name} {piece}: {ms:.2f} ms per step ({SEEDS} seeds)", file=sys.stderr,
-                  flush=True)  # fmt: skip
+            direct = time_update(learner, preset.batch_size, data)
+            row["ms_per_step"][piece], row["ms_per_step_direct"][piece] = round(ms, 3), round(direct, 3)
+            print(f"{time.strftime('%H:%M:%S')} {name} {piece}: {ms:.2f} ms per scanned step, {direct:.2f} ms called "
+                  f"on its own ({SEEDS} seeds)", file=sys.stderr, flush=True)  # fmt: skip
         record["sizes"][name] = row
     text = json.dumps(record, indent=1)
     print(text)

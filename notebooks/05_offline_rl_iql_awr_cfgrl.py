@@ -414,7 +414,7 @@ for (ax, ax_b), task in zip(axes, PATH_TASKS, strict=True):
     ax.set(
         xlabel="start: distance to the goal along the shortest path (cells)",
         ylabel="success rate (%)",
-        title=f"{short(task)} ({r['preset']['name']} preset, commit {r['commit']}): "
+        title=f"{short(task)} ({r['preset']['name']} preset, commit {r['commit']}):\n"
         f"{r['path_starts']['episodes']} episodes per start and seed",
         ylim=(-3, 103),
     )
@@ -728,16 +728,16 @@ S05 |= dict(
     critic_check_cost=CB["seconds"] / 60,
 )  # fmt: skip
 S05["share_min"] = S05["cost_min"] + S05["mechanism_cost"] + S05["critic_check_cost"]
+S05 |= dict(path_shown=S05["path"], path_source="this preset's runs")  # (the README renders `path`, not these)
 if FAST:
-    S05 |= dict(mechanism256="(FAST mode: not read)", path_source="this preset's runs")
+    S05["mechanism256"] = "(FAST mode: not read)"
 else:
     S05["mechanism256"] = (f"{orl.run_label(MECH256)}; {orl.cost_minutes(MECH256):.0f} min: "
                            + MECH256_LINE.removeprefix("- "))  # fmt: skip
     recorded_paths = [t for t in PATH_TASKS if t not in RESULTS]
     if recorded_paths:  # the recorded earlier cpu run stands in (section 6)
-        S05["path"] = "\n".join(orl.path_line(PATH_RUNS[t])[0] for t in recorded_paths)
-    S05["path_source"] = ("the recorded earlier cpu run, " + orl.run_label(PATH_RUNS[PATH_TASKS[0]])
-                          if recorded_paths else "this preset's runs")  # fmt: skip
+        S05["path_shown"] = "\n".join(orl.path_line(PATH_RUNS[t])[0] for t in recorded_paths)
+        S05["path_source"] = "the recorded earlier cpu run, " + orl.run_label(PATH_RUNS[PATH_TASKS[0]])
 save_summary("fig05", r"""
 Numbers from this run (preset `{preset}`, {seeds} seeds, {episodes} test episodes per seed and value; w and 1/β
 chosen per seed on {val} validation episodes). Conventions: an entry is the mean ± std over seeds (ddof = 1) of
@@ -750,7 +750,7 @@ two-sided) gives $p < 0.05$.
 Starts along the shortest path (our variant, the path-start figure above, from {path_source}; each value chosen
 on validation episodes from the same starts):
 
-{path}
+{path_shown}
 
 The mechanism row ({mechanism_run}; {mechanism_cost:.0f} min): {mechanism}
 
@@ -766,8 +766,8 @@ What to read in them:
   CFGRL's summed norm and up to {top1_awr_max:.2f} of AWR's.
 - **Why not the paper's numbers** (paper, AWR → CFGRL: {paper}): our networks see {ratio} of its training
   samples ({n_steps:,} steps × batch {batch}, critic {critic}, actors {actor}, on {device}), on locally generated
-  datasets. The mechanism row shows what larger networks do on a task of the same maze; the critic sections show
-  how far from the goal the `cpu` critics' values are still ordered.
+  datasets. The mechanism row shows what wider networks do on the medium maze's default task; the critic sections
+  show how far from the goal the `cpu` critics' values are still ordered.
 - **Paper-type runs**: {paper_status}
 - Cost of the runs (their own wall-clock timings; a run that shared the cores with another reads slower than it
   would alone): the `{preset}` preset's tasks {cost_min:.0f} min, the mechanism row {mechanism_cost:.0f} min, the

@@ -266,11 +266,11 @@ per seed and value). Success in %, mean ± std over seeds (ddof = 1):
 
 {table}
 
-{no_success}CFGRL − AWR, paired over seeds (mean ± standard error), where either succeeds: {gaps}. From the
-cells of a task's shortest path (our variant; the values chosen on validation episodes from the same starts),
-pooled over the starts: {path_gaps}. Our networks see {ratio} of the paper's training samples; notebook 05's
-summary gives success by start, the label statistics, the budget curve and the gradient concentration.
-{paper_status}"""
+{no_success}CFGRL − AWR, paired over seeds (mean ± standard error), where either succeeds: {gaps}. {path_gaps}Our
+networks see {ratio} of the paper's training samples. The mechanism row ({mechanism_run}) is OGBench's default
+task of the medium maze at wider networks, where the methods work: CFGRL − AWR {mechanism_gap}. Notebook 05's
+summary gives the label statistics, the budget curve, the critics' values by distance to the goal and the gradient
+concentration. {paper_status}"""
 
 
 def table_05(figures: Path) -> str:
@@ -291,6 +291,11 @@ def table_05(figures: Path) -> str:
     return "\n".join(out)
 
 
+def _gap_05(result: dict) -> str:
+    m, se, n = offline_rl.paired_gap(result, "awr_gaussian", "cfgrl")
+    return f"{m:+.1f} ± {se:.1f} points ({stats.verdict(m, se, n)})"
+
+
 def results_05(figures: Path, results: Path) -> str:
     s = offline_rl.summary_values(committed_05(results), PRESET)
     gaps = "; ".join(f"{task} {m:+.0f} ± {se:.0f} points ({stats.verdict(m, se, n)})"
@@ -299,9 +304,14 @@ def results_05(figures: Path, results: Path) -> str:
                   "comparison is uninformative there. " if s["no_success"] else "")  # fmt: skip
     keys = ("preset", "seeds", "critic", "actor", "batch", "val", "episodes", "ratio")
     path_gaps = "; ".join(f"{task} {m:+.1f} ± {se:.1f} points ({stats.verdict(m, se, n)})"
-                          for task, (m, se, n) in s["path_gaps"].items()) or "none"  # fmt: skip
+                          for task, (m, se, n) in s["path_gaps"].items())  # fmt: skip
+    path_gaps = (f"From the cells of a task's shortest path (our variant; the values chosen on validation episodes "
+                 f"from the same starts), pooled over the starts: {path_gaps}. " if path_gaps else "")  # fmt: skip
+    mechanism = offline_rl.load_result(results / offline_rl.EXPERIMENT.name / "mechanism" / f"{offline_rl.MEDIUM}.json")
     values = {k: s[k] for k in keys} | dict(steps=s["n_steps"], table=table_05(figures), gaps=gaps, path_gaps=path_gaps,
-                                            no_success=no_success, paper_status=s["paper_status"])  # fmt: skip
+                                            no_success=no_success, paper_status=s["paper_status"],
+                                            mechanism_run=offline_rl.run_label(mechanism),
+                                            mechanism_gap=_gap_05(mechanism))  # fmt: skip
     return fill(T05, values, "README results05")
 
 
@@ -621,7 +631,9 @@ TCOSTS = """\
 `build/test_run.json`). `make figures`, full settings, by notebook from `figures/notebook_times.json` (the last
 recorded full run of each; a run that reused committed results is not recorded): {nb_times}; in all
 {nb_total:.0f} minutes for the {nb_count} notebooks on record. {nb_missing} The experiments behind those carry their
-own cost: notebook 05's three tasks {cost05} minutes (`results/offline_rl/cpu/*.json`, `timings`), notebook 06's two
+own cost: notebook 05's runs {cost05} minutes (the `cpu` preset's tasks, then the mechanism row:
+`results/offline_rl/{{cpu,mechanism}}/*.json`, `timings`) and its critic check {cost05c:.0f} minutes
+(`results/critic_budget/cpu/*.json`, `seconds`), notebook 06's two
 runs {cost06} minutes (`results/pgd/cpu*/results.json`, `seconds`), notebook 07's two
 tasks {cost07} minutes (`results/pgd_agents/cpu/*/results.json`, `seconds`), notebook 08's studies {cost08:.0f}
 minutes (its summary)."""
@@ -634,7 +646,9 @@ def costs(figures: Path, results: Path, bench: Path) -> str:
     full = {name.removesuffix(".ipynb"): t["full"] for name, t in sorted(times.items()) if "full" in t}
     every = sorted(p.stem for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     missing = [n for n in every if n not in full]
-    off = [offline_rl.cost_minutes(_json(p)) for p in sorted((results / "offline_rl" / "cpu").glob("*.json"))]
+    off = [offline_rl.cost_minutes(_json(p)) for preset in ("cpu", "mechanism")
+           for p in sorted((results / "offline_rl" / preset).glob("*.json"))]  # fmt: skip
+    critic_check = sum(_json(p)["seconds"] for p in (results / "critic_budget" / "cpu").glob("*.json")) / 60
     pgd = [_json(p)["seconds"]["total"] / 60 for p in sorted((results / "pgd_agents" / "cpu").glob("*/results.json"))]
     values = dict(
         test_min=test["seconds"] / 60, test_passed=test["passed"], test_skipped=test["skipped"],
@@ -642,7 +656,7 @@ def costs(figures: Path, results: Path, bench: Path) -> str:
         nb_times="; ".join(f"{n[:2]} {s / 60:.1f} min" for n, s in full.items()), nb_total=sum(full.values()) / 60,
         nb_count=len(full),
         nb_missing=f"Not on record: {', '.join(n[:2] for n in missing)}." if missing else "All are on record.",
-        cost05=" + ".join(f"{m:.0f}" for m in off), cost07=" + ".join(f"{m:.0f}" for m in pgd),
+        cost05=" + ".join(f"{m:.0f}" for m in off), cost05c=critic_check, cost07=" + ".join(f"{m:.0f}" for m in pgd),
         cost06=" + ".join(f"{_json(p)['seconds']['total'] / 60:.0f}"
                           for p in sorted((results / "pgd").glob("cpu*/results.json"))),
         cost08=_json(figures / "fig08_summary.json")["values"]["total_minutes"],

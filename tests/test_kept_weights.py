@@ -87,10 +87,13 @@ def test_gitignore_keeps_the_read_weights_and_drops_the_others():
             "results/offline_rl/cpu/pointmaze-large-navigate-singletask-v0/weights/params/x",
             "results/pgd/cpu/trajectory_model/params/x", "results/pgd/cpu-wall/samples.npz",
             "results/pgd_agents/cpu/good05/mixed.npz", "results/gc_studies/cpu/cube-single-play-v0.json",
-            "results/offline_rl/mechanism/pointmaze-medium-navigate-singletask-v0/sample.npz"]  # fmt: skip
+            "results/offline_rl/mechanism/pointmaze-medium-navigate-singletask-v0/sample.npz",
+            "results/offline_rl/cpu-earlier/pointmaze-medium-navigate-singletask-task3-v0/sample.npz"]  # fmt: skip
     unread = ["results/gc_studies/cpu/cube-single-play-v0/weights/params/x",
               "results/gc_studies/cpu/pointmaze-large-navigate-v0--separate/weights/params/x",
               "results/pgd/cpu/world_model/params/x", "results/pgd/cpu-wall/trajectory_model/params/x",
               "results/pgd_agents/cpu/good20/trajectory_model/params/x",
-              "results/offline_rl/mechanism/pointmaze-medium-navigate-singletask-v0/weights/params/x"]  # fmt: skip
+              "results/offline_rl/mechanism/pointmaze-medium-navigate-singletask-v0/weights/params/x",
+              "results/offline_rl/cpu-earlier/pointmaze-medium-navigate-singletask-task3-v0/weights/params/x",
+              "results/offline_rl/mechanism-b256/pointmaze-medium-navigate-singletask-v0/weights/params/x"]  # fmt: skip
     assert [p for p in read if ignored(p)] == [] and [p for p in unread if not ignored(p)] == []
