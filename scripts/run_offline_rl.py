@@ -5,7 +5,8 @@
     python scripts/run_offline_rl.py --preset cpu --num-steps 2000 --out /tmp/try   # a short trial of the sizes
 
 Each task's result is written atomically as JSON to results/offline_rl/<preset>/<task>.json (or <out>/<task>.json),
-with the preset, timings, device, dataset hash and commit inside; its final critic and actor weights and a sample
+with the preset, timings, device, dataset hash and commit inside; the final critic and actor weights of the seeds
+notebook 05 reads (`offline_rl.NOTEBOOK_SEEDS`, as the notebook keeps them; --all-weights: every seed's) and a sample
 of transitions with their Q, V and A go to <task>/ beside it. A killed run resumes from its last checkpoint when the
 same command is run again. A task whose result exists already is skipped unless --overwrite. Datasets are
 generated on first use (scripts/generate_ogbench.py; cube-single takes about 45 min on one core).
@@ -29,6 +30,9 @@ def parse_args(argv=None):
     cli.add_data_arguments(parser)
     cli.add_size_overrides(parser)
     parser.add_argument("--overwrite", action="store_true", help="rerun tasks whose result exists already")
+    parser.add_argument(
+        "--all-weights", action="store_true", help="keep every seed's weights (default: offline_rl.NOTEBOOK_SEEDS only)"
+    )
     args = parser.parse_args(argv)
     for task in args.task or ():
         try:
@@ -54,7 +58,14 @@ def main(argv=None) -> int:
     for task in tasks:
         result_file = offline_rl.result_path(preset.name, task, out)
         result = offline_rl.run_and_save(
-            task, preset, out, seed=args.seed, data_dir=args.data_dir, progress=not args.no_progress, log=cli.log
+            task,
+            preset,
+            out,
+            seed=args.seed,
+            data_dir=args.data_dir,
+            progress=not args.no_progress,
+            log=cli.log,
+            weight_seeds=None if args.all_weights else offline_rl.NOTEBOOK_SEEDS,
         )
         cli.log(f"{json.dumps(offline_rl.table_row(result))} -> {result_file}")
     return 0

@@ -97,3 +97,18 @@ def test_gitignore_keeps_the_read_weights_and_drops_the_others():
               "results/offline_rl/cpu-earlier/pointmaze-medium-navigate-singletask-task3-v0/weights/params/x",
               "results/offline_rl/mechanism-b256/pointmaze-medium-navigate-singletask-v0/weights/params/x"]  # fmt: skip
     assert [p for p in read if ignored(p)] == [] and [p for p in unread if not ignored(p)] == []
+
+
+def test_the_offline_runner_keeps_the_notebook_seeds_weights_unless_asked_for_all(tmp_path):
+    """scripts/run_offline_rl.py writes the weights `obtain` would keep (NOTEBOOK_SEEDS), not every seed's."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("run_offline_rl", REPO / "scripts" / "run_offline_rl.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main(["--preset", "fast", "--task", orl.MEDIUM, "--out", str(tmp_path), "--no-progress"]) == 0
+    meta = json.loads((tmp_path / orl.MEDIUM / "weights" / "config.json").read_text())
+    assert meta["saved_seeds"] == list(orl.NOTEBOOK_SEEDS) and meta["num_seeds"] == orl.get_preset("fast").num_seeds
+    params, _ = orl.load_weights(tmp_path / f"{orl.MEDIUM}.json")
+    assert {x.shape[0] for x in jax.tree_util.tree_leaves(params)} == {len(orl.NOTEBOOK_SEEDS)}
+    assert script.parse_args(["--preset", "fast", "--all-weights"]).all_weights
