@@ -388,9 +388,11 @@ plt.show()
 # 3×128 actors, 30k steps, 4 seeds), which `make figures` does not train again.
 
 # %%
+# the recorded earlier cpu run (full mode): section 6 reads its path starts when this preset has none, section 11 its
+# critics
+EARLIER, EARLIER_SAMPLE = (None, None) if FAST else orl.recorded_run("cpu-earlier")
 PATH_RUNS = {t: RESULTS[t] for t in TASKS if RESULTS[t].get("path_starts")}
-if not PATH_RUNS and not FAST:
-    EARLIER, EARLIER_SAMPLE = orl.recorded_run("cpu-earlier")
+if not PATH_RUNS and EARLIER is not None:
     PATH_RUNS = {EARLIER["task"]: EARLIER}
 PATH_TASKS = list(PATH_RUNS)
 path_rows = []
@@ -677,11 +679,10 @@ path_d = np.asarray(CB["path_distance"])
 cb_rows = []
 fig, (ax, ax_r) = plt.subplots(1, 2, figsize=(11, 3.9))
 ax.plot(path_d, CB["data_best_return"], "k-*", ms=8, label="data: best return from the cell")
-if not FAST:  # the earlier cpu tier's critics (trained with their actors), its recorded sample
-    M3_RUN, M3_SAMPLE = orl.recorded_run("cpu-earlier")
-    layout3 = value_map.maze_layout(*orl.parse_task(M3_RUN["task"]))
-    cpu_path, _ = value_map.along_path(M3_SAMPLE["v"], layout3, M3_SAMPLE["observations"][:, :2])
-    cpu_steps = M3_RUN["checkpoint_steps"][-1]
+if EARLIER is not None:  # the earlier cpu tier's critics (trained with their actors), its recorded sample
+    layout3 = value_map.maze_layout(*orl.parse_task(EARLIER["task"]))
+    cpu_path, _ = value_map.along_path(EARLIER_SAMPLE["v"], layout3, EARLIER_SAMPLE["observations"][:, :2])
+    cpu_steps = EARLIER["checkpoint_steps"][-1]
     ax.plot(path_d, cpu_path.mean(0), "-o", color="0.4", lw=2,
             label=f"earlier cpu run, with actors ({cpu_steps:,} steps)")  # fmt: skip
     cb_rows += [dict(critic="earlier cpu run", step=cpu_steps, seed=s_, distance=int(dd),

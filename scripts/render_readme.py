@@ -291,11 +291,6 @@ def table_05(figures: Path) -> str:
     return "\n".join(out)
 
 
-def _gap_05(result: dict) -> str:
-    m, se, n = offline_rl.paired_gap(result, "awr_gaussian", "cfgrl")
-    return f"{m:+.1f} ± {se:.1f} points ({stats.verdict(m, se, n)})"
-
-
 def results_05(figures: Path, results: Path) -> str:
     s = offline_rl.summary_values(committed_05(results), PRESET)
     gaps = "; ".join(f"{task} {m:+.0f} ± {se:.0f} points ({stats.verdict(m, se, n)})"
@@ -303,15 +298,17 @@ def results_05(figures: Path, results: Path) -> str:
     no_success = (f"Neither AWR nor CFGRL succeeds at any value on {', '.join(s['no_success'])}: at this budget the "
                   "comparison is uninformative there. " if s["no_success"] else "")  # fmt: skip
     keys = ("preset", "seeds", "critic", "actor", "batch", "val", "episodes", "ratio")
-    path_gaps = "; ".join(f"{task} {m:+.1f} ± {se:.1f} points ({stats.verdict(m, se, n)})"
-                          for task, (m, se, n) in s["path_gaps"].items())  # fmt: skip
+    path_gaps = "; ".join(f"{task} {stats.gap_text(gap)}" for task, gap in s["path_gaps"].items())
     path_gaps = (f"From the cells of a task's shortest path (our variant; the values chosen on validation episodes "
                  f"from the same starts), pooled over the starts: {path_gaps}. " if path_gaps else "")  # fmt: skip
-    mechanism = offline_rl.load_result(results / offline_rl.EXPERIMENT.name / "mechanism" / f"{offline_rl.MEDIUM}.json")
+    mechanism = offline_rl.load_result(
+        offline_rl.result_path("mechanism", offline_rl.MEDIUM, results / offline_rl.EXPERIMENT.name / "mechanism")
+    )
+    mechanism_gap = stats.gap_text(offline_rl.paired_gap(mechanism, "awr_gaussian", "cfgrl"))
     values = {k: s[k] for k in keys} | dict(steps=s["n_steps"], table=table_05(figures), gaps=gaps, path_gaps=path_gaps,
                                             no_success=no_success, paper_status=s["paper_status"],
                                             mechanism_run=offline_rl.run_label(mechanism),
-                                            mechanism_gap=_gap_05(mechanism))  # fmt: skip
+                                            mechanism_gap=mechanism_gap)  # fmt: skip
     return fill(T05, values, "README results05")
 
 

@@ -278,10 +278,6 @@ def _row_text(result: dict, label: str) -> str:
             f"validated w {pm['CFGRL (validated w)']} (w per seed: {row['validated w per seed']})")  # fmt: skip
 
 
-def _gap_text(gap: tuple[float, float, int]) -> str:
-    return f"{gap[0]:+.1f} ± {gap[1]:.1f} points ({stats.verdict(*gap)})"
-
-
 def summary_values(results: dict, tier: str, notebook04: dict, paper: dict | None = None) -> dict:
     """Every value of notebook 08's Summary (and the README's results08 block) from the runs of a tier
     ({(study, method): result}), notebook 04's flat runs on giant and teleport ({env: result}) and the paper-type
@@ -317,7 +313,8 @@ def summary_values(results: dict, tier: str, notebook04: dict, paper: dict | Non
         "seeds": preset.num_seeds, "steps": preset.num_steps, "batch": preset.batch_size,
         "hidden": "×".join(map(str, preset.hidden_dims)), "episodes": preset.episodes_per_task,
         "cube_row": _row_text(cube, "cube-single"),
-        "cube_w1_w0": _gap_text(gx.paired_gap(cube, 0.0, 1.0)), "cube_w3_w1": _gap_text(gx.paired_gap(cube, 1.0, 3.0)),
+        "cube_w1_w0": stats.gap_text(gx.paired_gap(cube, 0.0, 1.0)),
+        "cube_w3_w1": stats.gap_text(gx.paired_gap(cube, 1.0, 3.0)),
         "abl_shared_row": _row_text(shared, "shared"), "abl_sep_row": _row_text(sep, "separate"),
         "abl_table": "\n".join(f"  | {w:g} | {s:.1f} | {p:.1f} | {m:+.1f} ± {e:.1f} |"
                                for w, s, p, m, e in zip(*(ab[k] for k in ("w", "shared", "separate", "diff", "se")),
@@ -330,12 +327,12 @@ def summary_values(results: dict, tier: str, notebook04: dict, paper: dict | Non
         "flat_steps": flat["preset"]["num_steps"], "hier_steps": hier["preset"]["num_steps"],
         "flat_eps": flat["preset"]["episodes_per_task"], "hier_eps": hier["preset"]["episodes_per_task"],
         "hier_w1": hier_vs_flat[1.0][0], "flat_w1": hier_vs_flat[1.0][1], "hier_w3": hier_vs_flat[3.0][0],
-        "flat_w3": hier_vs_flat[3.0][1], "hier_w3_w1": _gap_text(gx.paired_gap(hier, 1.0, 3.0)),
+        "flat_w3": hier_vs_flat[3.0][1], "hier_w3_w1": stats.gap_text(gx.paired_gap(hier, 1.0, 3.0)),
         "device": hier["device"],
         "minutes": "; ".join(f"{k} {v:.0f} min" for k, v in minutes.items()), "total_minutes": sum(minutes.values()),
         "abl_line": "; ".join(f"`w = {w:g}` {m:+.1f} ± {e:.1f}" for w, m, e in zip(ab["w"], ab["diff"], ab["se"],
                                                                                   strict=True)),
-        "abl_closest": f"w = {ab['w'][closest]:g}: " + _gap_text((ab["diff"][closest], ab["se"][closest],
+        "abl_closest": f"w = {ab['w'][closest]:g}: " + stats.gap_text((ab["diff"][closest], ab["se"][closest],
                                                                    ab["n"][closest])),
         "abl_closest_w": float(ab["w"][closest]), "abl_closest_diff": float(ab["diff"][closest]),
         "ablation": {k: np.asarray(v).tolist() for k, v in ab.items()},

@@ -657,12 +657,11 @@ def summary_values(results: dict, preset, paper: dict | None = None) -> dict:
                  f"{cells['CFGRL (w=3)']}, validated w {cells['CFGRL (validated w)']} "
                  f"(w per seed: {row['validated w per seed']})."]  # fmt: skip
         gcbc_vs_bc[name] = paired_gap(results[name], 0.0, 1.0)
-        lines.append(f"  - GCBC vs BC: {gcbc_vs_bc[name][0]:+.1f} ± {gcbc_vs_bc[name][1]:.1f} points "
-                     f"({stats.verdict(*gcbc_vs_bc[name])}).")  # fmt: skip
+        lines.append(f"  - GCBC vs BC: {stats.gap_text(gcbc_vs_bc[name])}.")
         for w in cmp_ws:
             mean, se, n = paired_gap(results[name], 1.0, w)
             comparisons.append((name, w, mean, se, n))
-            lines.append(f"  - w = {w:g} vs GCBC: {mean:+.1f} ± {se:.1f} points ({stats.verdict(mean, se, n)}).")
+            lines.append(f"  - w = {w:g} vs GCBC: {stats.gap_text((mean, se, n))}.")
         steps = results[name]["checkpoint_steps"]
         ties = {st: tied_for_best(results[name], st) for st in steps}
         moves[name] = not set(ties[steps[0]][1]) & set(ties[steps[-1]][1])  # first and last sets do not overlap

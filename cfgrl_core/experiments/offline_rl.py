@@ -876,8 +876,8 @@ def task_line(result: dict, row: dict, label: dict) -> str:
                                              if (k := tie_broken(result, n)) else "")
               for n in TABLE_ACTORS}  # fmt: skip
     line = (f"- **{short_name(result['task'])}**: AWR {pm['AWR']}, CFGRL {pm['CFGRL']} (BC {pm['BC (w=0)']}, "
-            f"filtered BC {pm['filtered BC (w=1)']}); CFGRL − AWR {gap[0]:+.1f} ± {gap[1]:.1f} "
-            f"points ({stats.verdict(*gap)}). Validated w per seed {chosen['cfgrl']}, 1/β per seed "
+            f"filtered BC {pm['filtered BC (w=1)']}); CFGRL − AWR {stats.gap_text(gap)}. Validated w per seed "
+            f"{chosen['cfgrl']}, 1/β per seed "
             f"{chosen['awr_gaussian']}.")  # fmt: skip
     for name, label_ in (("awr_gaussian", "AWR"), ("cfgrl", "CFGRL")):
         hits, total = successes(result, name)
@@ -907,8 +907,8 @@ def path_line(result: dict) -> tuple[str, tuple[float, float]]:
     chosen = result["path_starts"]["chosen"]
     line = (
         f"- **{short_name(result['task'])} from its path** (distance in cells: AWR / CFGRL / BC, validated, mean "
-        f"over seeds): {cells}. Pooled over the starts, CFGRL − AWR {gap[0]:+.1f} ± {gap[1]:.1f} points "
-        f"({stats.verdict(*gap)}); w per seed {chosen['cfgrl']}, 1/β per seed {chosen['awr_gaussian']}."
+        f"over seeds): {cells}. Pooled over the starts, CFGRL − AWR {stats.gap_text(gap)}; w per seed "
+        f"{chosen['cfgrl']}, 1/β per seed {chosen['awr_gaussian']}."
     )
     return line, gap
 

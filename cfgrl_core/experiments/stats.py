@@ -114,6 +114,12 @@ def verdict(mean, se, n, unit: str = "seeds", test: str = "paired t-test") -> st
     return f"{word}: {test} over {int(n)} {unit}, p = {p:.2g}"
 
 
+def gap_text(gap: tuple[float, float, int]) -> str:
+    """A paired gap (mean, SE, n) as every Summary writes it: '+7.5 ± 29.5 points (within the noise: ...)'."""
+    mean, se, n = gap
+    return f"{mean:+.1f} ± {se:.1f} points ({verdict(mean, se, n)})"
+
+
 def pm(mean, std, fmt: str = ".1f") -> str:
     """'12.5 ± 3.1'; a std that is not a number (one seed) shows as '–'."""
     std = float(std)
