@@ -17,6 +17,10 @@ Two policy classes (`AWRConfig.policy`):
               the weight clip, the mean at evaluation. Different: our mean MLP uses GELU without LayerNorm
               (theirs: Dense -> LayerNorm -> mish) and Flax's default initialisation, and the mean is not
               clipped to +-5 (the actions here lie in [-1, 1], and evaluation clips the action to that range).
+              Two options give the authors' *OGBench* AWR actor instead (their `iql.py`, which has no LayerNorm
+              in the actor either): `const_std=True`, a fixed sigma = 1 (log sigma = 0, no parameter), so the
+              loss is a weighted squared error plus a constant; `init="ogbench"`, OGBench's initialisation
+              (hidden kernels variance_scaling(1, fan_avg, uniform), the mean layer's kernel scaled by 0.01).
   "flow"      CFGRL's own network (`cfgrl_core.networks.VectorField`, one constant label, never dropped) with
               the weighted flow-matching loss E[ u(A) || v_theta(x_t, t, s) - (x_1 - x_0) ||^2 ]; its
               minimiser is the flow of pi_hat u(A) / Z. AWR and CFGRL then differ only in how the advantage
@@ -52,6 +56,7 @@ from cfgrl_core.train import (
 )
 
 POLICIES = ("gaussian", "flow")
+INITS = ("flax", "ogbench")  # the Gaussian mean MLP's initialisation: Flax's default or OGBench's
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,8 @@ class AWRConfig:
     hidden_dims: Sequence[int] = (256, 256)  # MLP widths (Gaussian mean network, or the vector field)
     max_weight: float = 100.0  # u_max, the clip of exp(A / beta) in the authors' code
     log_std_min: float = -5.0  # lower clip of the Gaussian's learned log sigma (authors' code)
+    const_std: bool = False  # Gaussian: sigma fixed at 1 (OGBench's AWR actor) instead of a learned log sigma
+    init: str = "flax"  # Gaussian: "flax" (Flax's default initialisation) or "ogbench" (OGBench's, see above)
 
     def __post_init__(self):
         object.__setattr__(self, "hidden_dims", tuple(int(h) for h in self.hidden_dims))
@@ -71,6 +78,10 @@ class AWRConfig:
             raise ValueError(f"action_dim and obs_dim must be positive, got {self.action_dim}, {self.obs_dim}")
         if not self.max_weight > 0:
             raise ValueError(f"max_weight must be positive, got {self.max_weight}")
+        if self.init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
+        if self.policy != "gaussian" and (self.const_std or self.init != "flax"):
+            raise ValueError("const_std and init are options of the Gaussian policy only")
 
     @property
     def flow_config(self) -> ModelConfig:
@@ -89,17 +100,25 @@ def awr_weights(advantages: jax.Array, inv_beta, max_weight: float = 100.0) -> j
 class GaussianActor(nn.Module):
     """pi_theta(a | s) = N(mu_theta(s), diag exp(2 log_sigma)).
 
-    observations [B, O] -> (mean [B, A], log_std [A]); log sigma is one learned vector, not a function of s.
+    observations [B, O] -> (mean [B, A], log_std [A]); log sigma is one learned vector, not a function of s
+    (or zero, with `const_std`).
     """
 
     config: AWRConfig
 
     @nn.compact
     def __call__(self, observations):
+        if self.config.init == "ogbench":
+            hidden_init = nn.initializers.variance_scaling(1.0, "fan_avg", "uniform")
+            mean_init = nn.initializers.variance_scaling(0.01, "fan_avg", "uniform")
+        else:
+            hidden_init = mean_init = nn.linear.default_kernel_init
         h = observations
         for width in self.config.hidden_dims:
-            h = nn.gelu(nn.Dense(width)(h))
-        mean = nn.Dense(self.config.action_dim)(h)
+            h = nn.gelu(nn.Dense(width, kernel_init=hidden_init)(h))
+        mean = nn.Dense(self.config.action_dim, kernel_init=mean_init)(h)
+        if self.config.const_std:
+            return mean, jnp.zeros(self.config.action_dim, mean.dtype)
         log_std = self.param("log_std", nn.initializers.zeros, (self.config.action_dim,))
         return mean, jnp.maximum(log_std, self.config.log_std_min)
 

@@ -1,0 +1,188 @@
+"""Notebook 05's check of its AWR baseline: is AWR's gap to CFGRL in the mechanism row the method, or our actor?
+
+In the mechanism row (`offline_rl` preset "mechanism": medium task 1, 3x256 networks, batch 128, 50k joint steps,
+4 seeds) our Gaussian AWR actor trails CFGRL. The paper's OGBench AWR is the authors' `iql.py` actor, which
+differs from ours in three ways (shared/reference/cfgrl.md §2; both are GELU MLPs without LayerNorm, clip the weight
+exp(A / beta) at 100 and act with the mean):
+
+  width      4x512 (theirs) against 3x256 (ours, the mechanism row's)
+  std        a constant sigma = 1 (theirs: the loss is a weighted squared error) against a learned
+             state-independent log sigma (ours, after the authors' ExORL actor)
+  init       OGBench's initialisation (fan-average uniform, the mean layer scaled by 0.01) against Flax's default
+
+This experiment retrains the mechanism row's IQL critic with no actor but the AWR variants of `Preset.variants`, each
+at the one temperature 1/beta = `Preset.inv_beta` (OGBench's default alpha = 10, fixed before any of our
+evaluations; the mechanism row also trains 10). Seeds, minibatches and the critic's keys are those of the mechanism
+run (`CriticWithActors` draws the critic's key first whatever its actors, and `jax.random.split` gives the same
+leading keys for any count), so each seed's critic is the mechanism run's critic: the result keeps the critics'
+label statistics, and `compare` checks them against the mechanism result's. The test episodes are the mechanism
+run's (same env seeds), so every comparison is paired by seed on the same critic and the same episodes:
+
+  const_std   our actor (3x256, Flax init) with the authors' constant sigma: the std alone
+  authors     the authors' OGBench actor (4x512, OGBench init, constant sigma): all three together
+
+Only the last step is evaluated (`episodes` test episodes per seed, no validation: nothing is chosen). The result
+is results/awr_check/<preset>/<task>.json with the provenance; no weights are kept. Resumable: the run's training
+checkpoints and its evaluation live under <task>/ until the result is written. It is a record: `make figures` does not
+run it (about 50 min on 2 cores); `scripts/run_awr_check.py` does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from cfgrl_core.agents import awr, iql
+from cfgrl_core.agents.offline import Actor, CriticWithActors
+from cfgrl_core.experiments import offline_rl, protocol, stats
+from cfgrl_core.experiments.resumable import train_resumable
+from cfgrl_core.io.provenance import device_description, file_sha256, git_commit
+from cfgrl_core.ogbench import evaluation
+from cfgrl_core.train import TrainConfig, create_runs
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    name: str  # the actor's key in the result
+    label: str  # what the notebook prints
+    hidden_dims: tuple
+    const_std: bool
+    init: str  # awr.INITS
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    name: str
+    base: str  # the offline_rl preset whose task, data, critic, batch, steps, seeds and test episodes are repeated
+    task: str
+    variants: tuple  # of Variant
+    inv_beta: float  # the one AWR temperature, one of the base preset's inv_betas
+
+
+CONST_STD = Variant("const_std", "ours (3x256) with a constant sigma", (256, 256, 256), True, "flax")
+AUTHORS = Variant("authors", "the authors' OGBench actor (4x512, constant sigma, OGBench init)", (512,) * 4, True,
+                  "ogbench")  # fmt: skip
+
+PRESETS = {
+    # Seconds, for the tests: the offline_rl "fast" run repeated with two small variants.
+    "fast": Preset(name="fast", base="fast", task=offline_rl.MEDIUM, inv_beta=3.0, variants=(
+        Variant("const_std", "ours with a constant sigma", (32,), True, "flax"),
+        Variant("authors", "a wider actor, constant sigma, OGBench init", (48, 48), True, "ogbench"))),
+    "cpu": Preset(name="cpu", base="mechanism", task=offline_rl.MEDIUM, inv_beta=10.0, variants=(CONST_STD, AUTHORS)),
+}  # fmt: skip
+
+EXPERIMENT = protocol.Experiment("awr_check", PRESETS, script="scripts/run_awr_check.py")
+get_preset = EXPERIMENT.preset
+BASE_ACTOR = "awr_gaussian"  # the base run's Gaussian AWR actor, ours
+
+
+def result_path(preset_name: str, root=None):
+    preset = get_preset(preset_name)
+    return (EXPERIMENT.results_dir(preset.name) if root is None else root) / f"{preset.task}.json"
+
+
+def variant_config(variant: Variant, obs_dim: int, action_dim: int) -> awr.AWRConfig:
+    return awr.AWRConfig(action_dim=action_dim, obs_dim=obs_dim, policy="gaussian", hidden_dims=variant.hidden_dims,
+                         const_std=variant.const_std, init=variant.init)  # fmt: skip
+
+
+def run(preset, *, folder=None, seed: int = 0, data_dir=None, progress: bool = True, log=print) -> dict:
+    """Train and evaluate every variant of `preset` with the base run's critic (module docstring); writes and
+    returns the result."""
+    preset = get_preset(preset)
+    base = offline_rl.get_preset(preset.base)
+    if preset.inv_beta not in base.inv_betas:
+        raise ValueError(f"inv_beta {preset.inv_beta} is not one of the base preset's {base.inv_betas}")
+    t0 = time.perf_counter()
+    data, recipe, train_path = offline_rl.load_task_data(preset.task, base, data_dir=data_dir, seed=seed,
+                                                         progress=progress)  # fmt: skip
+    dataset_sha256 = file_sha256(train_path)
+    obs_dim, action_dim = data["observations"].shape[1], data["actions"].shape[1]
+    cfgs = {"critic": offline_rl.configs(base, obs_dim, action_dim)["critic"]}
+    cfgs |= {v.name: variant_config(v, obs_dim, action_dim) for v in preset.variants}
+    tc = TrainConfig(batch_size=base.batch_size, learning_rate=base.learning_rate)
+    actors = tuple(Actor(v.name, awr.AWRLearner(cfgs[v.name], tc), run_values=(preset.inv_beta,))
+                   for v in preset.variants)  # fmt: skip
+    learner = CriticWithActors(iql.IQLLearner(cfgs["critic"], tc), actors)
+    result_file = result_path(preset.name, folder)
+    run_config = dict(preset=dataclasses.asdict(preset), base=dataclasses.asdict(base), seed=seed,
+                      dataset_sha256=dataset_sha256)  # fmt: skip
+    run_folder = protocol.RunFolder(result_file.with_suffix(""), run_config)
+    # The keys of offline_rl.run_task, so that the critic of each seed is the base run's.
+    key_init, key_train = jax.random.split(jax.random.PRNGKey(seed))
+    states = create_runs(learner, jax.random.split(key_init, base.num_seeds))
+    one_beta = dataclasses.replace(base, inv_betas=(preset.inv_beta,))  # each variant holds one temperature
+    pool = evaluation.EnvPool()
+    success, eval_seconds = {}, [0.0]
+
+    def on_stop(step, states):
+        t = time.perf_counter()
+        evaluate = lambda: offline_rl.evaluate_actors(preset.task, one_beta, states, cfgs, episodes=base.episodes,
+                                                      seed=seed, pool=pool, progress=progress)  # fmt: skip
+        success.update(run_folder.cached(f"step_{step:08d}", evaluate))
+        means = " | ".join(f"{name} {np.asarray(s, float).mean():.2f}" for name, s in success.items())
+        log(f"  {preset.task} step {step:,}: success at 1/beta {preset.inv_beta:g}: {means}")
+        eval_seconds[0] += time.perf_counter() - t
+
+    t1 = time.perf_counter()
+    try:
+        states, losses = train_resumable(
+            learner, states, {k: jnp.asarray(v) for k, v in data.items()}, jax.random.split(key_train, base.num_seeds),
+            num_steps=base.num_steps, batch_size=base.batch_size, checkpoints=run_folder.train,
+            checkpoint_every=base.checkpoint_every, steps_per_call=base.steps_per_call, stops=(base.num_steps,),
+            on_stop=on_stop, progress=progress, desc=f"AWR check, {len(actors)} actors: {base.num_seeds} seeds",
+        )  # fmt: skip
+        if not success:  # resumed from the last checkpoint with its evaluation lost
+            on_stop(base.num_steps, states)
+    finally:
+        pool.close()
+    train_and_eval_s = time.perf_counter() - t1
+    labels, _ = offline_rl.label_statistics(states, cfgs, data, base.num_seeds)
+    result = dict(
+        task=preset.task, preset=dataclasses.asdict(preset), base=dataclasses.asdict(base), seed=seed,
+        inv_beta=preset.inv_beta, step=base.num_steps, episodes=base.episodes,
+        configs={k: dataclasses.asdict(v) for k, v in cfgs.items()},
+        success={name: [[int(x) for x in np.asarray(s)[i, :, 0]] for i in range(base.num_seeds)]
+                 for name, s in success.items()},
+        labels=labels, loss_every_100=np.asarray(losses)[:, ::100].round(4).tolist(),
+        dataset_recipe=recipe, dataset_sha256=dataset_sha256,
+        timings=dict(train_and_eval_s=round(train_and_eval_s, 1), eval_s=round(eval_seconds[0], 1),
+                     total_s=round(time.perf_counter() - t0, 1)),
+        device=device_description(), jax_version=jax.__version__, commit=git_commit(),
+    )  # fmt: skip
+    protocol.save_result(result, result_file)
+    shutil.rmtree(result_file.with_suffix(""), ignore_errors=True)  # the checkpoints and the cached evaluation
+    return result
+
+
+def load_result(preset_name: str = "cpu", root=None) -> dict:
+    """The finished result of `preset_name` (by default the committed record under results/awr_check/cpu/)."""
+    if root is None:
+        root = EXPERIMENT.committed_dir(get_preset(preset_name).name)
+    return EXPERIMENT.load_result(result_path(preset_name, root))
+
+
+def compare(result: dict, base_result: dict) -> dict:
+    """Each variant against the base run's Gaussian AWR actor at the same 1/beta, paired by seed (each seed's success
+    rate over the same test episodes), with whether the critics are the base run's (label statistics equal).
+
+    Returns {"critic_matches": bool, "ours": [S] success rates of the base actor, "variants": {name: {"success": [S],
+    "gap": (mean, se, n) of variant - ours}}}."""
+    if result["task"] != base_result["task"]:
+        raise ValueError(f"the check is of {result['task']}, the base result of {base_result['task']}")
+    last = str(max(int(k) for k in base_result["success"]))
+    if int(last) != result["step"]:
+        raise ValueError(f"the check evaluates step {result['step']}, the base result's last step is {last}")
+    column = [float(b) for b in base_result["inv_betas"]].index(float(result["inv_beta"]))
+    ours = np.asarray(base_result["success"][last][BASE_ACTOR], float)[:, :, column]  # [S, E]
+    labels = lambda r: (r["labels"]["positive_fraction"], r["labels"]["disagreement"])
+    out = {"critic_matches": labels(result) == labels(base_result), "ours": ours.mean(axis=1).tolist(), "variants": {}}
+    for name, success in result["success"].items():
+        rates = np.asarray(success, float).mean(axis=1)
+        out["variants"][name] = {"success": rates.tolist(), "gap": stats.gap(rates - ours.mean(axis=1))}
+    return out
