@@ -18,8 +18,9 @@ leading keys for any count), so each seed's critic is the mechanism run's critic
 label statistics, and `compare` checks them against the mechanism result's. The test episodes are the mechanism
 run's (same env seeds), so every comparison is paired by seed on the same critic and the same episodes:
 
-  const_std   our actor (3x256, Flax init) with the authors' constant sigma: the std alone
-  authors     the authors' OGBench actor (4x512, OGBench init, constant sigma): all three together
+  const_std     our actor (3x256, Flax init) with the authors' constant sigma: the std alone
+  ogbench_init  that, with OGBench's initialisation as well: std and init
+  authors       the authors' OGBench actor (4x512, OGBench init, constant sigma): all three together
 
 Only the last step is evaluated (`episodes` test episodes per seed, no validation: nothing is chosen). The result
 is results/awr_check/<preset>/<task>.json with the provenance; no weights are kept. Resumable: the run's training
@@ -65,6 +66,8 @@ class Preset:
 
 
 CONST_STD = Variant("const_std", "ours (3x256) with a constant sigma", (256, 256, 256), True, "flax")
+OGBENCH_INIT = Variant("ogbench_init", "ours (3x256) with a constant sigma and OGBench's init", (256, 256, 256), True,
+                       "ogbench")  # fmt: skip
 AUTHORS = Variant("authors", "the authors' OGBench actor (4x512, constant sigma, OGBench init)", (512,) * 4, True,
                   "ogbench")  # fmt: skip
 
@@ -73,7 +76,8 @@ PRESETS = {
     "fast": Preset(name="fast", base="fast", task=offline_rl.MEDIUM, inv_beta=3.0, variants=(
         Variant("const_std", "ours with a constant sigma", (32,), True, "flax"),
         Variant("authors", "a wider actor, constant sigma, OGBench init", (48, 48), True, "ogbench"))),
-    "cpu": Preset(name="cpu", base="mechanism", task=offline_rl.MEDIUM, inv_beta=10.0, variants=(CONST_STD, AUTHORS)),
+    "cpu": Preset(name="cpu", base="mechanism", task=offline_rl.MEDIUM, inv_beta=10.0,
+                  variants=(CONST_STD, OGBENCH_INIT, AUTHORS)),
 }  # fmt: skip
 
 EXPERIMENT = protocol.Experiment("awr_check", PRESETS, script="scripts/run_awr_check.py")
