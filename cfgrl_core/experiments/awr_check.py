@@ -25,7 +25,7 @@ run's (same env seeds), so every comparison is paired by seed on the same critic
 Only the last step is evaluated (`episodes` test episodes per seed, no validation: nothing is chosen). The result
 is results/awr_check/<preset>/<task>.json with the provenance; no weights are kept. Resumable: the run's training
 checkpoints and its evaluation live under <task>/ until the result is written. It is a record: `make figures` does not
-run it (about 50 min on 2 cores); `scripts/run_awr_check.py` does.
+run it (about 50 min on 2 cores); `scripts/run_record.py awr_check` does.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ PRESETS = {
                   variants=(CONST_STD, OGBENCH_INIT, AUTHORS)),
 }  # fmt: skip
 
-EXPERIMENT = protocol.Experiment("awr_check", PRESETS, script="scripts/run_awr_check.py")
+EXPERIMENT = protocol.Experiment("awr_check", PRESETS, script="scripts/run_record.py awr_check")
 get_preset = EXPERIMENT.preset
 BASE_ACTOR = "awr_gaussian"  # the base run's Gaussian AWR actor, ours
 
@@ -164,29 +164,50 @@ def run(preset, *, folder=None, seed: int = 0, data_dir=None, progress: bool = T
     return result
 
 
-def load_result(preset_name: str = "cpu", root=None) -> dict:
-    """The finished result of `preset_name` (by default the committed record under results/awr_check/cpu/)."""
-    if root is None:
-        root = EXPERIMENT.committed_dir(get_preset(preset_name).name)
-    return EXPERIMENT.load_result(result_path(preset_name, root))
+def load_record(preset_name: str = "cpu") -> dict:
+    """The committed result of `preset_name` (results/awr_check/<preset>/, whatever $CFGRL_RESULTS_DIR says)."""
+    return EXPERIMENT.load_result(result_path(preset_name, EXPERIMENT.committed_dir(get_preset(preset_name).name)))
 
 
 def compare(result: dict, base_result: dict) -> dict:
     """Each variant against the base run's Gaussian AWR actor at the same 1/beta, paired by seed (each seed's success
-    rate over the same test episodes), with whether the critics are the base run's (label statistics equal).
+    rate in % over the same test episodes), with whether the critics are the base run's (label statistics equal).
 
-    Returns {"critic_matches": bool, "ours": [S] success rates of the base actor, "variants": {name: {"success": [S],
-    "gap": (mean, se, n) of variant - ours}}}."""
+    The variants add the authors' differences one at a time (in the preset's order), so each also gets its step: the
+    paired gap to the variant before it (to ours for the first), which is what says which difference matters.
+
+    Returns {"critic_matches": bool, "ours": [S] success % of the base actor, "variants": {name: {"success": [S],
+    "gap": (mean, SE, n) of variant - ours in points, "after": name of the variant before it ("ours" for the first),
+    "step": (mean, SE, n) of variant - that one}}}."""
     if result["task"] != base_result["task"]:
         raise ValueError(f"the check is of {result['task']}, the base result of {base_result['task']}")
     last = str(max(int(k) for k in base_result["success"]))
     if int(last) != result["step"]:
         raise ValueError(f"the check evaluates step {result['step']}, the base result's last step is {last}")
     column = [float(b) for b in base_result["inv_betas"]].index(float(result["inv_beta"]))
-    ours = np.asarray(base_result["success"][last][BASE_ACTOR], float)[:, :, column]  # [S, E]
+    ours = 100 * np.asarray(base_result["success"][last][BASE_ACTOR], float)[:, :, column].mean(axis=1)  # [S]
     labels = lambda r: (r["labels"]["positive_fraction"], r["labels"]["disagreement"])
-    out = {"critic_matches": labels(result) == labels(base_result), "ours": ours.mean(axis=1).tolist(), "variants": {}}
-    for name, success in result["success"].items():
-        rates = np.asarray(success, float).mean(axis=1)
-        out["variants"][name] = {"success": rates.tolist(), "gap": stats.gap(rates - ours.mean(axis=1))}
+    out = {"critic_matches": labels(result) == labels(base_result), "ours": ours.tolist(), "variants": {}}
+    before, before_rates = "ours", ours
+    for name in [v["name"] for v in result["preset"]["variants"]]:
+        rates = 100 * np.asarray(result["success"][name], float).mean(axis=1)
+        out["variants"][name] = {"success": rates.tolist(), "gap": stats.gap(rates - ours), "after": before,
+                                 "step": stats.gap(rates - before_rates)}  # fmt: skip
+        before, before_rates = name, rates
     return out
+
+
+def summary_line(result: dict, base_result: dict) -> str:
+    """The Summary's sentence on the check (numbers from the two results): each actor's success at the check's 1/beta
+    (mean ± std over seeds) and its paired gap to ours, and whether the critics are the base run's."""
+    found = compare(result, base_result)
+    labels = {v["name"]: v["label"] for v in result["preset"]["variants"]}
+    parts = [f"ours (the mechanism row's Gaussian AWR actor) {stats.pm(*stats.mean_std(found['ours']), '.0f')} %"]
+    for name, v in found["variants"].items():
+        step = "" if v["after"] == "ours" else f"; minus the actor before it {stats.gap_text(v['step'])}"
+        parts.append(f"{labels[name]} {stats.pm(*stats.mean_std(v['success']), '.0f')} % "
+                     f"(minus ours {stats.gap_text(v['gap'])}{step})")  # fmt: skip
+    same = "the same critics as the mechanism run (label statistics equal)" if found["critic_matches"] else (
+        "critics that are NOT the mechanism run's (label statistics differ): the pairing is broken")  # fmt: skip
+    return (f"at 1/β = {result['inv_beta']:g} after {result['step']:,} steps, {result['episodes']} test episodes per "
+            f"seed, {same}: " + "; ".join(parts))  # fmt: skip

@@ -20,6 +20,9 @@ values are ordered by distance (rank correlation <= -0.9 on every seed); the not
 
 Result: results/critic_budget/<preset>/<task>.json (`protocol` places it), with the provenance. Resumable: each
 variant's training checkpoints and finished readings live under <task>/<variant>/ until the result is written.
+The `cpu` result is a record: notebook 05 reads the committed one (`load_record`) and `make figures` does not train
+it again (about 18 min on 2 cores, for the check of a run that is itself a record now); `scripts/run_record.py
+critic_budget` runs it.
 """
 
 from __future__ import annotations
@@ -80,13 +83,19 @@ PRESETS = {
                   stops=(10_000, 30_000, 100_000), num_seeds=4),
 }  # fmt: skip
 
-EXPERIMENT = protocol.Experiment("critic_budget", PRESETS, script="notebooks/05_offline_rl_iql_awr_cfgrl.py")
+EXPERIMENT = protocol.Experiment("critic_budget", PRESETS, script="scripts/run_record.py critic_budget")
 get_preset = EXPERIMENT.preset
 
 
 def result_path(preset_name: str, root=None):
     preset = get_preset(preset_name)
     return (EXPERIMENT.results_dir(preset.name) if root is None else root) / f"{preset.task}.json"
+
+
+def load_record(preset_name: str = "cpu") -> dict:
+    """The committed result of `preset_name` (results/critic_budget/<preset>/, whatever $CFGRL_RESULTS_DIR says): the
+    record notebook 05 reads, which `make figures` does not train again (`scripts/run_record.py critic_budget`)."""
+    return EXPERIMENT.load_result(result_path(preset_name, EXPERIMENT.committed_dir(get_preset(preset_name).name)))
 
 
 def critic_config(preset: Preset, variant: Variant, obs_dim: int, action_dim: int) -> iql.IQLConfig:
