@@ -745,7 +745,6 @@ AC_FOUND = awr_check.compare(AC, MECH)
 ac_labels = {v["name"]: v["label"] for v in AC["preset"]["variants"]}
 ac_cols = [("ours", "ours: 3×256, learned σ", AC_FOUND["ours"])] + [
     (name, ac_labels[name], v["success"]) for name, v in AC_FOUND["variants"].items()]  # fmt: skip
-ac_rows = []
 fig, ax = plt.subplots(figsize=(8.5, 3.6))
 per_seed = np.asarray([col[2] for col in ac_cols])  # [actors, S] in %
 for s_ in range(per_seed.shape[1]):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 
-from cfgrl_core.experiments import awr_check, cli, critic_budget, offline_rl, protocol, stats
+from cfgrl_core.experiments import awr_check, cli, critic_budget, offline_rl, protocol
 from cfgrl_core.io.provenance import device_description
 
 RECORDS = {"awr_check": awr_check, "critic_budget": critic_budget}
@@ -38,10 +38,7 @@ def main(argv=None) -> int:
     result = module.run(preset, folder=out, seed=args.seed, data_dir=args.data_dir, progress=not args.no_progress,
                         log=cli.log)  # fmt: skip
     if module is awr_check and (base_file := offline_rl.result_path(preset.base, preset.task)).is_file():
-        found = awr_check.compare(result, offline_rl.load_result(base_file))
-        cli.log(f"critics are those of {base_file}: {found['critic_matches']}; ours {found['ours']}")
-        for name, v in found["variants"].items():
-            cli.log(f"  {name}: {v['success']}, minus ours {stats.gap_text(v['gap'])}")
+        cli.log(f"against {base_file}: {awr_check.summary_line(result, offline_rl.load_result(base_file))}")
     cli.log(f"-> {result_file}")
     return 0
 
