@@ -472,12 +472,14 @@ def speed(bench_dir: Path) -> str:
 
 TPHYSICS = """\
 Evaluation against the simulator's limit (`benchmarks/bench_physics.py`, the second half of `make bench`;
-`benchmarks/results/{file}`: {device}, commit `{commit}`, load average {load:.1f} before it).
+`benchmarks/results/{file}`: {device}, {cpu}, commit `{commit}`, load average {load:.1f} before it).
 One raw MuJoCo step of pointmaze-large (`mj_step` × frame skip) takes {raw_us:.1f} µs on one thread, so the
-machine's cores could step {limit:,.0f} env steps/s: the limit.
+machine's cores could step {limit:,.0f} env steps/s: the limit. The serial ceiling of an evaluation is the rate it
+would reach if its policy calls and the batched physics each ran at the rates measured in it, one after the other,
+with nothing else (the reciprocal of the summed reciprocals of the policy-bound and physics rates).
 
-| what is stepped | env steps/s | of the limit | policy's share of the wall time |
-|---|---|---|---|
+| what is stepped | env steps/s | of the limit | policy's share of the wall time | serial ceiling (of the limit) |
+|---|---|---|---|---|
 {table}
 
 The target is {target:.0%} of the limit, policy included, with the cpu preset's policy; {verdict}. The physics is
@@ -485,7 +487,26 @@ no longer what limits it: stepped alone it runs at {batched_frac:.0%} of the lim
 (`ogbench.maze_batch`; OGBench's own `env.step` on threads: {reference_frac:.0%}). The policy is: {flow_steps}
 Euler steps of a guided flow, each a conditional and an unconditional pass of the {net} network, per env step.
 Even with physics that took no time the evaluation could not exceed {ceiling:,.0f} env steps/s
-({ceiling_frac:.0%} of the limit) on these cores."""
+({ceiling_frac:.0%} of the limit) on these cores, and the loop already runs at {of_ceiling:.0%} of its serial
+ceiling: what is left is the policy's arithmetic, so the target needs a cheaper policy (fewer flow steps, a
+narrower network, or bfloat16 on a CPU that has it) or more cores."""
+
+
+def _physics_row(name: str, r: dict) -> str:
+    if name == "actors_05":
+        who = (f"notebook 05's actors ({len(r['ws'])} w, {len(r['inv_betas'])} 1/β, seed kept), "
+               f"{r['rollouts']} rollouts")  # fmt: skip
+        path = "batched"
+    else:
+        path = "reference" if name.endswith("reference") else "batched"
+        who = (
+            "seed 0" if r["policies"] == 1 else f"{r['policies']} seeds in one lockstep"
+        ) + f", {r['rollouts']} rollouts"
+    return (
+        f"| evaluation, {who}, {path} physics | {r['env_steps_per_s']:,.0f} | {r['fraction_of_limit']:.0%} "
+        f"| {r['policy_share']:.0%} | {r['serial_ceiling_env_steps_per_s']:,.0f} "
+        f"({r['serial_ceiling_fraction_of_limit']:.0%}) |"
+    )
 
 
 def speed_physics(bench_dir: Path) -> str:
@@ -493,34 +514,30 @@ def speed_physics(bench_dir: Path) -> str:
     limit, phys, ev = b["limit"]["env_steps_per_s"], b["physics"], b["evaluation"]
     rows = [
         f"| physics alone, {phys['rows']} rollouts, OGBench's `env.step` on {phys['threads']} threads "
-        f"| {phys['reference']:,.0f} | {phys['fraction_of_limit']['reference']:.0%} | — |",
+        f"| {phys['reference']:,.0f} | {phys['fraction_of_limit']['reference']:.0%} | — | — |",
         f"| physics alone, {phys['rows']} rollouts, batched (`maze_batch`) "
-        f"| {phys['batched']:,.0f} | {phys['fraction_of_limit']['batched']:.0%} | — |",
+        f"| {phys['batched']:,.0f} | {phys['fraction_of_limit']['batched']:.0%} | — | — |",
     ]
     names = [k for k, v in ev.items() if isinstance(v, dict)]
-    for name in names:
-        r = ev[name]
-        path = "reference" if name.endswith("reference") else "batched"
-        who = "seed 0" if r["policies"] == 1 else f"{r['policies']} seeds in one lockstep"
-        rows.append(
-            f"| evaluation, {who}, {r['rollouts']} rollouts, {path} physics | {r['env_steps_per_s']:,.0f} "
-            f"| {r['fraction_of_limit']:.0%} | {r['policy_share']:.0%} |"
-        )
-    best = max((ev[k] for k in names), key=lambda r: r["env_steps_per_s"])
+    rows += [_physics_row(name, ev[name]) for name in names]
+    preset_runs = [k for k in names if k != "actors_05"]  # the target is about the cpu preset's policy
+    best = max((ev[k] for k in preset_runs), key=lambda r: r["env_steps_per_s"])
     target = b["target_fraction_of_limit"]
     met = best["fraction_of_limit"] >= target
     verdict = (
         f"{'met' if met else 'not met'}: the best evaluation runs at {best['fraction_of_limit']:.0%} "
-        f"({best['env_steps_per_s']:,.0f} env steps/s), against {ev[names[0]]['fraction_of_limit']:.0%} before "
-        f"(seed 0 on OGBench's env)"
+        f"({best['env_steps_per_s']:,.0f} env steps/s), against {ev[preset_runs[0]]['fraction_of_limit']:.0%} "
+        f"with OGBench's env (seed 0)"
     )
     values = dict(
-        file=BENCH_PHYSICS, device=b["device"], cores=b["cpu_count"], commit=b["commit"],
-        load=b["loadavg_before"][0], raw_us=b["limit"]["raw_step_us"], limit=limit, table="\n".join(rows),
-        target=target, verdict=verdict, batched_frac=phys["fraction_of_limit"]["batched"],
+        file=BENCH_PHYSICS, device=b["device"], cpu=b.get("cpu_model", "CPU model not recorded"),
+        cores=b["cpu_count"], commit=b["commit"], load=b["loadavg_before"][0], raw_us=b["limit"]["raw_step_us"],
+        limit=limit,
+        table="\n".join(rows), target=target, verdict=verdict, batched_frac=phys["fraction_of_limit"]["batched"],
         reference_frac=phys["fraction_of_limit"]["reference"], flow_steps=ev["flow_steps"],
         net=ev["network"], ceiling=best["policy_bound_env_steps_per_s"],
         ceiling_frac=best["policy_bound_env_steps_per_s"] / limit,
+        of_ceiling=best["env_steps_per_s"] / best["serial_ceiling_env_steps_per_s"],
     )  # fmt: skip
     return fill(TPHYSICS, values, "README speed (physics)")
 

@@ -214,3 +214,30 @@ def test_teleports_do_not_depend_on_threads_batch_or_the_global_rng():
     teleported = distance.min(axis=1) < 1.0
     assert teleported.mean() > 0.5, "most rollouts should be at a teleport exit after their first step"
     assert len(set(np.argmin(distance[teleported], axis=1).tolist())) >= 2  # more than one exit was drawn
+
+
+def test_each_policy_is_called_once_per_step_on_host_rows_with_its_rows_keys():
+    # The loop's contract with a RowPolicy (and what keeps it fast: no eager device-side gathers per job): at every
+    # env step each job is called once, on numpy arrays of its running rows; a row's key is
+    # fold_in(its rollout key, step), whatever job it is in.
+    calls = []
+
+    def act(keys, goals, ws, observations):
+        calls.append((keys, goals, ws, observations))
+        return np.zeros((len(observations), 2))
+
+    policy = ev.RowPolicy(act=act, obs_dim=2, goal_dim=2)
+    steps = 4
+    results = ev.evaluate_many(NAME, [(policy, (0.0, 1.0)), (policy, (3.0,))], task_ids=(1,), episodes_per_task=2,
+                               seed=7, max_steps=steps)  # fmt: skip
+    assert len(calls) == 2 * steps and all(r.lengths.min() == steps for r in results)
+    for keys, goals, ws, obs in calls:
+        assert all(type(x) is np.ndarray for x in (keys, goals, ws, obs)), [type(x) for x in (keys, goals, ws, obs)]
+    _, keys0, _ = ev._rollout_setup((0.0, 1.0), (1,), 2, 7)
+    for step in range(steps):
+        keys, _, ws, _ = calls[2 * step]  # the first job: rows (episode, w) = (0, 0), (0, 1), (1, 0), (1, 1)
+        np.testing.assert_array_equal(keys[:4], np.asarray(jax.vmap(jax.random.fold_in, (0, None))(keys0, step)))
+        np.testing.assert_array_equal(ws[:4], [0.0, 1.0, 0.0, 1.0])
+        keys_2, _, ws_2, _ = calls[2 * step + 1]  # the second job's rows share the first job's rollout keys (CRN)
+        np.testing.assert_array_equal(keys_2[:2], keys[[0, 2]])
+        np.testing.assert_array_equal(ws_2[:2], [3.0, 3.0])

@@ -282,19 +282,11 @@ def path_env_key(task: str) -> str:
 PATH_ACTORS = ("cfgrl", "awr_gaussian")  # the actors also evaluated from the path starts (rollouts cost the most)
 
 
-def evaluate_actors(task, preset, states, cfgs, *, episodes, seed, pool, progress, starts=None) -> dict:
-    """Success of every actor of `states` (seed-stacked JointState): [S, episodes, values] on the task, or, with
-    `starts` (task_info dicts, `singletask.path_starts`), [S, starts, episodes, values] from those starts."""
-    env_name, task_id = parse_task(task)
-    where = dict(task_ids=(task_id,)) if starts is None else dict(task_infos=starts)
-    if starts is not None and pool.size(path_env_key(task)) == 0:
-        pool.register(path_env_key(task), lambda: singletask.path_start_env(env_name, task_id))
-    target = task if starts is None else path_env_key(task)
-    common = dict(episodes_per_task=episodes, seed=seed, max_steps=preset.max_steps, pool=pool, progress=progress,
-                  **where)  # fmt: skip
-    pick = (lambda success: success[0]) if starts is None else (lambda success: success)
+def actor_jobs(preset, states, cfgs, names) -> tuple[list, list]:
+    """The `evaluation.evaluate_many` jobs of the actors `names` of `states` (seed-stacked): one (RowPolicy, values)
+    per seed of a CFGRL actor (its rows: the preset's w) and per seed and 1/beta of an AWR actor; and each job's slot
+    (name, seed, beta index or None)."""
     jobs, slots = [], []  # every actor of every seed (and every AWR temperature) in one lockstep
-    names = [name for name in states.actors if starts is None or name in PATH_ACTORS]
     for name in names:
         for s in range(preset.num_seeds):
             params = _member(states.actors[name].params, s)
@@ -306,6 +298,22 @@ def evaluate_actors(task, preset, states, cfgs, *, episodes, seed, pool, progres
                     policy = singletask.awr_policy(_member(params, b), cfgs[name], preset.flow_steps)
                     jobs.append((policy, (0.0,)))
                     slots.append((name, s, b))
+    return jobs, slots
+
+
+def evaluate_actors(task, preset, states, cfgs, *, episodes, seed, pool, progress, starts=None) -> dict:
+    """Success of every actor of `states` (seed-stacked JointState): [S, episodes, values] on the task, or, with
+    `starts` (task_info dicts, `singletask.path_starts`), [S, starts, episodes, values] from those starts."""
+    env_name, task_id = parse_task(task)
+    where = dict(task_ids=(task_id,)) if starts is None else dict(task_infos=starts)
+    if starts is not None and pool.size(path_env_key(task)) == 0:
+        pool.register(path_env_key(task), lambda: singletask.path_start_env(env_name, task_id))
+    target = task if starts is None else path_env_key(task)
+    common = dict(episodes_per_task=episodes, seed=seed, max_steps=preset.max_steps, pool=pool, progress=progress,
+                  **where)  # fmt: skip
+    pick = (lambda success: success[0]) if starts is None else (lambda success: success)
+    names = [name for name in states.actors if starts is None or name in PATH_ACTORS]
+    jobs, slots = actor_jobs(preset, states, cfgs, names)
     results = dict(zip(slots, evaluation.evaluate_many(target, jobs, **common), strict=True))
     out = {}
     for name in names:
@@ -394,6 +402,7 @@ def run_task(task: str, preset, *, seed: int = 0, data_dir=None, run_dir=None, p
     env_name, task_id = parse_task(task)
     starts = singletask.path_starts(env_name, task_id) if task in preset.path_start_tasks else None
     eval_seconds = [0.0]
+    since = {"time": time.perf_counter(), "step": 0}  # the end of the last stop: what the log's training time counts
     pool = evaluation.EnvPool()
 
     def cached(name, run):
@@ -401,6 +410,7 @@ def run_task(task: str, preset, *, seed: int = 0, data_dir=None, run_dir=None, p
 
     def evaluate(step, states):
         t = time.perf_counter()
+        trained, steps_done = t - since["time"], step - since["step"]
         episodes = preset.episodes if step == steps[-1] else preset.checkpoint_episodes
         run = lambda: evaluate_actors(task, preset, states, cfgs, episodes=episodes, seed=seed, pool=pool,
                                       progress=progress)  # fmt: skip
@@ -421,6 +431,10 @@ def run_task(task: str, preset, *, seed: int = 0, data_dir=None, run_dir=None, p
         by_w = " ".join(f"{w:g}:{c:.2f}" for w, c in zip(preset.ws, curve, strict=True))
         by_beta = " ".join(f"{b:g}:{c:.2f}" for b, c in zip(preset.inv_betas, awr_curve, strict=True))
         log(f"  {task} step {step}: CFGRL by w {by_w} | AWR by 1/beta {by_beta}")
+        log(f"  {task} step {step}: {steps_done:,} steps trained in {trained:.0f} s (compiles and checkpoints "
+            f"included; "
+            f"{1e3 * trained / max(steps_done, 1):.2f} ms per step, {s} seeds together), evaluated in "
+            f"{time.perf_counter() - t:.0f} s")  # fmt: skip
         if starts is not None and step in path_evals:
             by_d = lambda name: " ".join(f"{c:.2f}" for c in np.asarray(path_evals[step][name], float).mean(
                 axis=(0, 2)).max(axis=-1))  # fmt: skip
@@ -429,11 +443,13 @@ def run_task(task: str, preset, *, seed: int = 0, data_dir=None, run_dir=None, p
                 f" | AWR {by_d('awr_gaussian')}"
             )
         eval_seconds[0] += time.perf_counter() - t
+        since.update(time=time.perf_counter(), step=step)
 
     t0 = time.perf_counter()
     try:
         if folder is not None:  # evaluations of checkpoints passed before a resume are read back from their cache
             start = folder.train.latest() or 0
+            since["step"] = start
             for step in steps:
                 if step <= start and folder.eval_file(f"step_{step:08d}").is_file():
                     evals[step] = load_json(folder.eval_file(f"step_{step:08d}"))

@@ -3,6 +3,7 @@
 git_commit()        'abc1234' for a clean tree, 'abc1234+dirty' otherwise; fixed for the whole process
                     (and for every notebook of one `make figures` run, through $CFGRL_COMMIT)
 device_description  'cpu (2 cores)' or 'gpu: NVIDIA H200'
+cpu_model()         'AMD EPYC' (the host CPU's model name: timings on two CPUs of one description can differ 2x)
 file_sha256(path)   hex digest of a file's bytes (datasets a result was trained on)
 provenance(**kw)    the standard record of a figure (FAST, device, versions, commit, time, + kw)
 """
@@ -61,6 +62,18 @@ def device_description() -> str:
 
     d = jax.devices()[0]
     return f"cpu ({os.cpu_count()} cores)" if d.platform == "cpu" else f"{d.platform}: {d.device_kind}"
+
+
+def cpu_model() -> str:
+    """The host CPU's model name from /proc/cpuinfo (Linux), else platform.processor(), else 'unknown'."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
 
 
 def file_sha256(path) -> str:
