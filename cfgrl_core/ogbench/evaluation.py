@@ -17,7 +17,8 @@ call, OGBench's step logic in numpy; tests hold it to OGBench's env step for ste
 their own OGBench env on a thread pool. `physics="reference"` forces the latter everywhere.
 
 Finished rollouts are frozen: their env is no longer stepped, and the policy call takes only the rows still
-running, gathered and padded to a bucket size (8, 16, 32, ... capped at N; see `bucket_size`), so a trained policy
+running, gathered on the host (numpy: keys, goals, w and observations; the step's keys of every row come from one
+jitted fold_in) and padded to a bucket size (8, 16, 32, ... capped at N; see `bucket_size`), so a trained policy
 whose episodes end early costs fewer network evaluations, while the jitted program compiles at most
 log2(N) times. A row's action depends only on its own key, goal, w and observation, not on the batch it is in.
 
