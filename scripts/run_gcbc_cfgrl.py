@@ -5,6 +5,8 @@
     python scripts/run_gcbc_cfgrl.py --preset paper --num-steps 20000 --out /tmp/try   # a short trial of the sizes
     python scripts/run_gcbc_cfgrl.py --preset paper --env pointmaze-large-navigate-v0 --estimate-only
     python scripts/run_gcbc_cfgrl.py --preset paper --method hierarchical --env pointmaze-giant-navigate-v0
+    python scripts/run_gcbc_cfgrl.py --preset cpu --env pointmaze-medium-navigate-v0 --compute-dtype bfloat16
+                                    # the same run in bfloat16 matmuls: results/gcbc_cfgrl/cpu-bfloat16/
 
 The seeds are sharded over every local device (`cfgrl_core.train.ShardedRuns`: each device trains its share of
 the seeds; one device: as before), and before each env a cost estimate measured on this machine is printed
@@ -21,6 +23,7 @@ Datasets are generated on first use (see scripts/generate_ogbench.py).
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 import jax
@@ -44,6 +47,10 @@ def parse_args(argv=None):
         help="repeatable; default: the preset's (shared network)",
     )  # fmt: skip
     parser.add_argument("--estimate-only", action="store_true", help="print the cost estimates and stop")
+    parser.add_argument(
+        "--compute-dtype", choices=("float32", "bfloat16"), default=None,
+        help="override the preset's matmul dtype; the preset is then named <preset>-<dtype> (its own results folder)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     supported = sorted(ogbench_data.OFFICIAL_RECIPES)
     for name in args.env or ():
@@ -56,6 +63,10 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     preset = cli.sized_preset(gx.get_preset(args.preset), args)
+    if args.compute_dtype is not None and args.compute_dtype != preset.compute_dtype:
+        preset = dataclasses.replace(
+            preset, name=f"{preset.name}-{args.compute_dtype}", compute_dtype=args.compute_dtype
+        )
     out = cli.results_folder(args, gx.EXPERIMENT, preset.name)
     devices = jax.local_devices()
     cli.log(f"device: {device_description()}; {len(devices)} local device(s); preset: {preset}")
