@@ -6,7 +6,8 @@
     python scripts/run_gcbc_cfgrl.py --preset paper --env pointmaze-large-navigate-v0 --estimate-only
     python scripts/run_gcbc_cfgrl.py --preset paper --method hierarchical --env pointmaze-giant-navigate-v0
     python scripts/run_gcbc_cfgrl.py --preset cpu --env pointmaze-medium-navigate-v0 --compute-dtype bfloat16
-                                    # the same run in bfloat16 matmuls: results/gcbc_cfgrl/cpu-bfloat16/
+    python scripts/run_gcbc_cfgrl.py --preset cpu --env pointmaze-medium-navigate-v0 --compute-dtype float32
+                                    # the bfloat16 check's two arms: results/gcbc_cfgrl/cpu-bfloat16/, cpu-float32/
 
 The seeds are sharded over every local device (`cfgrl_core.train.ShardedRuns`: each device trains its share of
 the seeds; one device: as before), and before each env a cost estimate measured on this machine is printed
@@ -49,7 +50,8 @@ def parse_args(argv=None):
     parser.add_argument("--estimate-only", action="store_true", help="print the cost estimates and stop")
     parser.add_argument(
         "--compute-dtype", choices=("float32", "bfloat16"), default=None,
-        help="override the preset's matmul dtype; the preset is then named <preset>-<dtype> (its own results folder)",
+        help="the matmul dtype; the preset is then named <preset>-<dtype> (its own results folder), even when the "
+        "dtype is the preset's own",
     )  # fmt: skip
     args = parser.parse_args(argv)
     supported = sorted(ogbench_data.OFFICIAL_RECIPES)
@@ -63,7 +65,7 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     preset = cli.sized_preset(gx.get_preset(args.preset), args)
-    if args.compute_dtype is not None and args.compute_dtype != preset.compute_dtype:
+    if args.compute_dtype is not None:  # named for the dtype even where it is the preset's: a check's own arm
         preset = dataclasses.replace(
             preset, name=f"{preset.name}-{args.compute_dtype}", compute_dtype=args.compute_dtype
         )
