@@ -41,6 +41,7 @@ from cfgrl_core.checks import (
     positive_int_argument,
 )
 from cfgrl_core.experiments.protocol import RESULTS_ENV, Experiment
+from cfgrl_core.io.provenance import git_commit
 
 REFUSED = 2  # the exit status of a refusal, argparse's own for a bad argument
 
@@ -48,11 +49,13 @@ REFUSED = 2  # the exit status of a refusal, argparse's own for a bad argument
 def refusing(main):
     """`main(argv) -> int` whose InputError or OSError (bad data or a bad folder, found after parsing) ends as one
     line on stderr, `<script>: error: <message>`, returning status 2 instead of a traceback. Other exceptions are
-    bugs and keep their traceback."""
+    bugs and keep their traceback. The commit is read before `main` runs (`provenance.git_commit`, cached for the
+    process): a run stamps the tree it started from, not the tree as it is when the run ends and saves."""
     script = Path(main.__globals__.get("__file__", "runner")).name
 
     @functools.wraps(main)
     def guarded(argv=None) -> int:
+        git_commit()
         try:
             return main(argv)
         except (InputError, OSError) as e:
