@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from cfgrl_core.experiments import gc_studies, kl_budget, offline_rl, pgd_agents, pgd_pointmass, stats  # noqa: E402
+from cfgrl_core.experiments import dtype_check, gc_studies, kl_budget, offline_rl, pgd_agents, pgd_pointmass, stats  # noqa: E402
 from cfgrl_core.experiments import gcbc_cfgrl as gx  # noqa: E402
 from cfgrl_core.io.checkpoints import load_json  # noqa: E402
 from cfgrl_core.io.summary import fill, load_summary  # noqa: E402
@@ -707,6 +707,12 @@ def gpu_runs(results: Path) -> str:
     return "\n".join(out)
 
 
+def dtype_check_block(results: Path) -> str:
+    fp32, bf16 = dtype_check.load_pair(results=results)
+    scale = dtype_check.compare_machines(dtype_check.load_committed(results=results), fp32)
+    return dtype_check.summary_line(dtype_check.compare(fp32, bf16), scale)
+
+
 BLOCKS = {
     "results01": lambda figures, results, bench: results_01(figures),
     "results02": lambda figures, results, bench: results_02(figures),
@@ -719,6 +725,7 @@ BLOCKS = {
     "results09": lambda figures, results, bench: results_09(figures, results),
     "speed": lambda figures, results, bench: speed(bench),
     "speed_physics": lambda figures, results, bench: speed_physics(bench),
+    "dtype_check": lambda figures, results, bench: dtype_check_block(results),
     "costs": costs,
     "gpu_runs": lambda figures, results, bench: gpu_runs(results),
 }

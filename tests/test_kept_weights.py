@@ -96,7 +96,8 @@ def test_gitignore_keeps_the_read_weights_and_drops_the_others():
               "results/offline_rl/mechanism/pointmaze-medium-navigate-singletask-v0/weights/params/x",
               "results/offline_rl/cpu-earlier/pointmaze-medium-navigate-singletask-task3-v0/weights/params/x",
               "results/offline_rl/mechanism-b256/pointmaze-medium-navigate-singletask-v0/weights/params/x",
-              "results/gcbc_cfgrl/cpu-bfloat16/pointmaze-medium-navigate-v0/weights/params/x"]  # fmt: skip
+              "results/gcbc_cfgrl/cpu-bfloat16/pointmaze-medium-navigate-v0/weights/params/x",
+              "results/gcbc_cfgrl/cpu-float32/pointmaze-medium-navigate-v0/weights/params/x"]  # fmt: skip
     assert [p for p in read if ignored(p)] == [] and [p for p in unread if not ignored(p)] == []
 
 
