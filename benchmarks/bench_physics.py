@@ -33,7 +33,6 @@ import os
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import jax
 import mujoco
@@ -174,8 +173,7 @@ def actor_rates(episodes: int, max_steps: int | None, physics_rate: float) -> di
     params, cfgs = orl.load_weights(result_file)
     seeds = jax.tree_util.tree_leaves(params["cfgrl"])[0].shape[0]
     preset = dataclasses.replace(orl.get_preset("cpu"), num_seeds=seeds)
-    states = SimpleNamespace(actors={name: SimpleNamespace(params=params[name]) for name in ("cfgrl", "awr_gaussian")})
-    jobs, _ = orl.actor_jobs(preset, states, cfgs, ("cfgrl", "awr_gaussian"))
+    jobs, _ = orl.actor_jobs(preset, {name: params[name] for name in ("cfgrl", "awr_gaussian")}, cfgs)
     _, task_id = orl.parse_task(ACTORS_TASK)
     out = {
         "weights": str(result_file.with_suffix("").relative_to(ROOT) / "weights"),

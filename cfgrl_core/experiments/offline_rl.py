@@ -282,20 +282,20 @@ def path_env_key(task: str) -> str:
 PATH_ACTORS = ("cfgrl", "awr_gaussian")  # the actors also evaluated from the path starts (rollouts cost the most)
 
 
-def actor_jobs(preset, states, cfgs, names) -> tuple[list, list]:
-    """The `evaluation.evaluate_many` jobs of the actors `names` of `states` (seed-stacked): one (RowPolicy, values)
-    per seed of a CFGRL actor (its rows: the preset's w) and per seed and 1/beta of an AWR actor; and each job's slot
-    (name, seed, beta index or None)."""
+def actor_jobs(preset, params: dict, cfgs) -> tuple[list, list]:
+    """The `evaluation.evaluate_many` jobs of the actors in `params` ({name: seed-stacked parameters}): one
+    (RowPolicy, values) per seed of a CFGRL actor (its rows: the preset's w) and per seed and 1/beta of an AWR actor;
+    and each job's slot (name, seed, beta index or None)."""
     jobs, slots = [], []  # every actor of every seed (and every AWR temperature) in one lockstep
-    for name in names:
+    for name, stacked in params.items():
         for s in range(preset.num_seeds):
-            params = _member(states.actors[name].params, s)
+            one = _member(stacked, s)
             if name.startswith("cfgrl"):
-                jobs.append((singletask.cfgrl_policy(params, cfgs[name], preset.flow_steps), preset.ws))
+                jobs.append((singletask.cfgrl_policy(one, cfgs[name], preset.flow_steps), preset.ws))
                 slots.append((name, s, None))
             else:
                 for b in range(len(preset.inv_betas)):
-                    policy = singletask.awr_policy(_member(params, b), cfgs[name], preset.flow_steps)
+                    policy = singletask.awr_policy(_member(one, b), cfgs[name], preset.flow_steps)
                     jobs.append((policy, (0.0,)))
                     slots.append((name, s, b))
     return jobs, slots
@@ -313,7 +313,7 @@ def evaluate_actors(task, preset, states, cfgs, *, episodes, seed, pool, progres
                   **where)  # fmt: skip
     pick = (lambda success: success[0]) if starts is None else (lambda success: success)
     names = [name for name in states.actors if starts is None or name in PATH_ACTORS]
-    jobs, slots = actor_jobs(preset, states, cfgs, names)
+    jobs, slots = actor_jobs(preset, {name: states.actors[name].params for name in names}, cfgs)
     results = dict(zip(slots, evaluation.evaluate_many(target, jobs, **common), strict=True))
     out = {}
     for name in names:
@@ -432,8 +432,7 @@ def run_task(task: str, preset, *, seed: int = 0, data_dir=None, run_dir=None, p
         by_beta = " ".join(f"{b:g}:{c:.2f}" for b, c in zip(preset.inv_betas, awr_curve, strict=True))
         log(f"  {task} step {step}: CFGRL by w {by_w} | AWR by 1/beta {by_beta}")
         log(f"  {task} step {step}: {steps_done:,} steps trained in {trained:.0f} s (compiles and checkpoints "
-            f"included; "
-            f"{1e3 * trained / max(steps_done, 1):.2f} ms per step, {s} seeds together), evaluated in "
+            f"included; {1e3 * trained / max(steps_done, 1):.2f} ms per step, {s} seeds together), evaluated in "
             f"{time.perf_counter() - t:.0f} s")  # fmt: skip
         if starts is not None and step in path_evals:
             by_d = lambda name: " ".join(f"{c:.2f}" for c in np.asarray(path_evals[step][name], float).mean(
