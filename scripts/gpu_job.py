@@ -1,8 +1,10 @@
 """One command for a lent GPU machine (short commands, no package registry, results back through $OUT): as much of
-one env's preset of notebook 04's experiment (`scripts/run_gcbc_cfgrl.py`) as fits a time budget.
+one env's preset of notebook 04's experiment (`scripts/run_gcbc_cfgrl.py`), or of one task's preset of notebook 05's
+(`scripts/run_offline_rl.py`, --experiment offline_rl), as fits a time budget.
 
     python3 scripts/gpu_job.py                                        # pointmaze-large, paper preset, 9 minutes
     python3 scripts/gpu_job.py --env pointmaze-medium-navigate-v0 --preset paper --minutes 9 --wheels .whl
+    python3 scripts/gpu_job.py --experiment offline_rl --task pointmaze-large-navigate-singletask-v0 --preset paper
     .venv/bin/python scripts/gpu_job.py --preset fast --env pointmaze-medium-navigate-v0 --minutes 2 --out /tmp/o
 
 Stages, each announced by one line that starts with a UTC timestamp (and the seconds since the job started):
@@ -12,20 +14,22 @@ Stages, each announced by one line that starts with a UTC timestamp (and the sec
   device    device, JAX and package versions, the commit ($CFGRL_COMMIT where the copy has no .git)
   datasets  the env's dataset generated on this machine with every core (`ogbench.datasets.generate_dataset`,
             workers = cpu count) into <work>/data (or --data-dir), its sha256 recorded
-  probe     training ms per step (`gc_cost.estimate`, the runner's own estimate) and evaluation seconds per
-            lockstep step (an untrained policy rolled out for a few steps of the real evaluation's size: env and
-            policy time)
+  probe     training ms per step and evaluation seconds per lockstep step (untrained policies rolled out for a
+            few steps at two of the real evaluation's sizes: env and policy time). gcbc_cfgrl: the runner's own
+            estimate (`gc_cost.estimate`) on synthetic rows; offline_rl: the joint learner (critic and every actor,
+            all seeds) timed on the task's own data
   plan      what fits the time left: the preset's evaluation if it fits, else one evaluation at the end with fewer
-            episodes and validation goals; then the steps that fill the rest (at most the preset's); the numbers and
-            the reason are printed and recorded
-  run       training (a line per training chunk) and evaluation (a line per seed, checkpoint and validation);
-            `gx.run_and_save` in <work>/run, the same code and numbers as scripts/run_gcbc_cfgrl.py
+            episodes (and validation goals or episodes); then the steps that fill the rest (at most the preset's);
+            the numbers and the reason are printed and recorded
+  run       training (a line per training chunk) and evaluation (a line per quarter of each evaluation); the
+            experiment's `run_and_save` in <work>/run, the same code and numbers as its scripts/run_*.py
 
 What comes back under $OUT (or --out), each file written atomically as soon as it exists, so a command stopped at
 its limit still returns what was done: run.log (this output, as it goes), provenance.json and PROVENANCE.md
 (device, commit and dirty flag, source hash, seeds, the plan and the probe, dataset sha256s, stages reached, the
-command; rewritten at every stage), <env>.<preset>.json (the runner's result, exactly as `run_experiment` returns
-it) and, while evaluations finish before the result, <env>.<preset>.partial.json. Weights, checkpoints and datasets
+command; rewritten at every stage), <target>.<preset>.json (the runner's result, exactly as it saves it; offline_rl
+also <target>.<preset>.sample.npz, the critics' values on a fixed sample that notebook 05's critic views read) and,
+while evaluations finish before the result, <target>.<preset>.partial.json. Weights, checkpoints and datasets
 stay in the work folder (--work, default a fresh temporary folder). A preset whose sizes were changed to fit is
 named <preset>-trial. Exit status: the run's (0 done; 2 a refused input; 143 stopped by SIGTERM).
 """
@@ -50,11 +54,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 NEEDED = ("ogbench", "mujoco", "gymnasium")  # what the GPU machine's image lacks (shared/reference/gpu_runs.md)
 WHEEL_DIRS = (".whl", "build/wheels", "wheels")
-DEFAULT_ENV = "pointmaze-large-navigate-v0"
+DEFAULT_ENV = "pointmaze-large-navigate-v0"  # gcbc_cfgrl
+DEFAULT_TASK = "pointmaze-large-navigate-singletask-v0"  # offline_rl
+EXPERIMENTS = ("gcbc_cfgrl", "offline_rl")
 STOPPED = 128 + signal.SIGTERM
 # Evaluation plans tried after the preset's own, richest first: (episodes per task, validation goals), one
 # evaluation at the final step (clipped to the preset's own numbers).
 EVAL_PLANS = ((15, 20), (10, 20), (10, 10), (5, 10), (3, 10), (3, 5), (2, 5), (1, 5), (1, 3))
+# offline_rl's: (test episodes, validation episodes) per seed and value, one evaluation at the final step.
+OFFLINE_EVAL_PLANS = ((20, 20), (10, 10), (5, 10), (5, 5), (3, 5), (2, 3), (1, 2))
 
 
 def now_utc() -> str:
@@ -82,9 +90,13 @@ class Clock:
 
 def atomic_write_text(path: Path, text: str) -> None:
     """The old file or the new one, never half of one (a command stopped at its limit leaves valid files)."""
+    atomic_write_bytes(path, text.encode())
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
+    with open(tmp, "wb") as f:
+        f.write(data)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -102,8 +114,11 @@ def source_sha256() -> str:
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env", default=DEFAULT_ENV, help=f"dataset name (default {DEFAULT_ENV})")
-    parser.add_argument("--preset", default="paper", help="notebook 04's preset: fast, cpu, paper (default paper)")
+    parser.add_argument("--experiment", default="gcbc_cfgrl", choices=EXPERIMENTS,
+                        help="gcbc_cfgrl (notebook 04, default) or offline_rl (notebook 05)")  # fmt: skip
+    parser.add_argument("--env", default=None, help=f"gcbc_cfgrl: dataset name (default {DEFAULT_ENV})")
+    parser.add_argument("--task", default=None, help=f"offline_rl: single-task name (default {DEFAULT_TASK})")
+    parser.add_argument("--preset", default="paper", help="the experiment's preset (default paper)")
     parser.add_argument("--minutes", type=float, default=9.0, help="time budget of the whole job (default 9)")
     parser.add_argument("--margin", type=float, default=45.0,
                         help="seconds kept free for compiling, saving and slack (default 45)")  # fmt: skip
@@ -120,6 +135,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.minutes <= 0 or args.margin < 0 or (args.num_steps is not None and args.num_steps < 1):
         parser.error("--minutes must be > 0, --margin >= 0 and --num-steps >= 1")
+    offline = args.experiment == "offline_rl"
+    if offline and (args.env is not None or args.method != "shared"):
+        parser.error("--experiment offline_rl takes --task (a single-task name), not --env or --method")
+    if not offline and args.task is not None:
+        parser.error("--task is offline_rl's; notebook 04's experiment takes --env")
+    args.target = (args.task or DEFAULT_TASK) if offline else (args.env or DEFAULT_ENV)
     return args
 
 
@@ -285,7 +306,8 @@ class Record:
         d = self.data
         plan = d.get("plan", {})
         lines = [
-            f"# GPU job: {d.get('env_name')} ({d.get('run_preset_name', d.get('preset'))})",
+            f"# GPU job: {d.get('experiment', 'gcbc_cfgrl')} on {d.get('env_name')} "
+            f"({d.get('run_preset_name', d.get('preset'))})",
             "",
             f"- status: **{d.get('status')}** at stage `{d.get('stage')}` (updated {d.get('updated_utc')})",
             f"- command: `{d.get('command')}`",
@@ -320,6 +342,18 @@ def versions() -> dict:
     return found
 
 
+def fit_per_step(per_step: dict, log, what: str, limit: int) -> dict:
+    """{size: seconds per lockstep step} at two sizes -> step_s + row_s * size: the line through them, or, where
+    noise makes it fall with the size, the flat line through the slower one."""
+    (r1, s1), (r2, s2) = list(per_step.items())[0], list(per_step.items())[-1]
+    b = max(0.0, (s2 - s1) / (r2 - r1) if r2 > r1 else s1 / r1)  # timing noise can tilt the line at toy sizes
+    a = max(0.0, s1 - b * r1, s2 - b * r2)  # the line stays above both measurements: an upper bound
+    sizes = ", ".join(f"{r} {what} {1000 * s:.1f} ms" for r, s in per_step.items())
+    log(f"  evaluation probe: {sizes} per lockstep step -> {1000 * a:.2f} ms + {1e6 * b:.1f} us per "
+        f"{what.rstrip('s')}; episode limit {limit} steps")  # fmt: skip
+    return dict(step_s=a, row_s=b, limit=limit, measured={str(r): s for r, s in per_step.items()})
+
+
 def eval_probe(env_name, preset, method, log, probe_steps=20) -> dict:
     """Seconds per lockstep evaluation step (env + policy) at two row counts, from an untrained policy's rollouts
     (which never end early: an upper bound), for `eval_seconds`."""
@@ -348,12 +382,7 @@ def eval_probe(env_name, preset, method, log, probe_steps=20) -> dict:
             evaluation.evaluate_policy(oraclerep_name(env_name), policy, preset.ws, max_steps=steps, **kw)
             rows = 5 * episodes * len(preset.ws)
             per_step[rows] = (time.perf_counter() - t) / steps
-    (r1, s1), (r2, s2) = list(per_step.items())[0], list(per_step.items())[-1]
-    b = (s2 - s1) / (r2 - r1) if r2 > r1 else s1 / r1
-    a = max(0.0, s1 - b * r1)
-    log(f"  evaluation probe: {', '.join(f'{r} rows {1000 * s:.1f} ms' for r, s in per_step.items())} per lockstep "
-        f"step -> {1000 * a:.2f} ms + {1e6 * b:.1f} us per row; episode limit {limit} steps")  # fmt: skip
-    return dict(step_s=a, row_s=b, limit=limit, measured={str(r): s for r, s in per_step.items()})
+    return fit_per_step(per_step, log, "rows", limit)
 
 
 def eval_seconds(preset, probe: dict) -> float:
@@ -368,23 +397,189 @@ def eval_seconds(preset, probe: dict) -> float:
     return per_seed * preset.num_seeds
 
 
-def make_plan(base, budget_s: float, ms_per_step: float, probe: dict, num_steps: int | None) -> tuple:
-    """(preset to run, reason, estimated eval seconds): the richest evaluation for which either the preset's steps
-    fit as well, or the evaluation takes at most half the budget; then the steps that fill the rest."""
+class GCJob:
+    """Notebook 04's experiment (`scripts/run_gcbc_cfgrl.py`) on one goal-conditioned env: what the job needs of it.
+    The plan's pieces are static (`make_plan` uses them without a job)."""
+
+    name = "gcbc_cfgrl"
+    plan_fields = ("num_steps", "checkpoint_fractions", "episodes_per_task", "num_val_tasks")
+
+    def __init__(self, args):
+        from cfgrl_core.experiments import gcbc_cfgrl as gx
+        from cfgrl_core.ogbench import datasets as ogbench_data
+
+        self.gx, self.args, self.target = gx, args, args.target
+        self.base = gx.get_preset(args.preset)
+        ogbench_data.check_env_name(self.target)
+        self.env_name = self.target  # the dataset generated
+
+    @staticmethod
+    def eval_plans(base) -> list:
+        return [base] + [
+            dataclasses.replace(base, checkpoint_fractions=(1.0,), episodes_per_task=min(e, base.episodes_per_task),
+                                num_val_tasks=min(v, base.num_val_tasks))
+            for e, v in EVAL_PLANS
+        ]  # fmt: skip
+
+    eval_seconds = staticmethod(eval_seconds)
+
+    def probe(self, devices, data_dir, log) -> tuple[float, dict]:
+        from cfgrl_core.experiments import gc_cost
+
+        estimate = gc_cost.estimate(self.target, self.base, self.args.method, devices)
+        log(f"  cost estimate: {estimate.line()}")
+        probe = eval_probe(self.target, self.base, self.args.method, log)
+        return estimate.ms_per_step, dict(train_ms_per_step=estimate.ms_per_step, gc_cost=estimate.line(),
+                                          evaluation=probe)  # fmt: skip
+
+    def result_file(self, preset, root: Path) -> Path:
+        return self.gx.result_path(preset.name, self.target, root, self.args.method)
+
+    def run_dir(self, result_file: Path) -> Path:
+        return self.gx.run_dir_for(result_file)
+
+    def run(self, preset, result_file, data_dir, log, devices) -> dict:
+        run = self.gx.run_and_save(self.target, preset, result_file, seed=self.args.seed, data_dir=data_dir,
+                                   progress=True, log=log, method=self.args.method, devices=devices)  # fmt: skip
+        return run.result
+
+    @staticmethod
+    def eval_names(preset) -> list[str]:
+        """The evaluations in the order the runner makes them (each writes one file of the run's evals/)."""
+        from cfgrl_core.experiments.resumable import checkpoint_steps
+
+        return [f"eval step {s:,}" for s in checkpoint_steps(preset)] + ["validation"]
+
+    def extra_files(self, result_file) -> dict:
+        return {}
+
+    def summary(self, result: dict) -> dict:
+        row = self.gx.summary_row(result)
+        return {k: (round(v, 1) if isinstance(v, float) else v) for k, v in row.items() if "mean" in k or "std" in k}
+
+
+def offline_probe(task, preset, data_dir, seed, log, probe_steps=20) -> tuple[float, dict]:
+    """offline_rl's probe on the task's own data: ms per joint step (critic and every actor of the preset, all
+    seeds; the mean over 2 x probe_steps steps after a compiling call), and seconds per lockstep
+    evaluation step of every actor of every seed (`offline_rl.evaluate_actors`, all values) at 1 and at the preset's
+    test episodes, from nearly untrained actors (which never succeed: every rollout runs, an upper bound)."""
+    import jax
+    import jax.numpy as jnp
+
+    from cfgrl_core import train
+    from cfgrl_core.experiments import gc_cost
+    from cfgrl_core.experiments import offline_rl as orl
+    from cfgrl_core.ogbench import evaluation
+
+    data, _, _ = orl.load_task_data(task, preset, data_dir=data_dir, seed=seed, progress=False)
+    cfgs = orl.configs(preset, data["observations"].shape[1], data["actions"].shape[1])
+    learner = orl.make_learner(preset, cfgs, extras=task in preset.extra_tasks)
+    keys = jax.random.split(jax.random.PRNGKey(0), preset.num_seeds)
+    device_data = {k: jnp.asarray(v) for k, v in data.items()}
+    kw = dict(batch_size=preset.batch_size, steps_per_call=probe_steps, progress=False)
+    states = train.create_runs(learner, keys)
+    states, _ = train.run_training(learner, states, device_data, keys, num_steps=probe_steps, **kw)  # compiles
+    jax.block_until_ready(states)
+    t = time.perf_counter()
+    states, _ = train.run_training(learner, states, device_data, keys, num_steps=3 * probe_steps, **kw)
+    jax.block_until_ready(states)
+    ms_per_step = 1000 * (time.perf_counter() - t) / (2 * probe_steps)
+    actors = ", ".join(a.name for a in learner.actors)
+    log(f"  training probe: {ms_per_step:.2f} ms per joint step ({preset.num_seeds} seeds, critic + {actors}; "
+        f"batch {preset.batch_size}) -> {ms_per_step * preset.num_steps / 60e3:.1f} min for the preset's "
+        f"{preset.num_steps:,} steps")  # fmt: skip
+    env_name, _ = orl.parse_task(task)
+    limit = preset.max_steps or gc_cost.env_dims(env_name)["max_steps"]
+    steps = min(probe_steps, limit)
+    per_step = {}
+    with evaluation.EnvPool() as pool:
+        for episodes in sorted({1, max(1, preset.episodes)}):
+            kw = dict(episodes=episodes, seed=0, pool=pool, progress=False)
+            orl.evaluate_actors(task, dataclasses.replace(preset, max_steps=2), states, cfgs, **kw)  # compile
+            t = time.perf_counter()
+            orl.evaluate_actors(task, dataclasses.replace(preset, max_steps=steps), states, cfgs, **kw)
+            per_step[episodes] = (time.perf_counter() - t) / steps
+    probe = fit_per_step(per_step, log, "episodes", limit)
+    return ms_per_step, dict(train_ms_per_step=ms_per_step, evaluation=probe)
+
+
+def offline_eval_seconds(preset, probe: dict) -> float:
+    """Upper bound on an offline_rl preset's evaluations (every actor, seed and value in one lockstep each): the
+    checkpoints' and the validation's, every rollout running to the step limit (path starts not counted)."""
+    from cfgrl_core.experiments.resumable import checkpoint_steps
+
+    steps = checkpoint_steps(preset)
+    episodes = [preset.episodes if s == steps[-1] else preset.checkpoint_episodes for s in steps]
+    return sum(probe["limit"] * (probe["step_s"] + probe["row_s"] * e) for e in [*episodes, preset.val_episodes])
+
+
+class OfflineJob:
+    """Notebook 05's experiment (`scripts/run_offline_rl.py`) on one single-task dataset: what the job needs of it."""
+
+    name = "offline_rl"
+    plan_fields = ("num_steps", "checkpoint_fractions", "episodes", "val_episodes")
+
+    def __init__(self, args):
+        from cfgrl_core.experiments import offline_rl as orl
+
+        self.orl, self.args, self.target = orl, args, args.target
+        self.base = orl.get_preset(args.preset)
+        self.env_name, _ = orl.parse_task(self.target)  # refuses a name that is not a single task
+
+    @staticmethod
+    def eval_plans(base) -> list:
+        return [base] + [
+            dataclasses.replace(base, checkpoint_fractions=(1.0,), episodes=min(e, base.episodes),
+                                val_episodes=min(v, base.val_episodes))
+            for e, v in OFFLINE_EVAL_PLANS
+        ]  # fmt: skip
+
+    eval_seconds = staticmethod(offline_eval_seconds)
+
+    def probe(self, devices, data_dir, log) -> tuple[float, dict]:
+        return offline_probe(self.target, self.base, data_dir, self.args.seed, log)
+
+    def result_file(self, preset, root: Path) -> Path:
+        return self.orl.result_path(preset.name, self.target, root)
+
+    def run_dir(self, result_file: Path) -> Path:
+        return result_file.with_suffix("")
+
+    def run(self, preset, result_file, data_dir, log, devices) -> dict:
+        return self.orl.run_and_save(self.target, preset, result_file.parent, seed=self.args.seed, data_dir=data_dir,
+                                     progress=True, log=log)  # fmt: skip
+
+    def eval_names(self, preset) -> list[str]:
+        """As `GCJob.eval_names`; a task with path starts adds their two evaluations after the validation."""
+        paths = ["path starts", "path starts validation"] if self.target in preset.path_start_tasks else []
+        return GCJob.eval_names(preset) + paths
+
+    def extra_files(self, result_file) -> dict:
+        return {"sample.npz": self.run_dir(result_file) / "sample.npz"}
+
+    def summary(self, result: dict) -> dict:
+        row = self.orl.table_row(result)
+        return {k: round(v, 1) for k, v in row.items()
+                if isinstance(v, float) and not k.startswith("paper") and ("mean" in k or "std" in k)}  # fmt: skip
+
+
+JOBS = {"gcbc_cfgrl": GCJob, "offline_rl": OfflineJob}
+
+
+def make_plan(base, budget_s: float, ms_per_step: float, probe: dict, num_steps: int | None, job=GCJob) -> tuple:
+    """(preset to run, reason, estimated eval seconds): the richest evaluation of `job.eval_plans(base)` for which
+    either the preset's steps fit as well, or the evaluation takes at most half the budget; then the steps that fill
+    the rest."""
     s_per_step = ms_per_step / 1000
     unit = base.steps_per_call
-    plans = [base] + [
-        dataclasses.replace(base, checkpoint_fractions=(1.0,), episodes_per_task=min(e, base.episodes_per_task),
-                            num_val_tasks=min(v, base.num_val_tasks))
-        for e, v in EVAL_PLANS
-    ]  # fmt: skip
+    fields = job.plan_fields
     seen, chosen = set(), None
-    for plan in plans:
-        key = (plan.checkpoint_fractions, plan.episodes_per_task, plan.num_val_tasks)
+    for plan in job.eval_plans(base):
+        key = tuple(getattr(plan, k) for k in fields[1:])
         if key in seen:
             continue
         seen.add(key)
-        eval_s = eval_seconds(plan, probe)
+        eval_s = job.eval_seconds(plan, probe)
         fit = int((budget_s - eval_s) / s_per_step) if budget_s > eval_s else 0
         steps = min(base.num_steps, fit // unit * unit if fit >= unit else fit)
         if num_steps is not None:
@@ -399,8 +594,7 @@ def make_plan(base, budget_s: float, ms_per_step: float, probe: dict, num_steps:
            f"{budget_s:.0f} s left - {eval_s:.0f} s evaluation = {budget_s - eval_s:.0f} s of training at "
            f"{ms_per_step:.2f} ms per step, in whole chunks of {unit:,}")  # fmt: skip
     fitted = dataclasses.replace(plan, num_steps=steps)
-    changed = {k: (getattr(base, k), getattr(fitted, k)) for k in ("num_steps", "checkpoint_fractions",
-               "episodes_per_task", "num_val_tasks") if getattr(base, k) != getattr(fitted, k)}  # fmt: skip
+    changed = {k: (getattr(base, k), getattr(fitted, k)) for k in fields if getattr(base, k) != getattr(fitted, k)}
     fitted = dataclasses.replace(fitted, name=f"{base.name}-trial" if changed else base.name)
     cut = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items() if k != "num_steps") or "as the preset"
     reason = (f"{steps:,} steps ({why}); evaluation {cut} (at most {eval_s:.0f} s: every rollout to its limit, "
@@ -414,7 +608,8 @@ def child(args) -> int:
     log = clock
     out, work = Path(args.out), Path(args.work)
     data_dir = Path(args.data_dir) if args.data_dir else work / "data"
-    record = Record(out, job="scripts/gpu_job.py", command=_command(), status="running", env_name=args.env,
+    record = Record(out, job="scripts/gpu_job.py", command=_command(), status="running", experiment=args.experiment,
+                    env_name=args.target,
                     preset=args.preset, seed=args.seed, method=args.method, minutes=args.minutes,
                     started_utc=now_utc(), cpu_count=os.cpu_count())  # fmt: skip
 
@@ -448,14 +643,11 @@ def run_job(args, clock, log, record, out, work, data_dir) -> int:
     record.stage("device", clock)
     import jax
 
-    from cfgrl_core.experiments import gc_cost
-    from cfgrl_core.experiments import gcbc_cfgrl as gx
-    from cfgrl_core.experiments.resumable import checkpoint_steps
     from cfgrl_core.io.provenance import device_description, file_sha256, git_commit
     from cfgrl_core.ogbench import datasets as ogbench_data
 
-    base = gx.get_preset(args.preset)
-    ogbench_data.check_env_name(args.env)
+    job = JOBS[args.experiment](args)
+    base = job.base
     devices = jax.local_devices()
     commit = git_commit()
     record.stage("device", clock, device=device_description(), devices=[str(d) for d in devices], commit=commit,
@@ -466,37 +658,35 @@ def run_job(args, clock, log, record, out, work, data_dir) -> int:
 
     workers = args.workers or os.cpu_count() or 1
     folder = ogbench_data.size_folder(base.num_episodes, data_dir)
-    log(f"stage datasets: {args.env} ({base.num_episodes or 'official'} episodes) into {folder}, {workers} workers")
+    log(f"stage datasets: {job.env_name} ({base.num_episodes or 'official'} episodes) into {folder}, {workers} "
+        "workers")  # fmt: skip
     record.stage("datasets", clock)
     t = time.perf_counter()
     line_bars(log)
     kwargs = {} if base.num_episodes is None else dict(num_episodes=base.num_episodes)
-    paths = ogbench_data.generate_dataset(args.env, data_dir=folder, seed=args.seed, num_workers=workers, **kwargs)
+    paths = ogbench_data.generate_dataset(job.env_name, data_dir=folder, seed=args.seed, num_workers=workers, **kwargs)
     datasets = {p.name: dict(sha256=file_sha256(p), bytes=p.stat().st_size) for p in paths}
     record.stage("datasets", clock, datasets=datasets, dataset_seconds=round(time.perf_counter() - t, 1))
     log(f"stage datasets: done in {time.perf_counter() - t:.1f} s: "
         + "; ".join(f"{n} sha256 {d['sha256'][:12]}" for n, d in datasets.items()))  # fmt: skip
 
-    log(f"stage probe: training ms per step (gc_cost.estimate) and evaluation s per step, preset {base.name}")
+    log(f"stage probe: training ms per step and evaluation s per step, {job.name} preset {base.name}")
     record.stage("probe", clock)
-    estimate = gc_cost.estimate(args.env, base, args.method, devices)
-    log(f"  cost estimate: {estimate.line()}")
-    probe = eval_probe(args.env, base, args.method, log)
-    record.stage("probe", clock, probe=dict(train_ms_per_step=estimate.ms_per_step, gc_cost=estimate.line(),
-                                            evaluation=probe))  # fmt: skip
+    ms_per_step, probe = job.probe(devices, data_dir, log)
+    record.stage("probe", clock, probe=probe)
 
     budget = args.minutes * 60 - clock.elapsed() - args.margin
-    preset, reason, eval_s = make_plan(base, budget, estimate.ms_per_step, probe, args.num_steps)
+    preset, reason, eval_s = make_plan(base, budget, ms_per_step, probe["evaluation"], args.num_steps, job)
     log(f"stage plan: {reason}")
     plan = dict(num_steps=preset.num_steps, num_seeds=preset.num_seeds, budget_left_s=round(budget, 1),
                 eval_estimate_s=round(eval_s, 1), reason=reason, preset=dataclasses.asdict(preset))  # fmt: skip
     record.stage("plan", clock, plan=plan, run_preset_name=preset.name)
 
     work_results = work / "run"
-    result_file = gx.result_path(preset.name, args.env, work_results, args.method)
+    result_file = job.result_file(preset, work_results)
     stem = result_file.stem + f".{preset.name}"
     partial = out / f"{stem}.partial.json"
-    evals = gx.run_dir_for(result_file) / "evals"
+    evals = job.run_dir(result_file) / "evals"
     copied = set()
 
     def save_partial():
@@ -507,11 +697,12 @@ def run_job(args, clock, log, record, out, work, data_dir) -> int:
         copied.update(p.name for p in done)
         found = {p.stem: json.loads(p.read_text()) for p in done}  # step_*: {success, lengths}; validation: a list
         body = dict(note="evaluations finished before the result; the full result replaces this file",
-                    env_name=args.env, preset=preset.name, ws=list(preset.ws),
-                    success={k: v["success"] if isinstance(v, dict) else v for k, v in found.items()})  # fmt: skip
+                    experiment=job.name, env_name=job.target, preset=preset.name, ws=list(preset.ws),
+                    success={k: v["success"] if isinstance(v, dict) and "success" in v else v
+                             for k, v in found.items()})  # fmt: skip
         atomic_write_text(partial, json.dumps(body) + "\n")
 
-    names = [f"eval step {s:,}" for s in checkpoint_steps(preset)] + ["validation"]
+    names = job.eval_names(preset)
     calls = []
 
     def label(desc):  # which evaluation a bar belongs to: the first one whose file is not written yet
@@ -528,17 +719,19 @@ def run_job(args, clock, log, record, out, work, data_dir) -> int:
 
     log(f"stage run: {preset.num_seeds} seeds x {preset.num_steps:,} steps, then evaluation, in {work_results}")
     record.stage("run", clock)
-    run = gx.run_and_save(args.env, preset, result_file, seed=args.seed, data_dir=data_dir, progress=True,
-                          log=run_log, method=args.method, devices=devices)  # fmt: skip
+    result = job.run(preset, result_file, data_dir, run_log, devices)
     target = out / f"{stem}.json"
-    atomic_write_text(target, json.dumps(run.result, indent=1) + "\n")
+    atomic_write_text(target, json.dumps(result, indent=1) + "\n")
+    returned = [target.name]
+    for suffix, source in job.extra_files(result_file).items():
+        atomic_write_bytes(out / f"{stem}.{suffix}", source.read_bytes())
+        returned.append(f"{stem}.{suffix}")
     partial.unlink(missing_ok=True)
-    row = gx.summary_row(run.result)
-    summary = {k: (round(v, 1) if isinstance(v, float) else v) for k, v in row.items() if "mean" in k or "std" in k}
-    record.stage("result", clock, status="done", result_file=target.name, timings=run.result["timings"],
+    summary = job.summary(result)
+    record.stage("result", clock, status="done", result_file=target.name, files=returned, timings=result["timings"],
                  summary=summary)  # fmt: skip
-    log(f"stage result: {target.name}: " + ", ".join(f"{k} {v}" for k, v in summary.items() if "mean" in k))
-    log(f"stage done: timings {run.result['timings']}; weights stay in {gx.run_dir_for(result_file) / 'weights'}")
+    log(f"stage result: {', '.join(returned)}: " + ", ".join(f"{k} {v}" for k, v in summary.items() if "mean" in k))
+    log(f"stage done: timings {result['timings']}; weights stay in {job.run_dir(result_file) / 'weights'}")
     return 0
 
 

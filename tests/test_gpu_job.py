@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -133,3 +134,84 @@ def test_plan_fits_the_paper_preset_to_the_budget():
 
     forced, reason, _ = gj.make_plan(paper, 455.0, 0.63, probe, 20_000)
     assert forced.num_steps == 20_000 and "--num-steps" in reason
+
+
+OFFLINE_TASK = "pointmaze-medium-navigate-singletask-v0"
+
+
+@pytest.mark.slow
+def test_offline_job_returns_the_runners_result_and_sample(tmp_path):
+    """Notebook 05's experiment through the job (`--experiment offline_rl`, the fast preset on medium task 1): the
+    stages, a line per training chunk and per quarter of each evaluation (path starts included), the result and the
+    critics' sample under $OUT; the result's numbers are those of `offline_rl.run_and_save` run directly on the
+    same dataset."""
+    from cfgrl_core.experiments import offline_rl
+
+    out, data = tmp_path / "out", tmp_path / "data"
+    cmd = [sys.executable, str(SCRIPT), "--experiment", "offline_rl", "--task", OFFLINE_TASK, "--preset", "fast",
+           "--minutes", "3", "--work", str(tmp_path / "work"), "--data-dir", str(data)]  # fmt: skip
+    done = subprocess.run(cmd, env=dict(os.environ, OUT=str(out), JAX_PLATFORMS="cpu"), capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    log = (out / "run.log").read_text().splitlines()
+    for stage in STAGES:
+        assert stamped(log, rf"\+ *\d+s stage {stage}:"), f"no timestamped line for stage {stage}"
+    assert stamped(log, r"training probe: [\d.]+ ms per joint step \(2 seeds, critic \+ cfgrl, awr_gaussian")
+    assert len(stamped(log, r"training 2 seeds, pointmaze-medium-navigate-singletask: (at|done) \d+/300 steps")) >= 3
+    for what in ("eval step 75", "eval step 150", "eval step 300", "validation", "path starts",
+                 "path starts validation"):  # fmt: skip
+        assert stamped(log, rf"{what}: .*: done 40/40 steps"), what
+    stem = f"{OFFLINE_TASK}.fast"
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["run.log", "provenance.json", "PROVENANCE.md", f"{stem}.json", f"{stem}.sample.npz"]
+    )
+    check_out_folder(out)
+    record = json.loads((out / "provenance.json").read_text())
+    result = json.loads((out / f"{stem}.json").read_text())
+    assert record["experiment"] == "offline_rl" and record["env_name"] == OFFLINE_TASK and record["status"] == "done"
+    assert record["plan"]["num_steps"] == result["preset"]["num_steps"] == 300 and record["plan"]["num_seeds"] == 2
+    assert record["probe"]["train_ms_per_step"] > 0 and record["probe"]["evaluation"]["row_s"] >= 0
+    assert record["datasets"]["pointmaze-medium-navigate-v0.npz"]["sha256"] == result["dataset_sha256"]
+    assert record["files"] == [f"{stem}.json", f"{stem}.sample.npz"]
+    assert set(record["summary"]) >= {"AWR mean", "CFGRL mean", "AWR std", "CFGRL std"}
+
+    direct = offline_rl.run_and_save(OFFLINE_TASK, "fast", tmp_path / "direct", data_dir=data, progress=False,
+                                     log=lambda line: None)  # fmt: skip
+    for key in ("success", "val_success", "chosen", "path_starts", "loss_every_100", "labels", "dataset_sha256"):
+        assert result[key] == direct[key], key
+    sample = offline_rl.load_sample(tmp_path / "direct" / f"{OFFLINE_TASK}.json")
+    with np.load(out / f"{stem}.sample.npz") as returned:
+        assert sorted(returned.files) == sorted(sample)
+        for key in sample:
+            np.testing.assert_array_equal(returned[key], sample[key], err_msg=key)
+
+
+def test_offline_plan_fits_the_paper_preset_to_the_budget():
+    """notebook 05's paper preset (1M joint steps, 20 + 20 episodes at three checkpoints) at assumed GPU rates: the
+    evaluation is cut to one at the end with fewer episodes, the steps fill the rest in whole chunks, the name says
+    it was fitted; the networks, batch and seeds stay the paper's."""
+    gj = load_script()
+    from cfgrl_core.experiments import offline_rl
+
+    paper = offline_rl.get_preset("paper")
+    probe = dict(step_s=0.02, row_s=0.008, limit=1000)  # 20 ms a lockstep step + 8 ms per episode of every value
+    preset, reason, eval_s = gj.make_plan(paper, 455.0, 5.0, probe, None, gj.OfflineJob)
+    assert preset.name == "paper-trial" and preset.checkpoint_fractions == (1.0,)
+    assert preset.episodes < paper.episodes and preset.val_episodes <= paper.val_episodes
+    assert eval_s == pytest.approx(1000 * (2 * 0.02 + 0.008 * (preset.episodes + preset.val_episodes)))
+    assert eval_s <= 455.0 / 2 and 0 < preset.num_steps <= (455.0 - eval_s) / 5e-3
+    assert preset.num_steps % paper.steps_per_call == 0 and f"{preset.num_steps:,} steps" in reason
+    assert (preset.critic_dims, preset.actor_dims, preset.batch_size, preset.num_seeds) == (
+        paper.critic_dims, paper.actor_dims, 1024, 4)  # fmt: skip
+    full, reason, _ = gj.make_plan(paper, 100 * 3600.0, 5.0, probe, None, gj.OfflineJob)
+    assert full == paper and "they fit" in reason
+
+
+def test_arguments_belong_to_their_experiment():
+    gj = load_script()
+    assert gj.parse_args(["--experiment", "offline_rl"]).target == gj.DEFAULT_TASK
+    assert gj.parse_args([]).target == gj.DEFAULT_ENV
+    for argv in (["--experiment", "offline_rl", "--env", "pointmaze-large-navigate-v0"], ["--task", OFFLINE_TASK],
+                 ["--experiment", "offline_rl", "--method", "separate"]):  # fmt: skip
+        with pytest.raises(SystemExit):
+            gj.parse_args(argv)

@@ -463,7 +463,7 @@ def run_task(task: str, preset, *, seed: int = 0, data_dir=None, run_dir=None, p
             learner, states, device_data, keys, num_steps=preset.num_steps, batch_size=preset.batch_size,
             checkpoints=None if folder is None else folder.train, checkpoint_every=preset.checkpoint_every,
             steps_per_call=preset.steps_per_call, stops=steps, on_stop=evaluate, progress=progress,
-            desc=f"{task.removesuffix('-v0')}: {s} seeds",
+            desc=f"training {s} seeds, {task.removesuffix('-v0')}",
         )  # fmt: skip
         if steps[-1] not in evals:  # resumed from the last step's checkpoint with its evaluation lost
             evaluate(steps[-1], states)
