@@ -125,6 +125,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--num-steps", type=int, default=None, help="training steps (default: fitted to the time)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--method", default="shared", help="shared (default), separate or hierarchical")
+    parser.add_argument("--compute-dtype", choices=("float32", "bfloat16"), default=None,
+                        help="gcbc_cfgrl: the matmuls' dtype; the preset is then named <preset>-<dtype>, as "
+                             "scripts/run_gcbc_cfgrl.py names a dtype check's arm")  # fmt: skip
     parser.add_argument("--wheels", default=None, help=f"folder of wheels (default: the first of {WHEEL_DIRS})")
     parser.add_argument("--out", default=None, help="where results go (default $OUT, else build/gpu_job/<time>)")
     parser.add_argument("--work", default=None, help="work folder: site, data, run (default: a new temporary one)")
@@ -136,8 +139,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.minutes <= 0 or args.margin < 0 or (args.num_steps is not None and args.num_steps < 1):
         parser.error("--minutes must be > 0, --margin >= 0 and --num-steps >= 1")
     offline = args.experiment == "offline_rl"
-    if offline and (args.env is not None or args.method != "shared"):
-        parser.error("--experiment offline_rl takes --task (a single-task name), not --env or --method")
+    if offline and (args.env is not None or args.method != "shared" or args.compute_dtype is not None):
+        parser.error("--experiment offline_rl takes --task (a single-task name), not --env, --method or "
+                     "--compute-dtype")  # fmt: skip
     if not offline and args.task is not None:
         parser.error("--task is offline_rl's; notebook 04's experiment takes --env")
     args.target = (args.task or DEFAULT_TASK) if offline else (args.env or DEFAULT_ENV)
@@ -410,6 +414,9 @@ class GCJob:
 
         self.gx, self.args, self.target = gx, args, args.target
         self.base = gx.get_preset(args.preset)
+        if args.compute_dtype is not None:
+            self.base = dataclasses.replace(self.base, name=f"{self.base.name}-{args.compute_dtype}",
+                                            compute_dtype=args.compute_dtype)  # fmt: skip
         ogbench_data.check_env_name(self.target)
         self.env_name = self.target  # the dataset generated
 

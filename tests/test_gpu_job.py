@@ -212,6 +212,16 @@ def test_arguments_belong_to_their_experiment():
     assert gj.parse_args(["--experiment", "offline_rl"]).target == gj.DEFAULT_TASK
     assert gj.parse_args([]).target == gj.DEFAULT_ENV
     for argv in (["--experiment", "offline_rl", "--env", "pointmaze-large-navigate-v0"], ["--task", OFFLINE_TASK],
-                 ["--experiment", "offline_rl", "--method", "separate"]):  # fmt: skip
+                 ["--experiment", "offline_rl", "--method", "separate"],
+                 ["--experiment", "offline_rl", "--compute-dtype", "bfloat16"]):  # fmt: skip
         with pytest.raises(SystemExit):
             gj.parse_args(argv)
+
+
+def test_compute_dtype_names_the_preset_as_the_runner_does():
+    """--compute-dtype bfloat16 runs notebook 04's preset with bfloat16 matmuls under the name the dtype check's
+    runner gives its arms (`scripts/run_gcbc_cfgrl.py --compute-dtype`), so the pair is compared by `dtype_check`."""
+    gj = load_script()
+    job = gj.GCJob(gj.parse_args(["--preset", "paper", "--compute-dtype", "bfloat16"]))
+    assert (job.base.name, job.base.compute_dtype) == ("paper-bfloat16", "bfloat16")
+    assert gj.GCJob(gj.parse_args(["--preset", "paper"])).base.name == "paper"
