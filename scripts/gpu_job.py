@@ -27,11 +27,13 @@ Stages, each announced by one line that starts with a UTC timestamp (and the sec
 What comes back under $OUT (or --out), each file written atomically as soon as it exists, so a command stopped at
 its limit still returns what was done: run.log (this output, as it goes), provenance.json and PROVENANCE.md
 (device, commit and dirty flag, source hash, seeds, the plan and the probe, dataset sha256s, stages reached, the
-command; rewritten at every stage), <target>.<preset>.json (the runner's result, exactly as it saves it; offline_rl
-also <target>.<preset>.sample.npz, the critics' values on a fixed sample that notebook 05's critic views read) and,
-while evaluations finish before the result, <target>.<preset>.partial.json. Weights, checkpoints and datasets
-stay in the work folder (--work, default a fresh temporary folder). A preset whose sizes were changed to fit is
-named <preset>-trial. Exit status: the run's (0 done; 2 a refused input; 143 stopped by SIGTERM).
+command; rewritten at every stage), <target>.<preset>.json (the runner's result, exactly as it saves it, written
+first; offline_rl then also <target>.<preset>.sample.npz, the final critics' Q, V and A on a fixed sample of
+transitions, as its runner keeps beside each result) and, while evaluations finish before the result,
+<target>.<preset>.partial.json. Weights, checkpoints and datasets stay in the work folder (--work, default a fresh
+temporary folder; offline_rl writes no weights or training checkpoints). A preset whose sizes were changed to fit is
+named <preset>-trial; --eval-plan and --num-steps pin the plan (two runs that must pair, such as the arms of the
+bfloat16 check, pin both). Exit status: the run's (0 done; 2 a refused input; 143 stopped by SIGTERM).
 """
 
 from __future__ import annotations
@@ -123,6 +125,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--margin", type=float, default=45.0,
                         help="seconds kept free for compiling, saving and slack (default 45)")  # fmt: skip
     parser.add_argument("--num-steps", type=int, default=None, help="training steps (default: fitted to the time)")
+    parser.add_argument("--eval-plan", type=int, default=None,
+                        help="the evaluation plan by number (0 = the preset's; the plan line lists them; default: "
+                             "fitted to the time)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--method", default="shared", help="shared (default), separate or hierarchical")
     parser.add_argument("--compute-dtype", choices=("float32", "bfloat16"), default=None,
@@ -138,6 +143,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.minutes <= 0 or args.margin < 0 or (args.num_steps is not None and args.num_steps < 1):
         parser.error("--minutes must be > 0, --margin >= 0 and --num-steps >= 1")
+    if args.eval_plan is not None and args.eval_plan < 0:
+        parser.error("--eval-plan must be >= 0")
     offline = args.experiment == "offline_rl"
     if offline and (args.env is not None or args.method != "shared" or args.compute_dtype is not None):
         parser.error("--experiment offline_rl takes --task (a single-task name), not --env, --method or "
@@ -145,6 +152,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     if not offline and args.task is not None:
         parser.error("--task is offline_rl's; notebook 04's experiment takes --env")
     args.target = (args.task or DEFAULT_TASK) if offline else (args.env or DEFAULT_ENV)
+    if offline and not (args.target.startswith("pointmaze-") and "-singletask" in args.target):
+        parser.error(f"--task {args.target}: the offline job takes the point mazes' single tasks (such as "
+                     f"{DEFAULT_TASK}); cube-single's evaluation builds one env per rollout row, about 1 s each, more "
+                     "than a 10-minute command holds")  # fmt: skip
     return args
 
 
@@ -415,8 +426,7 @@ class GCJob:
         self.gx, self.args, self.target = gx, args, args.target
         self.base = gx.get_preset(args.preset)
         if args.compute_dtype is not None:
-            self.base = dataclasses.replace(self.base, name=f"{self.base.name}-{args.compute_dtype}",
-                                            compute_dtype=args.compute_dtype)  # fmt: skip
+            self.base = dataclasses.replace(self.base, compute_dtype=args.compute_dtype)
         ogbench_data.check_env_name(self.target)
         self.env_name = self.target  # the dataset generated
 
@@ -439,16 +449,23 @@ class GCJob:
         return estimate.ms_per_step, dict(train_ms_per_step=estimate.ms_per_step, gc_cost=estimate.line(),
                                           evaluation=probe)  # fmt: skip
 
+    def named(self, preset):
+        """With --compute-dtype the run is one arm of the bfloat16 check: named <preset>[-trial]-<dtype>, as
+        `scripts/run_gcbc_cfgrl.py --compute-dtype` names its arms and `dtype_check.load_pair` finds them."""
+        dtype = self.args.compute_dtype
+        return preset if dtype is None else dataclasses.replace(preset, name=f"{preset.name}-{dtype}")
+
     def result_file(self, preset, root: Path) -> Path:
         return self.gx.result_path(preset.name, self.target, root, self.args.method)
 
     def run_dir(self, result_file: Path) -> Path:
         return self.gx.run_dir_for(result_file)
 
-    def run(self, preset, result_file, data_dir, log, devices) -> dict:
+    def run(self, preset, result_file, data_dir, log, devices) -> tuple[dict, dict]:
+        """(result, {}): the runner's result; its weights stay in the work folder."""
         run = self.gx.run_and_save(self.target, preset, result_file, seed=self.args.seed, data_dir=data_dir,
                                    progress=True, log=log, method=self.args.method, devices=devices)  # fmt: skip
-        return run.result
+        return run.result, {}
 
     @staticmethod
     def eval_names(preset) -> list[str]:
@@ -456,9 +473,6 @@ class GCJob:
         from cfgrl_core.experiments.resumable import checkpoint_steps
 
         return [f"eval step {s:,}" for s in checkpoint_steps(preset)] + ["validation"]
-
-    def extra_files(self, result_file) -> dict:
-        return {}
 
     def summary(self, result: dict) -> dict:
         row = self.gx.summary_row(result)
@@ -469,7 +483,9 @@ def offline_probe(task, preset, data_dir, seed, log, probe_steps=20) -> tuple[fl
     """offline_rl's probe on the task's own data: ms per joint step (critic and every actor of the preset, all
     seeds; the mean over 2 x probe_steps steps after a compiling call), and seconds per lockstep
     evaluation step of every actor of every seed (`offline_rl.evaluate_actors`, all values) at 1 and at the preset's
-    test episodes, from nearly untrained actors (which never succeed: every rollout runs, an upper bound)."""
+    test episodes, from nearly untrained actors (which never succeed, so every rollout runs its steps): the
+    difference between rollouts of 1.5 x and 0.5 x probe_steps steps, per step. Not counted: compiles (the run's
+    longer scan, the evaluation's smaller buckets as rollouts end), which the job's --margin has to hold."""
     import jax
     import jax.numpy as jnp
 
@@ -497,15 +513,20 @@ def offline_probe(task, preset, data_dir, seed, log, probe_steps=20) -> tuple[fl
         f"{preset.num_steps:,} steps")  # fmt: skip
     env_name, _ = orl.parse_task(task)
     limit = preset.max_steps or gc_cost.env_dims(env_name)["max_steps"]
-    steps = min(probe_steps, limit)
+    short, long = min(probe_steps // 2, limit), min(probe_steps * 3 // 2, limit)
     per_step = {}
     with evaluation.EnvPool() as pool:
-        for episodes in sorted({1, max(1, preset.episodes)}):
-            kw = dict(episodes=episodes, seed=0, pool=pool, progress=False)
-            orl.evaluate_actors(task, dataclasses.replace(preset, max_steps=2), states, cfgs, **kw)  # compile
+
+        def seconds(episodes, steps):
             t = time.perf_counter()
-            orl.evaluate_actors(task, dataclasses.replace(preset, max_steps=steps), states, cfgs, **kw)
-            per_step[episodes] = (time.perf_counter() - t) / steps
+            orl.evaluate_actors(task, dataclasses.replace(preset, max_steps=steps), states, cfgs, episodes=episodes,
+                                seed=0, pool=pool, progress=False)  # fmt: skip
+            return time.perf_counter() - t
+
+        for episodes in sorted({1, max(1, preset.episodes)}):
+            seconds(episodes, 2)  # compiles, builds the envs
+            # the difference of two lengths: an evaluation's one-off costs (resets, the jobs' set-up) cancel
+            per_step[episodes] = max(0.0, seconds(episodes, long) - seconds(episodes, short)) / max(1, long - short)
     probe = fit_per_step(per_step, log, "episodes", limit)
     return ms_per_step, dict(train_ms_per_step=ms_per_step, evaluation=probe)
 
@@ -552,17 +573,25 @@ class OfflineJob:
     def run_dir(self, result_file: Path) -> Path:
         return result_file.with_suffix("")
 
-    def run(self, preset, result_file, data_dir, log, devices) -> dict:
-        return self.orl.run_and_save(self.target, preset, result_file.parent, seed=self.args.seed, data_dir=data_dir,
-                                     progress=True, log=log)  # fmt: skip
+    def named(self, preset):
+        return preset
+
+    def run(self, preset, result_file, data_dir, log, devices) -> tuple[dict, dict]:
+        """(result, {"sample.npz": a callable writing the critics' sample to a path}). `run_task` in the run folder
+        without training checkpoints (the machine is discarded: no use, and the joint state at the paper's sizes is
+        hundreds of MB a write); the evaluations are cached there as they finish. No weights are saved."""
+        run_dir = self.run_dir(result_file)
+        result, states, cfgs, adv, data = self.orl.run_task(
+            self.target, preset, seed=self.args.seed, data_dir=data_dir, run_dir=run_dir, progress=True, log=log,
+            checkpoints=False,
+        )  # fmt: skip
+        sample = lambda path: self.orl.save_sample(path, data, states, cfgs, adv, preset.sample_size, self.args.seed)
+        return result, {"sample.npz": sample}
 
     def eval_names(self, preset) -> list[str]:
         """As `GCJob.eval_names`; a task with path starts adds their two evaluations after the validation."""
         paths = ["path starts", "path starts validation"] if self.target in preset.path_start_tasks else []
         return GCJob.eval_names(preset) + paths
-
-    def extra_files(self, result_file) -> dict:
-        return {"sample.npz": self.run_dir(result_file) / "sample.npz"}
 
     def summary(self, result: dict) -> dict:
         row = self.orl.table_row(result)
@@ -573,40 +602,57 @@ class OfflineJob:
 JOBS = {"gcbc_cfgrl": GCJob, "offline_rl": OfflineJob}
 
 
-def make_plan(base, budget_s: float, ms_per_step: float, probe: dict, num_steps: int | None, job=GCJob) -> tuple:
-    """(preset to run, reason, estimated eval seconds): the richest evaluation of `job.eval_plans(base)` for which
-    either the preset's steps fit as well, or the evaluation takes at most half the budget; then the steps that fill
-    the rest."""
+def distinct_plans(base, job=GCJob) -> list:
+    """`job.eval_plans(base)` without repeats (cut plans that clip to the same evaluation), richest first: what
+    --eval-plan numbers (0 = the preset's own evaluation)."""
+    seen, plans = set(), []
+    for plan in job.eval_plans(base):
+        key = tuple(getattr(plan, k) for k in job.plan_fields[1:])
+        if key not in seen:
+            seen.add(key)
+            plans.append(plan)
+    return plans
+
+
+def make_plan(base, budget_s: float, ms_per_step: float, probe: dict, num_steps: int | None, job=GCJob,
+              eval_plan: int | None = None) -> tuple:  # fmt: skip
+    """(preset to run, reason, estimated eval seconds). Without num_steps: the richest evaluation of
+    `distinct_plans` for which either the preset's steps fit as well, or the evaluation takes at most half the
+    budget; then the steps that fill the rest in whole chunks. With num_steps: the richest evaluation that fits
+    beside those steps. eval_plan: that evaluation, whatever fits (two runs that must pair, such as the arms of the
+    bfloat16 check, give both the same num_steps and eval_plan)."""
     s_per_step = ms_per_step / 1000
     unit = base.steps_per_call
-    fields = job.plan_fields
-    seen, chosen = set(), None
-    for plan in job.eval_plans(base):
-        key = tuple(getattr(plan, k) for k in fields[1:])
-        if key in seen:
-            continue
-        seen.add(key)
-        eval_s = job.eval_seconds(plan, probe)
-        fit = int((budget_s - eval_s) / s_per_step) if budget_s > eval_s else 0
-        steps = min(base.num_steps, fit // unit * unit if fit >= unit else fit)
+    plans = distinct_plans(base, job)
+    if eval_plan is not None and not 0 <= eval_plan < len(plans):
+        raise ValueError(f"--eval-plan {eval_plan}: this preset has evaluation plans 0 .. {len(plans) - 1}")
+    chosen = None
+    for k in [eval_plan] if eval_plan is not None else range(len(plans)):
+        eval_s = job.eval_seconds(plans[k], probe)
         if num_steps is not None:
-            steps = num_steps
-        chosen = (plan, steps, eval_s)
-        if (steps >= base.num_steps and budget_s >= eval_s) or (eval_s <= budget_s / 2 and steps >= unit):
+            steps, fits = num_steps, eval_s + num_steps * s_per_step <= budget_s
+        else:
+            fit = int((budget_s - eval_s) / s_per_step) if budget_s > eval_s else 0
+            steps = min(base.num_steps, fit // unit * unit if fit >= unit else fit)
+            fits = (steps >= base.num_steps and budget_s >= eval_s) or (eval_s <= budget_s / 2 and steps >= unit)
+        chosen = (k, steps, eval_s)
+        if fits:
             break
-    plan, steps, eval_s = chosen
+    k, steps, eval_s = chosen
     steps = max(1, steps)
     why = ("given by --num-steps" if num_steps is not None else
            f"the preset's {base.num_steps:,}: they fit" if steps >= base.num_steps else
            f"{budget_s:.0f} s left - {eval_s:.0f} s evaluation = {budget_s - eval_s:.0f} s of training at "
            f"{ms_per_step:.2f} ms per step, in whole chunks of {unit:,}")  # fmt: skip
-    fitted = dataclasses.replace(plan, num_steps=steps)
-    changed = {k: (getattr(base, k), getattr(fitted, k)) for k in fields if getattr(base, k) != getattr(fitted, k)}
+    fitted = dataclasses.replace(plans[k], num_steps=steps)
+    fields = job.plan_fields
+    changed = {f: (getattr(base, f), getattr(fitted, f)) for f in fields if getattr(base, f) != getattr(fitted, f)}
     fitted = dataclasses.replace(fitted, name=f"{base.name}-trial" if changed else base.name)
-    cut = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items() if k != "num_steps") or "as the preset"
-    reason = (f"{steps:,} steps ({why}); evaluation {cut} (at most {eval_s:.0f} s: every rollout to its limit, "
-              f"{fitted.num_seeds} seeds); expected at most {steps * s_per_step + eval_s:.0f} s of {budget_s:.0f} s "
-              "left")  # fmt: skip
+    cut = ", ".join(f"{f} {a} -> {b}" for f, (a, b) in changed.items() if f != "num_steps") or "as the preset"
+    given = " (given by --eval-plan)" if eval_plan is not None else ""
+    reason = (f"{steps:,} steps ({why}); evaluation plan {k}{given} of 0 .. {len(plans) - 1}: {cut} (at most "
+              f"{eval_s:.0f} s: every rollout to its limit, {fitted.num_seeds} seeds); expected at most "
+              f"{steps * s_per_step + eval_s:.0f} s of {budget_s:.0f} s left")  # fmt: skip
     return fitted, reason, eval_s
 
 
@@ -683,7 +729,14 @@ def run_job(args, clock, log, record, out, work, data_dir) -> int:
     record.stage("probe", clock, probe=probe)
 
     budget = args.minutes * 60 - clock.elapsed() - args.margin
-    preset, reason, eval_s = make_plan(base, budget, ms_per_step, probe["evaluation"], args.num_steps, job)
+    try:
+        preset, reason, eval_s = make_plan(base, budget, ms_per_step, probe["evaluation"], args.num_steps, job,
+                                           args.eval_plan)  # fmt: skip
+    except ValueError as e:
+        log(f"stage plan: refused: {e}")
+        record.update(status=f"refused: {e}")
+        return 2
+    preset = job.named(preset)
     log(f"stage plan: {reason}")
     plan = dict(num_steps=preset.num_steps, num_seeds=preset.num_seeds, budget_left_s=round(budget, 1),
                 eval_estimate_s=round(eval_s, 1), reason=reason, preset=dataclasses.asdict(preset))  # fmt: skip
@@ -726,14 +779,16 @@ def run_job(args, clock, log, record, out, work, data_dir) -> int:
 
     log(f"stage run: {preset.num_seeds} seeds x {preset.num_steps:,} steps, then evaluation, in {work_results}")
     record.stage("run", clock)
-    result = job.run(preset, result_file, data_dir, run_log, devices)
+    result, extras = job.run(preset, result_file, data_dir, run_log, devices)
     target = out / f"{stem}.json"
-    atomic_write_text(target, json.dumps(result, indent=1) + "\n")
-    returned = [target.name]
-    for suffix, source in job.extra_files(result_file).items():
-        atomic_write_bytes(out / f"{stem}.{suffix}", source.read_bytes())
-        returned.append(f"{stem}.{suffix}")
+    atomic_write_text(target, json.dumps(result, indent=1) + "\n")  # first: what matters most comes back first
     partial.unlink(missing_ok=True)
+    returned = [target.name]
+    record.update(result_file=target.name, files=returned)
+    for suffix, write in extras.items():
+        write(out / f"{stem}.{suffix}")  # atomically, by the runner's own writer
+        returned.append(f"{stem}.{suffix}")
+        record.update(files=returned)
     summary = job.summary(result)
     record.stage("result", clock, status="done", result_file=target.name, files=returned, timings=result["timings"],
                  summary=summary)  # fmt: skip

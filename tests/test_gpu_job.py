@@ -74,7 +74,8 @@ def test_job_runs_logs_and_writes_results_then_survives_sigterm(tmp_path):
     assert record["status"] == "done" and record["result_file"] == f"{ENV}.fast.json"
     assert record["plan"]["num_steps"] == result["preset"]["num_steps"] == 400  # the fast preset's steps fit
     assert "400 steps" in record["plan"]["reason"] and stamped(log, r"stage plan: 400 steps")
-    assert record["probe"]["train_ms_per_step"] > 0 and record["probe"]["evaluation"]["row_s"] >= 0
+    measured = record["probe"]["evaluation"]["measured"]  # one size: the fast preset has 1 episode per task
+    assert record["probe"]["train_ms_per_step"] > 0 and measured and all(s > 0 for s in measured.values())
     assert record["datasets"][f"{ENV}.npz"]["sha256"] == result["dataset_sha256"]
     assert record["commit"] == result["commit"] and record["device"] == result["device"]
     assert record["seed"] == result["seed"] == 0 and record["plan"]["num_seeds"] == 2
@@ -170,7 +171,7 @@ def test_offline_job_returns_the_runners_result_and_sample(tmp_path):
     result = json.loads((out / f"{stem}.json").read_text())
     assert record["experiment"] == "offline_rl" and record["env_name"] == OFFLINE_TASK and record["status"] == "done"
     assert record["plan"]["num_steps"] == result["preset"]["num_steps"] == 300 and record["plan"]["num_seeds"] == 2
-    assert record["probe"]["train_ms_per_step"] > 0 and record["probe"]["evaluation"]["row_s"] >= 0
+    assert record["probe"]["train_ms_per_step"] > 0 and len(record["probe"]["evaluation"]["measured"]) == 2
     assert record["datasets"]["pointmaze-medium-navigate-v0.npz"]["sha256"] == result["dataset_sha256"]
     assert record["files"] == [f"{stem}.json", f"{stem}.sample.npz"]
     assert set(record["summary"]) >= {"AWR mean", "CFGRL mean", "AWR std", "CFGRL std"}
@@ -213,15 +214,84 @@ def test_arguments_belong_to_their_experiment():
     assert gj.parse_args([]).target == gj.DEFAULT_ENV
     for argv in (["--experiment", "offline_rl", "--env", "pointmaze-large-navigate-v0"], ["--task", OFFLINE_TASK],
                  ["--experiment", "offline_rl", "--method", "separate"],
-                 ["--experiment", "offline_rl", "--compute-dtype", "bfloat16"]):  # fmt: skip
+                 ["--experiment", "offline_rl", "--compute-dtype", "bfloat16"],
+                 ["--experiment", "offline_rl", "--task", "cube-single-play-singletask-v0"],
+                 ["--experiment", "offline_rl", "--task", "pointmaze-large-navigate-v0"],
+                 ["--eval-plan", "-1"]):  # fmt: skip
         with pytest.raises(SystemExit):
             gj.parse_args(argv)
 
 
-def test_compute_dtype_names_the_preset_as_the_runner_does():
-    """--compute-dtype bfloat16 runs notebook 04's preset with bfloat16 matmuls under the name the dtype check's
-    runner gives its arms (`scripts/run_gcbc_cfgrl.py --compute-dtype`), so the pair is compared by `dtype_check`."""
+def test_compute_dtype_names_the_arm_as_the_dtype_check_finds_it():
+    """--compute-dtype bfloat16 runs notebook 04's preset with bfloat16 matmuls, named <preset>[-trial]-<dtype> as
+    the dtype check's runner names its arms (`scripts/run_gcbc_cfgrl.py --compute-dtype`), so that
+    `dtype_check.load_pair(preset="paper-trial")` finds both arms of a cut run."""
     gj = load_script()
     job = gj.GCJob(gj.parse_args(["--preset", "paper", "--compute-dtype", "bfloat16"]))
-    assert (job.base.name, job.base.compute_dtype) == ("paper-bfloat16", "bfloat16")
-    assert gj.GCJob(gj.parse_args(["--preset", "paper"])).base.name == "paper"
+    assert (job.base.name, job.base.compute_dtype) == ("paper", "bfloat16")
+    probe = dict(step_s=0.0, row_s=133e-6, limit=1000)
+    fitted, _, _ = gj.make_plan(job.base, 455.0, 0.63, probe, 100_000, gj.GCJob, 2)
+    assert job.named(fitted).name == "paper-trial-bfloat16" and job.named(fitted).compute_dtype == "bfloat16"
+    plain = gj.GCJob(gj.parse_args(["--preset", "paper"]))
+    assert plain.named(fitted).name == "paper-trial" and plain.base.compute_dtype == "float32"
+
+
+def test_pinned_steps_and_evaluation_give_the_same_plan_at_any_speed():
+    """--num-steps with --eval-plan: the same preset whatever the probe measured (the two arms of a check pair);
+    --num-steps alone: the richest evaluation that fits beside those steps, even below one chunk of steps."""
+    gj = load_script()
+    from cfgrl_core.experiments import gcbc_cfgrl as gx
+
+    paper = gx.get_preset("paper")
+    plans = gj.distinct_plans(paper)
+    assert plans[0] == paper and len({(p.episodes_per_task, p.num_val_tasks) for p in plans[1:]}) == len(plans) - 1
+    slow, fast = dict(step_s=0.0, row_s=400e-6, limit=1000), dict(step_s=0.0, row_s=50e-6, limit=1000)
+    a, _, _ = gj.make_plan(paper, 455.0, 0.9, slow, 150_000, gj.GCJob, 3)
+    b, _, _ = gj.make_plan(paper, 455.0, 0.3, fast, 150_000, gj.GCJob, 3)
+    assert a == b and a.num_steps == 150_000 and a.episodes_per_task == plans[3].episodes_per_task
+    few, reason, eval_s = gj.make_plan(paper, 455.0, 0.63, slow, 1000, gj.GCJob)
+    assert few.num_steps == 1000 < paper.steps_per_call and "--num-steps" in reason
+    assert eval_s + 1000 * 0.63e-3 <= 455.0  # it fits beside them: not the poorest plan by default
+    richer = [p for p in plans if gj.eval_seconds(p, slow) + 0.63 <= 455.0]
+    assert (few.episodes_per_task, few.num_val_tasks) == (richer[0].episodes_per_task, richer[0].num_val_tasks)
+    with pytest.raises(ValueError, match="evaluation plans 0"):
+        gj.make_plan(paper, 455.0, 0.63, slow, None, gj.GCJob, len(plans))
+
+
+@pytest.mark.slow
+def test_offline_plan_counts_the_evaluations_run_task_makes(tmp_path, monkeypatch):
+    """What `offline_eval_seconds` and `OfflineJob.eval_names` count is what `offline_rl.run_task` evaluates: its
+    training replaced by a stand-in that stops at each checkpoint, its evaluations recorded (episodes, path
+    starts or not) and answered with zeros of the right shape."""
+    import dataclasses
+
+    from cfgrl_core.experiments import offline_rl
+
+    calls = []
+
+    def fake_train(learner, states, data, keys, *, num_steps, stops, on_stop, **_):
+        for step in stops:
+            on_stop(step, states)
+        return states, np.zeros((len(keys), num_steps), np.float32)
+
+    def fake_evaluate(task, preset, states, cfgs, *, episodes, seed, pool, progress, starts=None):
+        calls.append((episodes, starts is not None))
+        lead = (preset.num_seeds,) if starts is None else (preset.num_seeds, len(starts))
+        return {name: np.zeros((*lead, episodes, len(preset.ws if name.startswith("cfgrl") else preset.inv_betas)),
+                               int).tolist() for name in states.actors}  # fmt: skip
+
+    monkeypatch.setattr(offline_rl, "train_resumable", fake_train)
+    monkeypatch.setattr(offline_rl, "evaluate_actors", fake_evaluate)
+    gj = load_script()
+    fast = offline_rl.get_preset("fast")
+    args = gj.parse_args(["--experiment", "offline_rl", "--task", OFFLINE_TASK, "--preset", "fast"])
+    for preset in (fast, dataclasses.replace(fast, path_start_tasks=())):
+        calls.clear()
+        offline_rl.run_task(OFFLINE_TASK, preset, data_dir=tmp_path, progress=False, log=lambda line: None)
+        assert len(calls) == len(gj.OfflineJob(args).eval_names(preset))
+        if not preset.path_start_tasks:  # the plan's count (path starts are not in it: the paper preset has none)
+            assert not any(path for _, path in calls)
+            assert gj.offline_eval_seconds(preset, dict(step_s=0.0, row_s=1.0, limit=1)) == sum(e for e, _ in calls)
+            assert gj.offline_eval_seconds(preset, dict(step_s=1.0, row_s=0.0, limit=1)) == len(calls)
+        else:
+            assert [path for _, path in calls][-2:] == [True, True]

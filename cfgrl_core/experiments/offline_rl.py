@@ -377,9 +377,12 @@ def run_config(task: str, preset: Preset, seed: int, dataset_sha256: str) -> dic
     return dict(task=task, preset=dataclasses.asdict(preset), seed=seed, dataset_sha256=dataset_sha256)
 
 
-def run_task(task: str, preset, *, seed: int = 0, data_dir=None, run_dir=None, progress=True, log=print):
+def run_task(task: str, preset, *, seed: int = 0, data_dir=None, run_dir=None, progress=True, log=print,
+             checkpoints: bool = True):  # fmt: skip
     """Train, evaluate and summarise one task (module docstring). Returns (result, final JointState, configs, the
-    final critics' advantages [S, N], the transitions)."""
+    final critics' advantages [S, N], the transitions).
+    run_dir: the run folder (resumable: training checkpoints and finished evaluations); checkpoints=False keeps
+    only the evaluations there (a machine that is discarded after the run: `scripts/gpu_job.py`)."""
     preset = get_preset(preset)
     check_nonnegative_int("seed", seed)
     timings = {}
@@ -461,7 +464,8 @@ def run_task(task: str, preset, *, seed: int = 0, data_dir=None, run_dir=None, p
                 path_val.update(load_json(folder.eval_file("path_validation")))
         states, losses = train_resumable(
             learner, states, device_data, keys, num_steps=preset.num_steps, batch_size=preset.batch_size,
-            checkpoints=None if folder is None else folder.train, checkpoint_every=preset.checkpoint_every,
+            checkpoints=folder.train if folder is not None and checkpoints else None,
+            checkpoint_every=preset.checkpoint_every,
             steps_per_call=preset.steps_per_call, stops=steps, on_stop=evaluate, progress=progress,
             desc=f"training {s} seeds, {task.removesuffix('-v0')}",
         )  # fmt: skip
