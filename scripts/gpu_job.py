@@ -412,12 +412,32 @@ def eval_seconds(preset, probe: dict) -> float:
     return per_seed * preset.num_seeds
 
 
-class GCJob:
-    """Notebook 04's experiment (`scripts/run_gcbc_cfgrl.py`) on one goal-conditioned env: what the job needs of it.
-    The plan's pieces are static (`make_plan` uses them without a job)."""
+class Job:
+    """What the job needs of one experiment; the plan's pieces are class-level (`make_plan` uses them without a
+    job). plan_fields: the preset fields a plan may change (steps, checkpoints, test episodes, validation size);
+    plan_table: the (test, validation) sizes of the cut plans, richest first."""
+
+    plan_fields: tuple
+    plan_table: tuple
+
+    @classmethod
+    def eval_plans(cls, base) -> list:
+        """The preset's own evaluation, then one evaluation at the final step at each size of plan_table (clipped
+        to the preset's own sizes)."""
+        test, val = cls.plan_fields[2:]
+        return [base] + [
+            dataclasses.replace(base, checkpoint_fractions=(1.0,),
+                                **{test: min(e, getattr(base, test)), val: min(v, getattr(base, val))})
+            for e, v in cls.plan_table
+        ]  # fmt: skip
+
+
+class GCJob(Job):
+    """Notebook 04's experiment (`scripts/run_gcbc_cfgrl.py`) on one goal-conditioned env."""
 
     name = "gcbc_cfgrl"
     plan_fields = ("num_steps", "checkpoint_fractions", "episodes_per_task", "num_val_tasks")
+    plan_table = EVAL_PLANS
 
     def __init__(self, args):
         from cfgrl_core.experiments import gcbc_cfgrl as gx
@@ -429,14 +449,6 @@ class GCJob:
             self.base = dataclasses.replace(self.base, compute_dtype=args.compute_dtype)
         ogbench_data.check_env_name(self.target)
         self.env_name = self.target  # the dataset generated
-
-    @staticmethod
-    def eval_plans(base) -> list:
-        return [base] + [
-            dataclasses.replace(base, checkpoint_fractions=(1.0,), episodes_per_task=min(e, base.episodes_per_task),
-                                num_val_tasks=min(v, base.num_val_tasks))
-            for e, v in EVAL_PLANS
-        ]  # fmt: skip
 
     eval_seconds = staticmethod(eval_seconds)
 
@@ -489,7 +501,6 @@ def offline_probe(task, preset, data_dir, seed, log, probe_steps=20) -> tuple[fl
     import jax
     import jax.numpy as jnp
 
-    from cfgrl_core import train
     from cfgrl_core.experiments import gc_cost
     from cfgrl_core.experiments import offline_rl as orl
     from cfgrl_core.ogbench import evaluation
@@ -499,14 +510,9 @@ def offline_probe(task, preset, data_dir, seed, log, probe_steps=20) -> tuple[fl
     learner = orl.make_learner(preset, cfgs, extras=task in preset.extra_tasks)
     keys = jax.random.split(jax.random.PRNGKey(0), preset.num_seeds)
     device_data = {k: jnp.asarray(v) for k, v in data.items()}
-    kw = dict(batch_size=preset.batch_size, steps_per_call=probe_steps, progress=False)
-    states = train.create_runs(learner, keys)
-    states, _ = train.run_training(learner, states, device_data, keys, num_steps=probe_steps, **kw)  # compiles
-    jax.block_until_ready(states)
-    t = time.perf_counter()
-    states, _ = train.run_training(learner, states, device_data, keys, num_steps=3 * probe_steps, **kw)
-    jax.block_until_ready(states)
-    ms_per_step = 1000 * (time.perf_counter() - t) / (2 * probe_steps)
+    s_per_step, states = gc_cost.time_training(learner, device_data, keys, batch_size=preset.batch_size,
+                                               probe_steps=probe_steps)  # fmt: skip
+    ms_per_step = 1000 * s_per_step
     actors = ", ".join(a.name for a in learner.actors)
     log(f"  training probe: {ms_per_step:.2f} ms per joint step ({preset.num_seeds} seeds, critic + {actors}; "
         f"batch {preset.batch_size}) -> {ms_per_step * preset.num_steps / 60e3:.1f} min for the preset's "
@@ -541,11 +547,12 @@ def offline_eval_seconds(preset, probe: dict) -> float:
     return sum(probe["limit"] * (probe["step_s"] + probe["row_s"] * e) for e in [*episodes, preset.val_episodes])
 
 
-class OfflineJob:
-    """Notebook 05's experiment (`scripts/run_offline_rl.py`) on one single-task dataset: what the job needs of it."""
+class OfflineJob(Job):
+    """Notebook 05's experiment (`scripts/run_offline_rl.py`) on one single-task dataset."""
 
     name = "offline_rl"
     plan_fields = ("num_steps", "checkpoint_fractions", "episodes", "val_episodes")
+    plan_table = OFFLINE_EVAL_PLANS
 
     def __init__(self, args):
         from cfgrl_core.experiments import offline_rl as orl
@@ -553,14 +560,6 @@ class OfflineJob:
         self.orl, self.args, self.target = orl, args, args.target
         self.base = orl.get_preset(args.preset)
         self.env_name, _ = orl.parse_task(self.target)  # refuses a name that is not a single task
-
-    @staticmethod
-    def eval_plans(base) -> list:
-        return [base] + [
-            dataclasses.replace(base, checkpoint_fractions=(1.0,), episodes=min(e, base.episodes),
-                                val_episodes=min(v, base.val_episodes))
-            for e, v in OFFLINE_EVAL_PLANS
-        ]  # fmt: skip
 
     eval_seconds = staticmethod(offline_eval_seconds)
 

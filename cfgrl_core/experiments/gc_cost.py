@@ -69,6 +69,20 @@ def duration(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
+def time_training(learner, data: dict, keys, *, batch_size: int, probe_steps: int = 20, **kwargs) -> tuple:
+    """(seconds per scanned training step of all runs together, the states after the probe): fresh runs of
+    `learner` (one per key) trained one compiling call of `probe_steps` steps, then timed over 2 x probe_steps more.
+    kwargs go to `train.run_training` (sample_fn, devices)."""
+    kwargs = dict(batch_size=batch_size, steps_per_call=probe_steps, progress=False, **kwargs)
+    states = train.create_runs(learner, keys)
+    states, _ = train.run_training(learner, states, data, keys, num_steps=probe_steps, **kwargs)  # compile
+    jax.block_until_ready(states)
+    t0 = time.perf_counter()
+    states, _ = train.run_training(learner, states, data, keys, num_steps=3 * probe_steps, **kwargs)
+    jax.block_until_ready(states)
+    return (time.perf_counter() - t0) / (2 * probe_steps), states
+
+
 def estimate(env_name: str, preset, method: str = "shared", devices=None, probe_steps: int = 20) -> CostEstimate:
     """Measure and scale (module docstring). devices: as `train.run_training` will use them (None: one)."""
     dims = env_dims(env_name)
@@ -76,15 +90,8 @@ def estimate(env_name: str, preset, method: str = "shared", devices=None, probe_
     learner = methods.make_learner(method, raw, preset)
     data, sample_fn = methods.make_sampler(method, raw, preset)
     keys = jax.random.split(jax.random.PRNGKey(0), preset.num_seeds)
-    kwargs = dict(batch_size=preset.batch_size, sample_fn=sample_fn, steps_per_call=probe_steps, progress=False,
-                  devices=devices)  # fmt: skip
-    states = train.create_runs(learner, keys)
-    states, _ = train.run_training(learner, states, data, keys, num_steps=probe_steps, **kwargs)  # compile
-    jax.block_until_ready(states)
-    t0 = time.perf_counter()
-    states, _ = train.run_training(learner, states, data, keys, num_steps=3 * probe_steps, **kwargs)
-    jax.block_until_ready(states)
-    per_step = (time.perf_counter() - t0) / (2 * probe_steps)
+    per_step, states = time_training(learner, data, keys, batch_size=preset.batch_size, probe_steps=probe_steps,
+                                     sample_fn=sample_fn, devices=devices)  # fmt: skip
     n = 5 * preset.episodes_per_task * len(preset.ws)
     policy = methods.policy(method, jax.tree_util.tree_map(lambda x: x[0], states.params), learner, preset.flow_steps)
     call = dict(keys=jax.random.split(jax.random.PRNGKey(1), n), goals=jax.numpy.zeros((n, dims["goal_dim"])),
