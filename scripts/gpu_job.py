@@ -695,7 +695,7 @@ def run_job(args, clock, log, record, out, work, data_dir) -> int:
     record.stage("device", clock)
     import jax
 
-    from cfgrl_core.io.provenance import device_description, file_sha256, git_commit
+    from cfgrl_core.io.provenance import device_description, file_sha256, git_commit, npz_arrays_sha256
     from cfgrl_core.ogbench import datasets as ogbench_data
 
     job = JOBS[args.experiment](args)
@@ -717,7 +717,8 @@ def run_job(args, clock, log, record, out, work, data_dir) -> int:
     line_bars(log)
     kwargs = {} if base.num_episodes is None else dict(num_episodes=base.num_episodes)
     paths = ogbench_data.generate_dataset(job.env_name, data_dir=folder, seed=args.seed, num_workers=workers, **kwargs)
-    datasets = {p.name: dict(sha256=file_sha256(p), bytes=p.stat().st_size) for p in paths}
+    datasets = {p.name: dict(sha256=file_sha256(p), arrays_sha256=npz_arrays_sha256(p), bytes=p.stat().st_size)
+                for p in paths}  # fmt: skip
     record.stage("datasets", clock, datasets=datasets, dataset_seconds=round(time.perf_counter() - t, 1))
     log(f"stage datasets: done in {time.perf_counter() - t:.1f} s: "
         + "; ".join(f"{n} sha256 {d['sha256'][:12]}" for n, d in datasets.items()))  # fmt: skip

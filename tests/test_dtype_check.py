@@ -63,6 +63,23 @@ def test_runs_that_are_not_a_pair_are_refused(fp32, change, match):
         dc.compare(fp32, other)
 
 
+def test_arms_on_two_files_with_the_same_arrays_are_a_pair_and_other_arrays_are_not(fp32):
+    first = dict(fp32, dataset_arrays_sha256="a" * 64)
+    other = _arm(first)
+    other["dataset_sha256"] = "0" * 64  # other bytes (written on another machine), the same arrays
+    assert dc.compare(first, other)["validated"]["diff"] == 0
+    other["dataset_arrays_sha256"] = "b" * 64
+    with pytest.raises(ValueError, match="dataset_sha256"):
+        dc.compare(first, other)
+    del other["dataset_arrays_sha256"]  # an arm that did not record it: only the same file makes a pair
+    with pytest.raises(ValueError, match="dataset_sha256"):
+        dc.compare(first, other)
+    rerun = _arm(first, dtype="float32")
+    rerun.update(dataset_sha256="0" * 64, dataset_arrays_sha256="b" * 64)
+    with pytest.raises(ValueError, match="dataset_arrays_sha256"):
+        dc.compare_machines(first, rerun)
+
+
 def test_two_machines_need_the_same_recipe_not_the_same_file(fp32):
     rerun = _arm(fp32, dtype="float32")
     rerun["dataset_sha256"] = "0" * 64  # generated on another machine: other bytes, same recipe

@@ -16,6 +16,7 @@ from cfgrl_core.agents import awr, cfgrl_actor, iql
 from cfgrl_core.experiments import offline_rl, protocol
 from cfgrl_core.flow import sample_path
 from cfgrl_core.io.figures import table_to_csv
+from cfgrl_core.io.provenance import file_sha256, npz_arrays_sha256
 from cfgrl_core.networks import VectorField
 from cfgrl_core.ogbench import evaluation, singletask
 from cfgrl_core.train import TrainConfig, create_runs, run_training
@@ -382,6 +383,9 @@ def test_the_fast_run_writes_a_result_that_loads_back(tmp_path, monkeypatch):
     row = offline_rl.table_row(result)
     assert row["seeds"] == 2 and row["paper AWR mean"] is None
     assert not (tmp_path / "fast" / offline_rl.MEDIUM / "train").exists()  # the work files are cleared
+    _, _, train_path = offline_rl.load_task_data(offline_rl.MEDIUM, fast, progress=False)
+    assert result["dataset_sha256"] == file_sha256(train_path)
+    assert result["dataset_arrays_sha256"] == npz_arrays_sha256(train_path)  # the data, whatever the bytes
 
 
 def test_path_starts_walk_the_shortest_path_and_the_path_env_starts_there():

@@ -42,7 +42,7 @@ from cfgrl_core.agents import awr, iql
 from cfgrl_core.agents.offline import Actor, CriticWithActors
 from cfgrl_core.experiments import offline_rl, protocol, stats
 from cfgrl_core.experiments.resumable import train_resumable
-from cfgrl_core.io.provenance import device_description, file_sha256, git_commit
+from cfgrl_core.io.provenance import device_description, file_sha256, git_commit, npz_arrays_sha256
 from cfgrl_core.ogbench import evaluation
 from cfgrl_core.train import TrainConfig, create_runs
 
@@ -154,7 +154,7 @@ def run(preset, *, folder=None, seed: int = 0, data_dir=None, progress: bool = T
         success={name: [[int(x) for x in np.asarray(s)[i, :, 0]] for i in range(base.num_seeds)]
                  for name, s in success.items()},
         labels=labels, loss_every_100=np.asarray(losses)[:, ::100].round(4).tolist(),
-        dataset_recipe=recipe, dataset_sha256=dataset_sha256,
+        dataset_recipe=recipe, dataset_sha256=dataset_sha256, dataset_arrays_sha256=npz_arrays_sha256(train_path),
         timings=dict(train_and_eval_s=round(train_and_eval_s, 1), eval_s=round(eval_seconds[0], 1),
                      total_s=round(time.perf_counter() - t0, 1)),
         device=device_description(), jax_version=jax.__version__, commit=git_commit(),

@@ -39,7 +39,7 @@ from cfgrl_core.agents import iql
 from cfgrl_core.experiments import offline_rl, protocol
 from cfgrl_core.experiments.resumable import train_resumable
 from cfgrl_core.io.checkpoints import load_json
-from cfgrl_core.io.provenance import device_description, file_sha256, git_commit
+from cfgrl_core.io.provenance import device_description, file_sha256, git_commit, npz_arrays_sha256
 from cfgrl_core.ogbench import datasets as ogbench_data
 from cfgrl_core.ogbench import value_map
 from cfgrl_core.train import TrainConfig, create_runs
@@ -183,7 +183,8 @@ def run(preset, *, folder=None, seed: int = 0, data_dir=None, progress: bool = T
         data_best_return=value_map.path_returns(layout, xy, g, reaches).round(3).tolist(),
         data_median_return=value_map.path_returns(layout, xy, g, reaches, np.median).round(3).tolist(),
         variants=variants,
-        dataset_recipe=recipe, dataset_sha256=dataset_sha256, seconds=round(time.perf_counter() - t0, 1),
+        dataset_recipe=recipe, dataset_sha256=dataset_sha256, dataset_arrays_sha256=npz_arrays_sha256(train_path),
+        seconds=round(time.perf_counter() - t0, 1),
         device=device_description(), jax_version=jax.__version__, commit=git_commit(),
     )  # fmt: skip
     protocol.save_result(result, result_file)

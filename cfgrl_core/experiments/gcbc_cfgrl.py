@@ -43,7 +43,7 @@ from cfgrl_core.checks import check_nonnegative_int
 from cfgrl_core.experiments import protocol, stats
 from cfgrl_core.experiments.resumable import checkpoint_steps, restore_state, train_resumable
 from cfgrl_core.io.checkpoints import load_json, restore_pytree, save_weights_folder
-from cfgrl_core.io.provenance import device_description, file_sha256, git_commit
+from cfgrl_core.io.provenance import device_description, file_sha256, git_commit, npz_arrays_sha256
 from cfgrl_core.networks import ModelConfig
 from cfgrl_core.ogbench import datasets as ogbench_data
 from cfgrl_core.ogbench import evaluation, methods
@@ -406,6 +406,7 @@ def run_experiment(
         loss_every_100=losses[:, ::100].round(5).tolist(),
         dataset_recipe=recipe,
         dataset_sha256=dataset_sha256,
+        dataset_arrays_sha256=npz_arrays_sha256(train_path),
         model_config=dataclasses.asdict(model_config),
         model_configs=methods.configs_record(learner),
         timings={k: round(v, 2) for k, v in timings.items()},

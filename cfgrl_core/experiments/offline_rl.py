@@ -45,7 +45,7 @@ from cfgrl_core.experiments import protocol, stats
 from cfgrl_core.experiments.resumable import checkpoint_steps, train_resumable
 from cfgrl_core.io.atomic import atomic_write_bytes
 from cfgrl_core.io.checkpoints import load_json, restore_pytree, save_weights_folder
-from cfgrl_core.io.provenance import device_description, file_sha256, git_commit
+from cfgrl_core.io.provenance import device_description, file_sha256, git_commit, npz_arrays_sha256
 from cfgrl_core.ogbench import datasets as ogbench_data
 from cfgrl_core.ogbench import evaluation, singletask
 from cfgrl_core.train import TrainConfig, create_runs
@@ -493,7 +493,8 @@ def run_task(task: str, preset, *, seed: int = 0, data_dir=None, run_dir=None, p
         chosen={name: choose(val[name], preset.ws if name.startswith("cfgrl") else preset.inv_betas) for name in val},
         path_starts=path, labels=labels, loss_every_100=np.asarray(losses)[:, ::100].round(4).tolist(),
         num_transitions=int(len(data["observations"])), num_mask_zero=int((data["masks"] == 0).sum()),
-        dataset_recipe=recipe, dataset_sha256=dataset_sha256, timings={k: round(v, 2) for k, v in timings.items()},
+        dataset_recipe=recipe, dataset_sha256=dataset_sha256, dataset_arrays_sha256=npz_arrays_sha256(train_path),
+        timings={k: round(v, 2) for k, v in timings.items()},
         resumed_from_step=resumed_from, device=device_description(), jax_version=jax.__version__, commit=git_commit(),
     )  # fmt: skip
     return result, states, cfgs, adv, data
