@@ -329,7 +329,20 @@ def test_the_summary_lists_every_separated_comparison_from_the_data(committed):
     the committed run (good05 TD3+BC, PGD - unguided, is the closest), and a planted shift of one cell is listed."""
     values = pgd_agents.summary_values(committed, "cpu")
     assert values["n_sep_head"] == 0 and values["separated"] == "none does" and values["n_head"] == 8
-    assert values["closest"].startswith("good05 TD3+BC, pgd_2.5 − unguided +10.2 ± 2.6 (p = 0.059")
+    # the closest headline comparison, recomputed here from the per-seed final scores with scipy's paired t-test
+    from scipy import stats as scipy_stats
+
+    headline = pgd_agents.headline_arms(pgd_agents.get_preset("cpu"))[-1]
+    pairs = []
+    for task, run in committed.items():
+        for agent, record in run["agents"].items():
+            for other in ("real", "unguided"):
+                d = np.subtract(record["arms"][headline]["final_score"], record["arms"][other]["final_score"])
+                p = scipy_stats.ttest_rel(record["arms"][headline]["final_score"], record["arms"][other]["final_score"])
+                label = f"{task} {pgd_agents.AGENT_NAMES[agent]}, {headline} − {other}"
+                pairs.append((p.pvalue, f"{label} {d.mean():+.1f} ± {d.std(ddof=1) / np.sqrt(len(d)):.1f}"))
+    p_min, text = min(pairs)
+    assert len(pairs) == values["n_head"] and values["closest"] == f"{text} (p = {p_min:.2g})"
     assert "pgd_10 − unguided" in values["sweep_separated"]
     planted = copy.deepcopy(committed)
     arm = planted["good20"]["agents"]["iql"]["arms"]["pgd_2.5"]
