@@ -334,7 +334,10 @@ class Record:
             f"- plan: {plan.get('reason', 'not yet made')}",
         ]
         for name, info in d.get("datasets", {}).items():
-            lines.append(f"- dataset {name}: sha256 {info['sha256']} ({info['bytes']:,} bytes)")
+            lines.append(
+                f"- dataset {name}: sha256 {info['sha256']}, arrays sha256 {info.get('arrays_sha256')} "
+                f"({info['bytes']:,} bytes)"
+            )
         if d.get("result_file"):
             lines.append(f"- result: `{d['result_file']}`; timings {d.get('timings')}")
         if d.get("summary"):

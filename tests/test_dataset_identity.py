@@ -1,11 +1,12 @@
 """Our generated OGBench datasets are the same data on every machine, though not always the same bytes.
 
-The committed runs name their training files by sha256, and medium and teleport each have two such hashes among the
-committed results (files written on different machines from the same recipe). The committed samples of notebook
-05's runs hold rows of those very files (observations and actions at recorded indices), so regenerating a few of
-their episodes here and comparing the rows bit for bit checks that this machine's generator makes the data those
-runs trained on, whatever its file's bytes. `npz_arrays_sha256`, recorded beside each result's file hash since,
-names the data rather than the bytes."""
+The committed runs name their training files by sha256, and medium, teleport and giant each have two such hashes
+among the committed results (files written on different machines from the same recipe). The committed samples of
+notebook 05's runs hold rows of those very files (observations and actions at recorded indices; both medium files
+have one), so regenerating a few of their episodes here and comparing the rows bit for bit checks that this
+machine's generator makes the data those runs trained on, whatever its file's bytes. Giant has no committed sample
+and is not checked. `npz_arrays_sha256`, recorded beside each result's file hash since, names the data rather than
+the bytes."""
 
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ from cfgrl_core.experiments import offline_rl
 from cfgrl_core.io.provenance import REPO_ROOT, file_sha256, npz_arrays_sha256
 from cfgrl_core.ogbench import datasets
 
-# (task, preset) of each committed notebook-05 run with a sample: together they cover medium, large and teleport
-COMMITTED = [(offline_rl.LARGE, "cpu"), (offline_rl.TELEPORT, "cpu"), (offline_rl.MEDIUM, "mechanism")]
+# (task, preset) of each committed notebook-05 run with a sample: large, teleport (file bc3a4c9d), and medium from
+# both of its files (cf197621: the mechanism run; 6ff1fff2: cpu-earlier, the file of the bfloat16 check's arms)
+COMMITTED = [(offline_rl.LARGE, "cpu"), (offline_rl.TELEPORT, "cpu"), (offline_rl.MEDIUM, "mechanism"),
+             (offline_rl.MEDIUM3, "cpu-earlier")]  # fmt: skip
 
 
 def _committed(task: str, preset: str) -> tuple[dict, dict]:
@@ -79,9 +82,15 @@ def test_the_arrays_hash_names_the_data_not_the_bytes(tmp_path: Path):
         ("a dtype", dict(arrays, observations=arrays["observations"].astype(np.float64))),
         ("a shape", dict(arrays, observations=arrays["observations"].reshape(100))),
         ("a name", {("obs" if k == "observations" else k): v for k, v in arrays.items()}),
+        ("0-d against one element", dict(arrays, recipe=arrays["recipe"].reshape(1))),
+        ("a field name", dict(arrays, terminals=np.zeros(2, [("a", "<f4"), ("b", "<f8")]))),
     ]:
         np.savez(tmp_path / "changed.npz", **changed)
         assert npz_arrays_sha256(tmp_path / "changed.npz") != same, name
+    fields = dict(arrays, terminals=np.zeros(2, [("a", "<f4"), ("b", "<f8")]))
+    np.savez(tmp_path / "a.npz", **fields)
+    np.savez(tmp_path / "c.npz", **dict(fields, terminals=np.zeros(2, [("c", "<f4"), ("b", "<f8")])))
+    assert npz_arrays_sha256(tmp_path / "a.npz") != npz_arrays_sha256(tmp_path / "c.npz")  # same bytes, other fields
 
 
 def test_pickled_members_are_refused(tmp_path: Path):

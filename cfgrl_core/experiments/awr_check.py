@@ -106,6 +106,7 @@ def run(preset, *, folder=None, seed: int = 0, data_dir=None, progress: bool = T
     data, recipe, train_path = offline_rl.load_task_data(preset.task, base, data_dir=data_dir, seed=seed,
                                                          progress=progress)  # fmt: skip
     dataset_sha256 = file_sha256(train_path)
+    dataset_arrays_sha256 = npz_arrays_sha256(train_path)  # the data, whatever the file's bytes
     obs_dim, action_dim = data["observations"].shape[1], data["actions"].shape[1]
     cfgs = {"critic": offline_rl.configs(base, obs_dim, action_dim)["critic"]}
     cfgs |= {v.name: variant_config(v, obs_dim, action_dim) for v in preset.variants}
@@ -154,7 +155,7 @@ def run(preset, *, folder=None, seed: int = 0, data_dir=None, progress: bool = T
         success={name: [[int(x) for x in np.asarray(s)[i, :, 0]] for i in range(base.num_seeds)]
                  for name, s in success.items()},
         labels=labels, loss_every_100=np.asarray(losses)[:, ::100].round(4).tolist(),
-        dataset_recipe=recipe, dataset_sha256=dataset_sha256, dataset_arrays_sha256=npz_arrays_sha256(train_path),
+        dataset_recipe=recipe, dataset_sha256=dataset_sha256, dataset_arrays_sha256=dataset_arrays_sha256,
         timings=dict(train_and_eval_s=round(train_and_eval_s, 1), eval_s=round(eval_seconds[0], 1),
                      total_s=round(time.perf_counter() - t0, 1)),
         device=device_description(), jax_version=jax.__version__, commit=git_commit(),

@@ -139,6 +139,7 @@ def run(preset, *, folder=None, seed: int = 0, data_dir=None, progress: bool = T
     device_data = {k: jnp.asarray(v) for k, v in data.items()}
     result_file = result_path(preset.name, folder)
     dataset_sha256 = file_sha256(train_path)
+    dataset_arrays_sha256 = npz_arrays_sha256(train_path)  # the data, whatever the file's bytes
     variants = {}
     for variant in preset.variants:
         config = critic_config(preset, variant, data["observations"].shape[1], data["actions"].shape[1])
@@ -183,7 +184,7 @@ def run(preset, *, folder=None, seed: int = 0, data_dir=None, progress: bool = T
         data_best_return=value_map.path_returns(layout, xy, g, reaches).round(3).tolist(),
         data_median_return=value_map.path_returns(layout, xy, g, reaches, np.median).round(3).tolist(),
         variants=variants,
-        dataset_recipe=recipe, dataset_sha256=dataset_sha256, dataset_arrays_sha256=npz_arrays_sha256(train_path),
+        dataset_recipe=recipe, dataset_sha256=dataset_sha256, dataset_arrays_sha256=dataset_arrays_sha256,
         seconds=round(time.perf_counter() - t0, 1),
         device=device_description(), jax_version=jax.__version__, commit=git_commit(),
     )  # fmt: skip

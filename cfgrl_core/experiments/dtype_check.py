@@ -18,10 +18,11 @@ difference second - first, mean ± SE, the paired t-test's p and its 95 % interv
 that interval is one the test could have detected.
 
 For scale, `compare_machines` pairs the committed `cpu` result (notebook 04's, made on another machine) with the
-float32 arm: the same code, sizes and seed, the dataset regenerated on each machine from the same recipe. The two
-dataset files differ in their bytes but not in their rows (tests/test_dataset_identity.py regenerates episodes of
-the committed runs' data bit for bit); the training is not bit-identical across machines (the same data gives other
-loss curves), so the difference between the runs is what a change that should not matter does to these numbers.
+float32 arm: the same sizes and seed, the dataset regenerated on each machine from the same recipe. The two
+dataset files differ in their bytes but not in their rows wherever compared (tests/test_dataset_identity.py checks
+the committed samples of both files against this machine's generator). The runs differ in machine and in commit
+(the committed one is older), and their training is not bit-identical (their loss curves part after the first
+hundreds of steps), so their difference is what changes that should not matter do to these numbers.
 
 Both arms: `scripts/run_gcbc_cfgrl.py --preset cpu --env <env> --compute-dtype bfloat16` (then `float32`), the
 result JSON only (their weights are not kept).

@@ -328,6 +328,7 @@ def run_experiment(
     t0 = time.perf_counter()
     raw, recipe, train_path = load_training_data(env_name, preset, data_dir=data_dir, seed=seed, progress=progress)
     dataset_sha256 = file_sha256(train_path)
+    dataset_arrays_sha256 = npz_arrays_sha256(train_path)  # the data, whatever the file's bytes
     method = methods.check_method(method)
     data, sample_fn = methods.make_sampler(method, raw, preset)
     timings["data_s"] = time.perf_counter() - t0
@@ -406,7 +407,7 @@ def run_experiment(
         loss_every_100=losses[:, ::100].round(5).tolist(),
         dataset_recipe=recipe,
         dataset_sha256=dataset_sha256,
-        dataset_arrays_sha256=npz_arrays_sha256(train_path),
+        dataset_arrays_sha256=dataset_arrays_sha256,
         model_config=dataclasses.asdict(model_config),
         model_configs=methods.configs_record(learner),
         timings={k: round(v, 2) for k, v in timings.items()},

@@ -389,6 +389,7 @@ def run_task(task: str, preset, *, seed: int = 0, data_dir=None, run_dir=None, p
     t0 = time.perf_counter()
     data, recipe, train_path = load_task_data(task, preset, data_dir=data_dir, seed=seed, progress=progress)
     dataset_sha256 = file_sha256(train_path)
+    dataset_arrays_sha256 = npz_arrays_sha256(train_path)  # the data, whatever the file's bytes
     timings["data_s"] = time.perf_counter() - t0
     obs_dim, action_dim = data["observations"].shape[1], data["actions"].shape[1]
     cfgs = configs(preset, obs_dim, action_dim)
@@ -493,7 +494,7 @@ def run_task(task: str, preset, *, seed: int = 0, data_dir=None, run_dir=None, p
         chosen={name: choose(val[name], preset.ws if name.startswith("cfgrl") else preset.inv_betas) for name in val},
         path_starts=path, labels=labels, loss_every_100=np.asarray(losses)[:, ::100].round(4).tolist(),
         num_transitions=int(len(data["observations"])), num_mask_zero=int((data["masks"] == 0).sum()),
-        dataset_recipe=recipe, dataset_sha256=dataset_sha256, dataset_arrays_sha256=npz_arrays_sha256(train_path),
+        dataset_recipe=recipe, dataset_sha256=dataset_sha256, dataset_arrays_sha256=dataset_arrays_sha256,
         timings={k: round(v, 2) for k, v in timings.items()},
         resumed_from_step=resumed_from, device=device_description(), jax_version=jax.__version__, commit=git_commit(),
     )  # fmt: skip
