@@ -83,7 +83,7 @@ def test_the_arrays_hash_names_the_data_not_the_bytes(tmp_path: Path):
         ("a shape", dict(arrays, observations=arrays["observations"].reshape(100))),
         ("a name", {("obs" if k == "observations" else k): v for k, v in arrays.items()}),
         ("0-d against one element", dict(arrays, recipe=arrays["recipe"].reshape(1))),
-        ("a field name", dict(arrays, terminals=np.zeros(2, [("a", "<f4"), ("b", "<f8")]))),
+        ("a structured dtype", dict(arrays, terminals=np.zeros(2, [("a", "<f4"), ("b", "<f8")]))),
     ]:
         np.savez(tmp_path / "changed.npz", **changed)
         assert npz_arrays_sha256(tmp_path / "changed.npz") != same, name
