@@ -732,7 +732,10 @@ print(CB_LINE)
 # minibatches and critic keys are the mechanism run's, so each seed's critic is that run's (the check below compares
 # their label statistics), and so are the test episodes: every gap is paired by seed on the same critic and the
 # same episodes. Lines join the same seed. The run is a record (`results/awr_check/cpu/`, about 50 min on 2 cores,
-# `python scripts/run_record.py awr_check`); in FAST mode its `fast` preset is trained here against the fast run.
+# `python scripts/run_record.py awr_check`); in FAST mode its `fast` preset is trained here against the fast run. The
+# record also keeps the mechanism run it was made with (`base_run`: its commit, label statistics and our actor's test
+# episodes): where this notebook's mechanism run was retrained with other bits (another machine can round
+# differently), its critics are not the check's, so ours is read from the recorded run and the printed line says so.
 
 # %%
 from cfgrl_core.experiments import awr_check, stats  # noqa: E402

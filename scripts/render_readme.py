@@ -644,7 +644,8 @@ TCOSTS = """\
 `{test_commit}` ({test_env}; `benchmarks/results/make_test.json`, from the suite's own record
 `build/test_run.json`). `make figures`, full settings, by notebook from `figures/notebook_times.json` (the last
 recorded full run of each; a run that reused committed results is not recorded): {nb_times}; in all
-{nb_total:.0f} minutes for the {nb_count} notebooks on record. {nb_missing} The experiments behind those carry their
+{nb_total:.0f} minutes for the {nb_count} notebooks on record, on the machines each ran on ({nb_machines}; one
+notebook's timings on two CPUs can differ widely). {nb_missing} The experiments behind those carry their
 own cost: notebook 05's runs {cost05} minutes (the `cpu` preset's tasks, then the mechanism row:
 `results/offline_rl/{{cpu,mechanism}}/*.json`, `timings`) and its critic check {cost05c:.0f} minutes
 (`results/critic_budget/cpu/*.json`, `seconds`), notebook 06's two
@@ -660,6 +661,10 @@ def costs(figures: Path, results: Path, bench: Path) -> str:
     full = {name.removesuffix(".ipynb"): t["full"] for name, t in sorted(times.items()) if "full" in t}
     every = sorted(p.stem for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     missing = [n for n in every if n not in full]
+    by_machine = {}  # machine -> the notebooks whose full time was taken there
+    for name, t in sorted(times.items()):
+        if "full" in t:
+            by_machine.setdefault(t.get("full_machine", "machine not recorded"), []).append(name[:2])
     off = [offline_rl.cost_minutes(_json(p)) for preset in ("cpu", "mechanism")
            for p in sorted((results / "offline_rl" / preset).glob("*.json"))]  # fmt: skip
     critic_check = sum(_json(p)["seconds"] for p in (results / "critic_budget" / "cpu").glob("*.json")) / 60
@@ -668,7 +673,7 @@ def costs(figures: Path, results: Path, bench: Path) -> str:
         test_min=test["seconds"] / 60, test_passed=test["passed"], test_skipped=test["skipped"],
         test_machine=test["machine"], test_commit=test["commit"], test_env=test["environment"],
         nb_times="; ".join(f"{n[:2]} {s / 60:.1f} min" for n, s in full.items()), nb_total=sum(full.values()) / 60,
-        nb_count=len(full),
+        nb_count=len(full), nb_machines="; ".join(f"{', '.join(n)}: {m}" for m, n in by_machine.items()),
         nb_missing=f"Not on record: {', '.join(n[:2] for n in missing)}." if missing else "All are on record.",
         cost05=" + ".join(f"{m:.0f}" for m in off), cost05c=critic_check, cost07=" + ".join(f"{m:.0f}" for m in pgd),
         cost06=" + ".join(f"{_json(p)['seconds']['total'] / 60:.0f}"

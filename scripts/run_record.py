@@ -6,8 +6,9 @@ train again (their cost on 2 cores), each the check of a question an earlier run
     python scripts/run_record.py awr_check --preset fast --out /tmp/try
 
 The result is written atomically as JSON to results/<record>/<preset>/<task>.json (or <out>/<task>.json), with the
-preset, timings, device, dataset hash and commit inside. A killed run resumes from its last checkpoint when the same
-command is run again; a finished result is kept unless --overwrite.
+preset, timings, device, dataset hash and commit inside; the AWR check's also keeps the committed mechanism run it is
+paired with (`base_run`), when that run's critics are its own. A killed run resumes from its last checkpoint when the
+same command is run again; a finished result is kept unless --overwrite.
 """
 
 from __future__ import annotations
@@ -38,7 +39,12 @@ def main(argv=None) -> int:
     result = module.run(preset, folder=out, seed=args.seed, data_dir=args.data_dir, progress=not args.no_progress,
                         log=cli.log)  # fmt: skip
     if module is awr_check and (base_file := offline_rl.result_path(preset.base, preset.task)).is_file():
-        cli.log(f"against {base_file}: {awr_check.summary_line(result, offline_rl.load_result(base_file))}")
+        base = offline_rl.load_result(base_file)
+        try:  # the record keeps the run it is paired with (awr_check.base_run)
+            protocol.save_result(result := awr_check.with_base_run(result, base), result_file)
+        except ValueError as err:
+            cli.log(f"not paired with {base_file}: {err}; retrain it (make figures) on this machine and commit")
+        cli.log(f"against {base_file}: {awr_check.summary_line(result, base)}")
     cli.log(f"-> {result_file}")
     return 0
 

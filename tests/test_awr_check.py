@@ -105,3 +105,34 @@ def test_the_record_runner_refuses_an_unknown_record():
     proc = subprocess.run([sys.executable, "scripts/run_record.py", "nothing", "--preset", "fast"],
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert proc.returncode != 0 and "invalid choice" in proc.stderr and "awr_check" in proc.stderr
+
+
+def test_the_committed_record_keeps_the_run_it_is_paired_with(record):
+    result, base = record
+    assert result["base_run"] == awr_check.base_run(base, result["inv_beta"])  # the committed mechanism run
+    assert awr_check.compare(result, base)["paired_with"] == "given"
+
+
+def _retrained_elsewhere(base):
+    """The mechanism result as another machine could retrain it: other label statistics, other episodes."""
+    last = str(max(int(k) for k in base["success"]))
+    flipped = 1 - np.asarray(base["success"][last][awr_check.BASE_ACTOR])
+    success = dict(base["success"], **{last: dict(base["success"][last], **{awr_check.BASE_ACTOR: flipped.tolist()})})
+    labels = dict(base["labels"], positive_fraction=[x + 1e-6 for x in base["labels"]["positive_fraction"]])
+    return dict(base, labels=labels, success=success, commit="elsewhere")
+
+
+def test_a_base_retrained_elsewhere_is_not_paired_the_recorded_run_is(record):
+    result, base = record
+    other = _retrained_elsewhere(base)
+    found = awr_check.compare(result, other)
+    assert found["critic_matches"] and found["paired_with"] == "recorded"
+    assert found["base_commit"] == result["base_run"]["commit"] != "elsewhere"
+    assert np.allclose(found["ours"], awr_check.compare(result, base)["ours"])  # the recorded episodes, not the flipped
+    assert "recorded with the check" in awr_check.summary_line(result, other)
+    # a record without its base run can only be paired with the run given: the pairing is broken, and says so
+    bare = {k: v for k, v in result.items() if k != "base_run"}
+    assert not awr_check.compare(bare, other)["critic_matches"]
+    assert "NOT the mechanism run's" in awr_check.summary_line(bare, other)
+    with pytest.raises(ValueError, match="other critics"):
+        awr_check.with_base_run(result, other)

@@ -66,3 +66,16 @@ def test_notebook_07_on_the_committed_results_regenerates_the_committed_figures(
     execute_notebook(path, fast=False, figures_dir=tmp_path, executed_dir=tmp_path / "executed", timeout=600)
     lines = [x for x in check_reuse.compare("fig07", tmp_path, REPO_ROOT / "figures") if x["kind"] != "png"]
     assert len(lines) >= 6 and all(x["same"] for x in lines), [x for x in lines if not x["same"]]
+
+
+def test_a_recorded_time_names_its_machine_and_commit_and_keeps_the_other_mode(tmp_path, monkeypatch):
+    from cfgrl_core.io import run_notebooks
+    from cfgrl_core.io.provenance import cpu_model
+
+    monkeypatch.setattr(run_notebooks, "TIMES_FILE", tmp_path / "notebook_times.json")
+    run_notebooks.record_time("05_x.ipynb", "fast", 12.34, "aaaaaaa")
+    run_notebooks.record_time("05_x.ipynb", "full", 2500.06, "bbbbbbb")
+    times = run_notebooks.recorded_times()["05_x.ipynb"]
+    assert times["fast"] == 12.3 and times["fast_commit"] == "aaaaaaa"
+    assert times["full"] == 2500.1 and times["full_commit"] == "bbbbbbb"
+    assert times["full_machine"].startswith(cpu_model()) and times["full_machine"].endswith("cores")

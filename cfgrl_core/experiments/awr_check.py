@@ -23,7 +23,11 @@ run's (same env seeds), so every comparison is paired by seed on the same critic
   authors       the authors' OGBench actor (4x512, OGBench init, constant sigma): all three together
 
 Only the last step is evaluated (`episodes` test episodes per seed, no validation: nothing is chosen). The result
-is results/awr_check/<preset>/<task>.json with the provenance; no weights are kept. Resumable: the run's training
+is results/awr_check/<preset>/<task>.json with the provenance; no weights are kept. The record also keeps what it is
+paired with (`base_run`: the mechanism run's commit, device, label statistics and its actor's test episodes at
+1/beta), because the critics are the same only where the mechanism run is: a mechanism run retrained on another
+machine or commit can differ in its last bits, and then `compare` pairs the check with the run it was recorded with
+and says so, instead of with critics that are not its own. Resumable: the run's training
 checkpoints and its evaluation live under <task>/ until the result is written. It is a record: `make figures` does not
 run it (about 50 min on 2 cores); `scripts/run_record.py awr_check` does.
 """
@@ -170,25 +174,59 @@ def load_record(preset_name: str = "cpu") -> dict:
     return EXPERIMENT.load_result(result_path(preset_name, EXPERIMENT.committed_dir(get_preset(preset_name).name)))
 
 
+def _labels(result: dict) -> tuple:
+    """The critics' fingerprint: their label statistics (each seed's positive fraction, the seeds' disagreement)."""
+    return result["labels"]["positive_fraction"], result["labels"]["disagreement"]
+
+
+def _last_step(base_result: dict) -> str:
+    return str(max(int(k) for k in base_result["success"]))
+
+
+def base_run(base_result: dict, inv_beta: float) -> dict:
+    """What the check is paired with, as its record keeps it: the base run's commit, device, last step, critics' label
+    statistics, and its Gaussian AWR actor's test episodes at `inv_beta` ([S][episodes], 1 = success)."""
+    last = _last_step(base_result)
+    column = [float(b) for b in base_result["inv_betas"]].index(float(inv_beta))
+    success = np.asarray(base_result["success"][last][BASE_ACTOR])[:, :, column]
+    positive, disagreement = _labels(base_result)
+    return dict(commit=base_result["commit"], device=base_result["device"], step=int(last),
+                labels=dict(positive_fraction=positive, disagreement=disagreement),
+                success=[[int(x) for x in row] for row in success])  # fmt: skip
+
+
+def with_base_run(result: dict, base_result: dict) -> dict:
+    """`result` with the `base_run` of `base_result`; refused (ValueError) unless their critics are the same."""
+    if _labels(result) != _labels(base_result):
+        raise ValueError(f"the base result (commit {base_result['commit']}) has other critics than the check "
+                         "(label statistics differ): not its pair")  # fmt: skip
+    return dict(result, base_run=base_run(base_result, result["inv_beta"]))
+
+
 def compare(result: dict, base_result: dict) -> dict:
     """Each variant against the base run's Gaussian AWR actor at the same 1/beta, paired by seed (each seed's success
     rate in % over the same test episodes), with whether the critics are the base run's (label statistics equal).
 
-    The variants add the authors' differences one at a time (in the preset's order), so each also gets its step: the
-    paired gap to the variant before it (to ours for the first), which is what says which difference matters.
+    The base run is `base_result` when its critics are the check's, or when the record keeps no `base_run`;
+    otherwise (`base_result` retrained elsewhere, other bits) the record's `base_run`, the run the check was made
+    with. The variants add the authors' differences one at a time (in the preset's order), so each also gets its
+    step: the paired gap to the variant before it (to ours for the first), which is what says which difference
+    matters.
 
-    Returns {"critic_matches": bool, "ours": [S] success % of the base actor, "variants": {name: {"success": [S],
-    "gap": (mean, SE, n) of variant - ours in points, "after": name of the variant before it ("ours" for the first),
-    "step": (mean, SE, n) of variant - that one}}}."""
+    Returns {"critic_matches": bool, "paired_with": "given" or "recorded", "base_commit": the paired run's commit,
+    "ours": [S] success % of the base actor, "variants": {name: {"success": [S], "gap": (mean, SE, n) of variant -
+    ours in points, "after": name of the variant before it ("ours" for the first), "step": (mean, SE, n) of variant -
+    that one}}}."""
     if result["task"] != base_result["task"]:
         raise ValueError(f"the check is of {result['task']}, the base result of {base_result['task']}")
-    last = str(max(int(k) for k in base_result["success"]))
+    last = _last_step(base_result)
     if int(last) != result["step"]:
         raise ValueError(f"the check evaluates step {result['step']}, the base result's last step is {last}")
-    column = [float(b) for b in base_result["inv_betas"]].index(float(result["inv_beta"]))
-    ours = 100 * np.asarray(base_result["success"][last][BASE_ACTOR], float)[:, :, column].mean(axis=1)  # [S]
-    labels = lambda r: (r["labels"]["positive_fraction"], r["labels"]["disagreement"])
-    out = {"critic_matches": labels(result) == labels(base_result), "ours": ours.tolist(), "variants": {}}
+    use_given = _labels(result) == _labels(base_result) or "base_run" not in result
+    paired = base_run(base_result, result["inv_beta"]) if use_given else result["base_run"]
+    ours = 100 * np.asarray(paired["success"], float).mean(axis=1)  # [S]
+    out = {"critic_matches": _labels(result) == _labels(paired), "paired_with": "given" if use_given else "recorded",
+           "base_commit": paired["commit"], "ours": ours.tolist(), "variants": {}}  # fmt: skip
     before, before_rates = "ours", ours
     for name in [v["name"] for v in result["preset"]["variants"]]:
         rates = 100 * np.asarray(result["success"][name], float).mean(axis=1)
@@ -208,7 +246,13 @@ def summary_line(result: dict, base_result: dict) -> str:
         step = "" if v["after"] == "ours" else f"; minus the actor before it {stats.gap_text(v['step'])}"
         parts.append(f"{labels[name]} {stats.pm(*stats.mean_std(v['success']), '.0f')} % "
                      f"(minus ours {stats.gap_text(v['gap'])}{step})")  # fmt: skip
-    same = "the same critics as the mechanism run (label statistics equal)" if found["critic_matches"] else (
-        "critics that are NOT the mechanism run's (label statistics differ): the pairing is broken")  # fmt: skip
+    if not found["critic_matches"]:
+        same = "critics that are NOT the mechanism run's (label statistics differ): the pairing is broken"
+    elif found["paired_with"] == "given":
+        same = "the same critics as the mechanism run (label statistics equal)"
+    else:
+        same = (f"the same critics as the mechanism run recorded with the check (commit {found['base_commit']}, label "
+                "statistics equal; the mechanism run given has other critics, retrained on another machine or "
+                "commit, so ours is read from the recorded run)")  # fmt: skip
     return (f"at 1/β = {result['inv_beta']:g} after {result['step']:,} steps, {result['episodes']} test episodes per "
             f"seed, {same}: " + "; ".join(parts))  # fmt: skip

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from cfgrl_core.io.atomic import atomic_write_bytes, atomic_write_json
-from cfgrl_core.io.provenance import COMMIT_ENV, REPO_ROOT, git_commit
+from cfgrl_core.io.provenance import COMMIT_ENV, REPO_ROOT, cpu_model, git_commit
 from cfgrl_core.progress import TERMINAL_ENV
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -82,7 +82,9 @@ def execute_notebook(
     return time.perf_counter() - start
 
 
-TIMES_FILE = REPO_ROOT / "figures" / "notebook_times.json"  # {notebook: {"full": s, "fast": s}} of the last runs
+# {notebook: {"full": s, "full_machine": "<CPU model>, <n> cores", "full_commit": "<commit>", "fast": s, ...}}: the
+# last run on record of each mode, with the machine and commit it ran on (timings on two CPUs can differ 2x)
+TIMES_FILE = REPO_ROOT / "figures" / "notebook_times.json"
 
 
 def recorded_times() -> dict:
@@ -92,9 +94,14 @@ def recorded_times() -> dict:
         return {}
 
 
-def record_time(name: str, mode: str, seconds: float) -> None:
+def machine() -> str:
+    """The machine a notebook's time was taken on: the CPU's model name and its core count."""
+    return f"{cpu_model()}, {os.cpu_count()} cores"
+
+
+def record_time(name: str, mode: str, seconds: float, commit: str) -> None:
     times = recorded_times()
-    times.setdefault(name, {})[mode] = round(seconds, 1)
+    times.setdefault(name, {}).update({mode: round(seconds, 1), f"{mode}_machine": machine(), f"{mode}_commit": commit})
     atomic_write_json(TIMES_FILE, dict(sorted(times.items())))
 
 
@@ -128,6 +135,7 @@ def main(argv=None) -> int:
         cost = "no recorded cost" if expected[k] is None else f"last run {_minutes(expected[k])}"
         eta = f"; about {_minutes(sum(left))} left in all" if left else ""
         print(f"[run_notebooks] {k + 1}/{len(notebooks)} {nb.name} ({mode}; {cost}{eta}) ...", flush=True)
+        commit = git_commit()  # what the kernel stamps (the run rewrites committed results: after it, +dirty)
         seconds = execute_notebook(
             nb, fast=args.fast, figures_dir=args.figures_dir, executed_dir=args.executed_dir,
             progress_to_terminal=not args.quiet,
@@ -135,7 +143,7 @@ def main(argv=None) -> int:
         # the cost of a full run is what the ETA needs: a run that reuses committed results is not one
         reused = os.environ.get("CFGRL_REUSE_RESULTS", "0") == "1"
         if args.figures_dir is None and "CFGRL_FIGURES_DIR" not in os.environ and not reused:
-            record_time(nb.name, mode, seconds)
+            record_time(nb.name, mode, seconds, commit)
         print(f"[run_notebooks] {nb.name} done in {_minutes(seconds)} ({seconds:.1f} s)", flush=True)
     print(f"[run_notebooks] all done in {_minutes(time.perf_counter() - start)}", flush=True)
     return 0
