@@ -137,7 +137,8 @@ def main(argv=None) -> int:
         print(f"[run_notebooks] {k + 1}/{len(notebooks)} {nb.name} ({mode}; {cost}{eta}) ...", flush=True)
         commit = git_commit()  # what the kernel stamps (the run rewrites committed results: after it, +dirty)
         seconds = execute_notebook(
-            nb, fast=args.fast, figures_dir=args.figures_dir, executed_dir=args.executed_dir,
+            nb, fast=args.fast, figures_dir=None if args.figures_dir is None else args.figures_dir.resolve(),
+            executed_dir=args.executed_dir.resolve(),  # the kernels run in notebooks/: paths from here
             progress_to_terminal=not args.quiet,
         )  # fmt: skip
         # the cost of a full run is what the ETA needs: a run that reuses committed results is not one
