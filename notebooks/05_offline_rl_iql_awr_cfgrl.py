@@ -741,7 +741,9 @@ print(CB_LINE)
 from cfgrl_core.experiments import awr_check, stats  # noqa: E402
 
 if FAST:
-    AC = awr_check.run("fast", folder=figures_dir() / "awr_check_fast", seed=SEED, data_dir=DATA_DIR, progress=False)
+    AC = awr_check.run("fast", folder=figures_dir() / "awr_check_fast", seed=SEED, data_dir=DATA_DIR, progress=False,
+                       base_result=MECH)  # fmt: skip
+    assert AC["base_run"]["labels"]["positive_fraction"] == MECH["labels"]["positive_fraction"]  # kept: its pair
 else:
     AC = awr_check.load_record("cpu")
 AC_FOUND = awr_check.compare(AC, MECH)

@@ -662,9 +662,8 @@ def costs(figures: Path, results: Path, bench: Path) -> str:
     every = sorted(p.stem for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     missing = [n for n in every if n not in full]
     by_machine = {}  # machine -> the notebooks whose full time was taken there
-    for name, t in sorted(times.items()):
-        if "full" in t:
-            by_machine.setdefault(t.get("full_machine", "machine not recorded"), []).append(name[:2])
+    for name in full:
+        by_machine.setdefault(times[f"{name}.ipynb"].get("full_machine", "machine not recorded"), []).append(name[:2])
     off = [offline_rl.cost_minutes(_json(p)) for preset in ("cpu", "mechanism")
            for p in sorted((results / "offline_rl" / preset).glob("*.json"))]  # fmt: skip
     critic_check = sum(_json(p)["seconds"] for p in (results / "critic_budget" / "cpu").glob("*.json")) / 60

@@ -36,15 +36,14 @@ def main(argv=None) -> int:
     if not protocol.prepare_result_file(result_file, result_file.with_suffix(""), preset_name=preset.name,
                                         overwrite=args.overwrite, log=cli.log):  # fmt: skip
         return 0
-    result = module.run(preset, folder=out, seed=args.seed, data_dir=args.data_dir, progress=not args.no_progress,
-                        log=cli.log)  # fmt: skip
-    if module is awr_check and (base_file := offline_rl.result_path(preset.base, preset.task)).is_file():
+    kw = dict(folder=out, seed=args.seed, data_dir=args.data_dir, progress=not args.no_progress, log=cli.log)
+    base_file = offline_rl.result_path(preset.base, preset.task) if module is awr_check else None
+    if base_file is not None and base_file.is_file():  # the committed run the check pairs with (awr_check.base_run)
         base = offline_rl.load_result(base_file)
-        try:  # the record keeps the run it is paired with (awr_check.base_run)
-            protocol.save_result(result := awr_check.with_base_run(result, base), result_file)
-        except ValueError as err:
-            cli.log(f"not paired with {base_file}: {err}; retrain it (make figures) on this machine and commit")
+        result = module.run(preset, **kw, base_result=base)
         cli.log(f"against {base_file}: {awr_check.summary_line(result, base)}")
+    else:
+        module.run(preset, **kw)
     cli.log(f"-> {result_file}")
     return 0
 

@@ -99,9 +99,11 @@ def variant_config(variant: Variant, obs_dim: int, action_dim: int) -> awr.AWRCo
                          const_std=variant.const_std, init=variant.init)  # fmt: skip
 
 
-def run(preset, *, folder=None, seed: int = 0, data_dir=None, progress: bool = True, log=print) -> dict:
+def run(preset, *, folder=None, seed: int = 0, data_dir=None, progress: bool = True, log=print,
+        base_result: dict | None = None) -> dict:  # fmt: skip
     """Train and evaluate every variant of `preset` with the base run's critic (module docstring); writes and
-    returns the result."""
+    returns the result. base_result: the base run's result; the record keeps it as `base_run` when its critics are
+    this run's (`with_base_run`), and a log line says so when they are not."""
     preset = get_preset(preset)
     base = offline_rl.get_preset(preset.base)
     if preset.inv_beta not in base.inv_betas:
@@ -164,6 +166,11 @@ def run(preset, *, folder=None, seed: int = 0, data_dir=None, progress: bool = T
                      total_s=round(time.perf_counter() - t0, 1)),
         device=device_description(), jax_version=jax.__version__, commit=git_commit(),
     )  # fmt: skip
+    if base_result is not None:
+        try:
+            result = with_base_run(result, base_result)
+        except ValueError as err:
+            log(f"the record keeps no base run: {err}; retrain the base run on this machine and commit both")
     protocol.save_result(result, result_file)
     shutil.rmtree(result_file.with_suffix(""), ignore_errors=True)  # the checkpoints and the cached evaluation
     return result
