@@ -471,6 +471,27 @@ def test_the_recorded_runs_load_with_their_samples_and_an_unknown_one_is_refused
         offline_rl.recorded_run("cpu")
 
 
+def test_by_value_line_gives_each_value_its_success_and_how_many_seeds_chose_it():
+    three, _ = offline_rl.recorded_run("mechanism-3betas")
+    line = offline_rl.by_value_line(three, "awr_gaussian")
+    per_seed = offline_rl.curves(three, "awr_gaussian") * 100
+    cells = line.split(": ", 1)[1].split("; ")
+    assert len(cells) == len(three["inv_betas"])
+    for i, (beta, cell) in enumerate(zip(three["inv_betas"], cells, strict=True)):
+        m, sd = per_seed[:, i].mean(), per_seed[:, i].std(ddof=1)
+        assert cell.startswith(f"{beta:g}: {m:.0f} ± {sd:.0f} (") and cell.endswith(" of 4 chose it)")
+    assert sum(int(c.rsplit("(", 1)[1].split()[0]) for c in cells) == len(three["chosen"]["awr_gaussian"])
+    early = offline_rl.by_value_line(three, "awr_gaussian", three["checkpoint_steps"][0])
+    assert "chose it" not in early and early.startswith(f"awr_gaussian by 1/β at step {three['checkpoint_steps'][0]:,}")
+
+
+def test_the_mechanism_preset_keeps_every_temperature_the_three_temperature_record_validated():
+    # the preset dropped 1/beta = 3 for its cost; the recorded run it was dropped from chose only what is kept
+    three, _ = offline_rl.recorded_run("mechanism-3betas")
+    kept = offline_rl.get_preset("mechanism").inv_betas
+    assert set(three["chosen"]["awr_gaussian"]) <= set(kept) < set(three["inv_betas"])
+
+
 def test_when_only_the_extra_actors_succeed_the_line_says_neither_awr_nor_cfgrl_does():
     medium = _zeroed(offline_rl.recorded_run("cpu-earlier")[0], ["awr_gaussian", "cfgrl"])  # its extras succeed
     line = _line(medium)

@@ -131,6 +131,9 @@ PRESETS = {
     # The paper's rows at what `make figures` affords on a 2-core CPU (each result's `timings` holds what it cost):
     # 2x128 critic, 3x128 actors, batch 128, 30k joint steps, far below the paper's sizes; read with the budget curve.
     # No extra actors and no path starts (they cost the most rollouts): the `paper` preset trains the extras on large.
+    # AWR at 1/beta = 0 (the Gaussian BC, the base case of Figure 3), 10 (OGBench's default, where the paper finds AWR
+    # saturating) and 30 (the top of the paper's sweep): each temperature costs about a tenth of a joint step here, and
+    # dropping 1 and 3 of the paper's sweep brings notebook 05 near its 40-minute share of `make figures`.
     "cpu": Preset(
         name="cpu",
         tasks=(LARGE, TELEPORT),
@@ -145,13 +148,15 @@ PRESETS = {
         episodes=10,
         val_episodes=10,
         checkpoint_episodes=4,
+        inv_betas=(0.0, 10.0, 30.0),
     ),
     # The mechanism row (issue 27), trained by `make figures`: OGBench's default task of pointmaze-medium (task 1) at
     # widths where the IQL critic, CFGRL and AWR are known to work on our data (3x256 networks), a check that the
     # methods work at all before the paper's tasks are read. Batch 128 (half the known-good 256: about 31 ms a joint
-    # step on 2 cores instead of 55) and 50k joint steps (nothing succeeded before 25k at batch 256); AWR at three
-    # temperatures (1/beta = 0 is the Gaussian BC, 30 left out: each costs about a tenth of a step); no extra actors
-    # and no path starts (their cost).
+    # step on 2 cores instead of 55) and 50k joint steps (nothing succeeded before 25k at batch 256); AWR at two
+    # temperatures, 1 and 10 (OGBench's default; BC is CFGRL's w = 0): each Gaussian actor adds to the cost of every
+    # step (`make bench`). 1/beta = 3 was trained too until commit 83b6805 (results/offline_rl/mechanism-3betas/): it
+    # never won the validation there. No extra actors and no path starts (their cost).
     "mechanism": Preset(
         name="mechanism",
         tasks=(MEDIUM,),
@@ -166,7 +171,7 @@ PRESETS = {
         episodes=10,
         val_episodes=10,
         checkpoint_episodes=4,
-        inv_betas=(1.0, 3.0, 10.0),
+        inv_betas=(1.0, 10.0),
     ),
     # The paper's sizes (shared/reference/cfgrl.md §2, single-task column): a GPU job, the same runner.
     "paper": Preset(
@@ -538,8 +543,10 @@ RESULT_ONLY_PRESETS = ("mechanism",)
 # Runs kept as a record, read by notebook 05 but not run again by `make figures` (their cost): each is a result and its
 # sample.npz under results/offline_rl/<folder>/, with no weights. "cpu-earlier": the cpu tier before issue 27's
 # restructure, medium task 3 at the cpu sizes with the extra actors and the path starts (commit 4076af0, 51 min on 2
-# cores); "mechanism-b256": the mechanism row at batch 256 (commit 8f09f1f+dirty, about 50 min alone on 2 cores).
-RECORDED_RUNS = {"cpu-earlier": MEDIUM3, "mechanism-b256": MEDIUM}
+# cores); "mechanism-b256": the mechanism row at batch 256 (commit 8f09f1f+dirty, about 50 min alone on 2 cores);
+# "mechanism-3betas": the mechanism row with AWR at 1/beta = 1, 3 and 10 (commit 83b6805, 31.5 min), before 3 was
+# dropped from the preset for its cost.
+RECORDED_RUNS = {"cpu-earlier": MEDIUM3, "mechanism-b256": MEDIUM, "mechanism-3betas": MEDIUM}
 
 
 def recorded_run(folder: str) -> tuple[dict, dict]:
@@ -722,6 +729,23 @@ def validated(result: dict, name: str) -> np.ndarray:
     per_seed = curves(result, name)
     idx = [int(np.flatnonzero(np.isclose(values, v))[0]) for v in result["chosen"][name]]
     return per_seed[np.arange(len(idx)), idx]
+
+
+def by_value_line(result: dict, name: str, step: int | None = None) -> str:
+    """One actor's test success (%, mean ± std over seeds, ddof = 1) at each of its values (w or 1/β) at `step`
+    (default: the last), with how many seeds chose each value on validation (at the last step only)."""
+    step = result["checkpoint_steps"][-1] if step is None else step
+    cfg = name.startswith("cfgrl")
+    values = np.asarray(result["ws"] if cfg else result["inv_betas"], float)
+    per_seed = curves(result, name, step) * 100
+    chosen = np.asarray(result["chosen"][name], float) if step == result["checkpoint_steps"][-1] else None
+    cells = []
+    for i, v in enumerate(values):
+        cell = f"{v:g}: {stats.pm(*stats.mean_std(per_seed[:, i]), '.0f')}"
+        if chosen is not None:
+            cell += f" ({int(np.isclose(chosen, v).sum())} of {len(chosen)} chose it)"
+        cells.append(cell)
+    return f"{name} by {'w' if cfg else '1/β'} at step {step:,}: " + "; ".join(cells)
 
 
 def table_row(result: dict) -> dict:
