@@ -197,6 +197,11 @@ for task in TASKS:
 # known to work, is kept as a record (`results/offline_rl/mechanism-b256/`, not trained again) and printed below the
 # figure for comparison, and so is the same row with a third AWR temperature (`results/offline_rl/mechanism-3betas/`,
 # 1/β = 3 as well, dropped for its cost), with each temperature's success and how many seeds' validation chose it.
+# That record shares this run's code, data, seeds and keys; on one machine, dropping a temperature changes neither the
+# critic nor CFGRL (a test trains both ways and compares the bits), so when the two runs' label statistics differ,
+# the critics differ because the runs were made on different CPUs, whose floating-point results part after some
+# steps and then grow apart over 50k. The two rows side by side then show how far this row moves with the arithmetic
+# alone, at fixed seeds: read any gap below against that as well as against the spread over seeds.
 # Left: the final success against $w$ and $1/\beta$ (band ± one std over seeds, ▲ each seed's validated value).
 # Right: the budget: CFGRL at its validated
 # $w$ and AWR at its validated $1/\beta$ can only be read at the last step (validation is run there), so the earlier
@@ -268,10 +273,17 @@ if not FAST:  # the recorded batch-256 run of the same row (not trained again)
     print(MECH256_LINE)
     MECH3, _ = orl.recorded_run("mechanism-3betas")
     print(f"recorded with AWR at 1/β = {', '.join(f'{b:g}' for b in MECH3['inv_betas'])} "
-          f"({orl.run_label(MECH3)}, commit {MECH3['commit']}; {orl.cost_minutes(MECH3):.0f} min):")  # fmt: skip
+          f"({orl.run_label(MECH3)}, commit {MECH3['commit']}, on {orl.recorded_machine('mechanism-3betas')}; "
+          f"{orl.cost_minutes(MECH3):.0f} min):")  # fmt: skip
     print(orl.task_line(MECH3, orl.table_row(MECH3), orl.label_row(MECH3)))
-    print(orl.by_value_line(MECH3, "awr_gaussian"))
-    print(orl.by_value_line(MECH, "awr_gaussian"), "(this run)")
+    print(orl.by_value_line(MECH3, "awr_gaussian"), "(the record)")
+    print(orl.by_value_line(MECH, "awr_gaussian"), f"(this run, commit {MECH['commit']})")
+    SAME_CRITICS = MECH3["labels"] == MECH["labels"]
+    print("the record's critics are this run's (label statistics equal):", SAME_CRITICS)
+    if SAME_CRITICS:  # then the dropped temperature is the only difference: CFGRL and the kept AWR actors are its own
+        kept = [list(MECH3["inv_betas"]).index(b) for b in MECH["inv_betas"]]
+        assert np.array_equal(orl.curves(MECH, "cfgrl"), orl.curves(MECH3, "cfgrl"))
+        assert np.array_equal(orl.curves(MECH, "awr_gaussian"), orl.curves(MECH3, "awr_gaussian")[:, kept])
 
 # %% [markdown]
 # ## 3. An OGBench analogue of Figure 3: one CFGRL training against one AWR training per temperature

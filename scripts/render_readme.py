@@ -261,14 +261,15 @@ def results_04(figures: Path, results: Path) -> str:
 T05 = """\
 (`fig05_table.csv`, `results/offline_rl/{preset}/*.json`; preset `{preset}`: datasets regenerated with OGBench's
 recipe and relabelled by OGBench's single-task loader, {seeds} seeds, IQL critic {critic}, actors {actor}, batch
-{batch}, {steps:,} joint steps; `w` and 1/β chosen per seed on {val} validation episodes, {episodes} test episodes
-per seed and value). Success in %, mean ± std over seeds (ddof = 1):
+{batch}, {steps:,} joint steps; `w` ∈ {{{ws}}} and 1/β ∈ {{{inv_betas}}} chosen per seed on {val} validation
+episodes, {episodes} test episodes per seed and value). Success in %, mean ± std over seeds (ddof = 1):
 
 {table}
 
 {no_success}CFGRL − AWR, paired over seeds (mean ± standard error), where either succeeds: {gaps}. {path_gaps}Our
-networks see {ratio} of the paper's training samples. The mechanism row ({mechanism_run}) is OGBench's default
-task of the medium maze at wider networks, where the methods work: CFGRL − AWR {mechanism_gap}. Notebook 05's
+networks see {ratio} of the paper's training samples. The mechanism row ({mechanism_run}; AWR at 1/β ∈
+{{{mechanism_betas}}}) is OGBench's default task of the medium maze at wider networks, where the methods work: CFGRL −
+AWR {mechanism_gap}. Notebook 05's
 summary gives the label statistics, the budget curve, the critics' values by distance to the goal and the gradient
 concentration. {paper_status}"""
 
@@ -305,10 +306,14 @@ def results_05(figures: Path, results: Path) -> str:
         offline_rl.result_path("mechanism", offline_rl.MEDIUM, results / offline_rl.EXPERIMENT.name / "mechanism")
     )
     mechanism_gap = stats.gap_text(offline_rl.paired_gap(mechanism, "awr_gaussian", "cfgrl"))
+    first = next(iter(committed_05(results).values()))
+    listed = lambda values: ", ".join(f"{v:g}" for v in values)  # noqa: E731
     values = {k: s[k] for k in keys} | dict(steps=s["n_steps"], table=table_05(figures), gaps=gaps, path_gaps=path_gaps,
                                             no_success=no_success, paper_status=s["paper_status"],
                                             mechanism_run=offline_rl.run_label(mechanism),
-                                            mechanism_gap=mechanism_gap)  # fmt: skip
+                                            mechanism_gap=mechanism_gap, ws=listed(first["ws"]),
+                                            inv_betas=listed(first["inv_betas"]),
+                                            mechanism_betas=listed(mechanism["inv_betas"]))  # fmt: skip
     return fill(T05, values, "README results05")
 
 

@@ -59,7 +59,20 @@ def test_defaults_are_the_flax_actor():
 
 @pytest.fixture(scope="module")
 def record():
-    return awr_check.load_record("cpu"), offline_rl.load_result(offline_rl.result_path("mechanism", offline_rl.MEDIUM))
+    """The committed check and the mechanism run it was made with: the 3-temperature run kept as a record (the
+    mechanism row committed now was made on another CPU, with other critics)."""
+    return awr_check.load_record("cpu"), offline_rl.recorded_run("mechanism-3betas")[0]
+
+
+def test_the_committed_mechanism_run_made_elsewhere_is_read_through_the_recorded_pair(record):
+    result, paired = record
+    now = offline_rl.load_result(offline_rl.result_path("mechanism", offline_rl.MEDIUM))
+    found = awr_check.compare(result, now)
+    if now["labels"] == paired["labels"]:  # a rerun on the check's machine: the same critics, paired directly
+        assert found["paired_with"] == "given"
+    else:
+        assert found["critic_matches"] and found["paired_with"] == "recorded"
+        assert np.allclose(found["ours"], awr_check.compare(result, paired)["ours"])
 
 
 def test_the_committed_record_pairs_with_the_mechanism_run(record):

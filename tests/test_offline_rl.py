@@ -264,6 +264,24 @@ def test_the_joint_learner_trains_its_critic_exactly_as_iql_alone():
     assert not np.array_equal(awr_params[:, 0], awr_params[:, 1])  # 1/beta = 0 and 3 trained differently
 
 
+def test_the_critic_and_cfgrl_are_bit_identical_whatever_the_awr_temperatures_beside_them():
+    # what dropping a temperature from a preset relies on: the critic (hence the labels every actor and the AWR check
+    # read) and CFGRL train to the same bits; the AWR actors themselves need not (the vmapped count can change them)
+    rng = np.random.default_rng(3)
+    data = {k: jnp.asarray(rng.normal(size=(300, 3)), jnp.float32) for k in ("observations", "next_observations")}
+    data |= {"actions": jnp.asarray(np.tanh(rng.normal(size=(300, 2))), jnp.float32),
+             "rewards": jnp.asarray((rng.random(300) < 0.1) - 1.0, jnp.float32), "masks": jnp.ones(300)}  # fmt: skip
+    keys = jax.random.split(jax.random.key(0), 2)
+    trained = []
+    for inv_betas in ((0.0, 1.0, 3.0, 10.0, 30.0), (0.0, 10.0, 30.0)):
+        joint = _joint(inv_betas)
+        trained.append(run_training(joint, create_runs(joint, keys), data, keys, num_steps=200, batch_size=32,
+                                    progress=False)[0])  # fmt: skip
+    for part in (lambda s: s.critic, lambda s: s.actors["cfgrl"]):
+        a, b = (jax.tree_util.tree_leaves(part(s)) for s in trained)
+        assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
 # ---- OGBench's single-task data, the runner -------------------------------------------------------------------
 
 
@@ -467,6 +485,8 @@ def test_the_recorded_runs_load_with_their_samples_and_an_unknown_one_is_refused
         assert result["task"] == task and sample["v"].shape == (result["preset"]["num_seeds"], len(sample["index"]))
         assert not (REPO / "results" / "offline_rl" / folder / task / "weights").exists()  # a record: no weights
     assert offline_rl.recorded_run("cpu-earlier")[0]["path_starts"]  # what notebook 05's section 6 reads from it
+    assert "Intel" in offline_rl.recorded_machine("mechanism-3betas")  # its machine.json, for the result's commit
+    assert offline_rl.recorded_machine("cpu-earlier") is None
     with pytest.raises(ValueError, match="no recorded run 'cpu'; the recorded runs are"):
         offline_rl.recorded_run("cpu")
 

@@ -30,6 +30,7 @@ every seed's Q, V and A (the notebook's label and gradient figures).
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 import time
 from pathlib import Path
@@ -544,8 +545,8 @@ RESULT_ONLY_PRESETS = ("mechanism",)
 # sample.npz under results/offline_rl/<folder>/, with no weights. "cpu-earlier": the cpu tier before issue 27's
 # restructure, medium task 3 at the cpu sizes with the extra actors and the path starts (commit 4076af0, 51 min on 2
 # cores); "mechanism-b256": the mechanism row at batch 256 (commit 8f09f1f+dirty, about 50 min alone on 2 cores);
-# "mechanism-3betas": the mechanism row with AWR at 1/beta = 1, 3 and 10 (commit 83b6805, 31.5 min), before 3 was
-# dropped from the preset for its cost.
+# "mechanism-3betas": the mechanism row with AWR at 1/beta = 1, 3 and 10 (commit 83b6805, 31.5 min on a 2-core Intel
+# Xeon: its machine.json), before 3 was dropped from the preset for its cost.
 RECORDED_RUNS = {"cpu-earlier": MEDIUM3, "mechanism-b256": MEDIUM, "mechanism-3betas": MEDIUM}
 
 
@@ -555,6 +556,19 @@ def recorded_run(folder: str) -> tuple[dict, dict]:
         raise ValueError(f"no recorded run {folder!r}; the recorded runs are {sorted(RECORDED_RUNS)}")
     path = EXPERIMENT.committed_dir(folder) / f"{RECORDED_RUNS[folder]}.json"
     return load_result(path), load_sample(path)
+
+
+def recorded_machine(folder: str) -> str | None:
+    """The CPU a recorded run was made on, where its folder keeps it (machine.json: the result's device field says
+    only 'cpu (2 cores)'); None where it is not kept."""
+    path = EXPERIMENT.committed_dir(folder) / "machine.json"
+    if not path.is_file():
+        return None
+    kept = json.loads(path.read_text())
+    result, _ = recorded_run(folder)
+    if kept["commit"] != result["commit"]:
+        raise ValueError(f"{path} is for commit {kept['commit']}, the recorded result for {result['commit']}")
+    return kept["machine"]
 
 
 def obtain(task: str, preset, folder=None, *, reuse: bool = False, seed: int = 0, data_dir=None, progress=True,
