@@ -197,10 +197,10 @@ for task in TASKS:
 # known to work, is kept as a record (`results/offline_rl/mechanism-b256/`, not trained again) and printed below the
 # figure for comparison, and so is the same row with a third AWR temperature (`results/offline_rl/mechanism-3betas/`,
 # 1/β = 3 as well, dropped for its cost), with each temperature's success and how many seeds' validation chose it.
-# That record shares this run's code, data, seeds and keys; on one machine, dropping a temperature changes neither the
-# critic nor CFGRL (a test trains both ways and compares the bits), so when the two runs' label statistics differ,
-# the critics differ because the runs were made on different CPUs, whose floating-point results part after some
-# steps and then grow apart over 50k. The two rows side by side then show how far this row moves with the arithmetic
+# That record was made by the same code but for the dropped temperature, on the same data, seeds and keys; on one
+# machine, dropping a temperature changes neither the critic nor CFGRL (a test trains both ways and compares the
+# bits), so when the two runs' label statistics differ, the critics differ because the runs were made on different
+# CPUs (the record's is printed with it), whose floating-point results part after some steps and grow apart over 50k. The two rows side by side then show how far this row moves with the arithmetic
 # alone, at fixed seeds: read any gap below against that as well as against the spread over seeds.
 # Left: the final success against $w$ and $1/\beta$ (band ± one std over seeds, ▲ each seed's validated value).
 # Right: the budget: CFGRL at its validated
