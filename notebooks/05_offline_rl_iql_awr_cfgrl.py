@@ -200,8 +200,9 @@ for task in TASKS:
 # That record was made by the same code but for the dropped temperature, on the same data, seeds and keys; on one
 # machine, dropping a temperature changes neither the critic nor CFGRL (a test trains both ways and compares the
 # bits), so when the two runs' label statistics differ, the critics differ because the runs were made on different
-# CPUs (the record's is printed with it), whose floating-point results part after some steps and grow apart over 50k. The two rows side by side then show how far this row moves with the arithmetic
-# alone, at fixed seeds: read any gap below against that as well as against the spread over seeds.
+# CPUs (the record's is printed with it), whose floating-point results part after some steps and grow apart over 50k.
+# The two rows side by side then show how far this row moves with the arithmetic alone, at fixed seeds: read any gap
+# below against that as well as against the spread over seeds.
 # Left: the final success against $w$ and $1/\beta$ (band ± one std over seeds, ▲ each seed's validated value).
 # Right: the budget: CFGRL at its validated
 # $w$ and AWR at its validated $1/\beta$ can only be read at the last step (validation is run there), so the earlier
