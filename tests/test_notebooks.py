@@ -79,3 +79,16 @@ def test_a_recorded_time_names_its_machine_and_commit_and_keeps_the_other_mode(t
     assert times["fast"] == 12.3 and times["fast_commit"] == "aaaaaaa"
     assert times["full"] == 2500.1 and times["full_commit"] == "bbbbbbb"
     assert times["full_machine"].startswith(cpu_model()) and times["full_machine"].endswith("cores")
+
+
+def test_a_cpu_device_description_names_the_cpu_model_and_its_cores():
+    # two CPUs of one core count give other floating-point results (offline_rl's mechanism-3betas record)
+    import os
+
+    import jax
+
+    from cfgrl_core.io.provenance import cpu_model, device_description
+
+    if jax.devices()[0].platform != "cpu":
+        pytest.skip("an accelerator is the first device")
+    assert device_description() == f"cpu ({cpu_model()}, {os.cpu_count()} cores)"

@@ -559,8 +559,8 @@ def recorded_run(folder: str) -> tuple[dict, dict]:
 
 
 def recorded_machine(folder: str) -> str | None:
-    """The CPU a recorded run was made on, where its folder keeps it (machine.json: the result's device field says
-    only 'cpu (2 cores)'); None where it is not kept."""
+    """The CPU a recorded run was made on, where its folder keeps it (machine.json: the device field of a result made
+    before `device_description` named the CPU says only 'cpu (2 cores)'); None where it is not kept."""
     path = EXPERIMENT.committed_dir(folder) / "machine.json"
     if not path.is_file():
         return None

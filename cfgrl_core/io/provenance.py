@@ -2,7 +2,7 @@
 
 git_commit()        'abc1234' for a clean tree, 'abc1234+dirty' otherwise; fixed for the whole process
                     (and for every notebook of one `make figures` run, through $CFGRL_COMMIT)
-device_description  'cpu (2 cores)' or 'gpu: NVIDIA H200'
+device_description  'cpu (AMD EPYC, 2 cores)' or 'gpu: NVIDIA H200' (results before 2026-12-07: 'cpu (2 cores)')
 cpu_model()         'AMD EPYC' (the host CPU's model name: timings on two CPUs of one description can differ 2x)
 file_sha256(path)   hex digest of a file's bytes (datasets a result was trained on)
 npz_arrays_sha256   hex digest of an .npz file's arrays, not its bytes (the same data, other bytes on another machine)
@@ -58,11 +58,13 @@ def made_by_this_commit(made_with: str) -> bool:
 
 
 def device_description() -> str:
-    """e.g. 'cpu (2 cores)' or 'gpu: NVIDIA H200' (the first JAX device)."""
+    """e.g. 'cpu (AMD EPYC, 2 cores)' or 'gpu: NVIDIA H200' (the first JAX device). The CPU's model is named because
+    two CPUs give other floating-point results: notebook 05's mechanism row trained on an Intel Xeon and on an AMD
+    EPYC, both with AVX-512, parted into different critics (results/offline_rl/mechanism-3betas/machine.json)."""
     import jax
 
     d = jax.devices()[0]
-    return f"cpu ({os.cpu_count()} cores)" if d.platform == "cpu" else f"{d.platform}: {d.device_kind}"
+    return f"cpu ({cpu_model()}, {os.cpu_count()} cores)" if d.platform == "cpu" else f"{d.platform}: {d.device_kind}"
 
 
 def cpu_model() -> str:
