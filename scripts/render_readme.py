@@ -293,7 +293,8 @@ def table_05(figures: Path) -> str:
 
 
 def results_05(figures: Path, results: Path) -> str:
-    s = offline_rl.summary_values(committed_05(results), PRESET)
+    runs = committed_05(results)
+    s = offline_rl.summary_values(runs, PRESET)
     gaps = "; ".join(f"{task} {m:+.0f} ± {se:.0f} points ({stats.verdict(m, se, n)})"
                      for task, (m, se, n) in s["informative_gaps"].items()) or "none"  # fmt: skip
     no_success = (f"Neither AWR nor CFGRL succeeds at any value on {', '.join(s['no_success'])}: at this budget the "
@@ -306,7 +307,7 @@ def results_05(figures: Path, results: Path) -> str:
         offline_rl.result_path("mechanism", offline_rl.MEDIUM, results / offline_rl.EXPERIMENT.name / "mechanism")
     )
     mechanism_gap = stats.gap_text(offline_rl.paired_gap(mechanism, "awr_gaussian", "cfgrl"))
-    first = next(iter(committed_05(results).values()))
+    first = next(iter(runs.values()))
     listed = lambda values: ", ".join(f"{v:g}" for v in values)  # noqa: E731
     values = {k: s[k] for k in keys} | dict(steps=s["n_steps"], table=table_05(figures), gaps=gaps, path_gaps=path_gaps,
                                             no_success=no_success, paper_status=s["paper_status"],

@@ -243,11 +243,17 @@ def _joint(inv_betas=(0.0, 3.0)):
     return CriticWithActors(critic, actors)
 
 
-def test_the_joint_learner_trains_its_critic_exactly_as_iql_alone():
-    rng = np.random.default_rng(2)
+def _critic_data(seed: int) -> dict:
+    """300 random transitions (obs dim 3, action dim 2, reward -1 or 0) for the joint learner of `_joint`."""
+    rng = np.random.default_rng(seed)
     data = {k: jnp.asarray(rng.normal(size=(300, 3)), jnp.float32) for k in ("observations", "next_observations")}
     data |= {"actions": jnp.asarray(np.tanh(rng.normal(size=(300, 2))), jnp.float32),
              "rewards": jnp.asarray((rng.random(300) < 0.1) - 1.0, jnp.float32), "masks": jnp.ones(300)}  # fmt: skip
+    return data
+
+
+def test_the_joint_learner_trains_its_critic_exactly_as_iql_alone():
+    data = _critic_data(2)
     joint = _joint()
     keys = jax.random.split(jax.random.key(0), 2)
     states, _ = run_training(joint, create_runs(joint, keys), data, keys, num_steps=30, batch_size=32, progress=False)
@@ -267,10 +273,7 @@ def test_the_joint_learner_trains_its_critic_exactly_as_iql_alone():
 def test_the_critic_and_cfgrl_are_bit_identical_whatever_the_awr_temperatures_beside_them():
     # what dropping a temperature from a preset relies on: the critic (hence the labels every actor and the AWR check
     # read) and CFGRL train to the same bits; the AWR actors themselves need not (the vmapped count can change them)
-    rng = np.random.default_rng(3)
-    data = {k: jnp.asarray(rng.normal(size=(300, 3)), jnp.float32) for k in ("observations", "next_observations")}
-    data |= {"actions": jnp.asarray(np.tanh(rng.normal(size=(300, 2))), jnp.float32),
-             "rewards": jnp.asarray((rng.random(300) < 0.1) - 1.0, jnp.float32), "masks": jnp.ones(300)}  # fmt: skip
+    data = _critic_data(3)
     keys = jax.random.split(jax.random.key(0), 2)
     trained = []
     for inv_betas in ((0.0, 1.0, 3.0, 10.0, 30.0), (0.0, 10.0, 30.0)):

@@ -550,24 +550,28 @@ RESULT_ONLY_PRESETS = ("mechanism",)
 RECORDED_RUNS = {"cpu-earlier": MEDIUM3, "mechanism-b256": MEDIUM, "mechanism-3betas": MEDIUM}
 
 
-def recorded_run(folder: str) -> tuple[dict, dict]:
-    """(result, sample) of one of `RECORDED_RUNS`, from the repository's committed results."""
+def _recorded_path(folder: str) -> Path:
     if folder not in RECORDED_RUNS:
         raise ValueError(f"no recorded run {folder!r}; the recorded runs are {sorted(RECORDED_RUNS)}")
-    path = EXPERIMENT.committed_dir(folder) / f"{RECORDED_RUNS[folder]}.json"
+    return EXPERIMENT.committed_dir(folder) / f"{RECORDED_RUNS[folder]}.json"
+
+
+def recorded_run(folder: str) -> tuple[dict, dict]:
+    """(result, sample) of one of `RECORDED_RUNS`, from the repository's committed results."""
+    path = _recorded_path(folder)
     return load_result(path), load_sample(path)
 
 
 def recorded_machine(folder: str) -> str | None:
     """The CPU a recorded run was made on, where its folder keeps it (machine.json: the device field of a result made
     before `device_description` named the CPU says only 'cpu (2 cores)'); None where it is not kept."""
-    path = EXPERIMENT.committed_dir(folder) / "machine.json"
+    result_file = _recorded_path(folder)
+    path = result_file.parent / "machine.json"
     if not path.is_file():
         return None
-    kept = json.loads(path.read_text())
-    result, _ = recorded_run(folder)
-    if kept["commit"] != result["commit"]:
-        raise ValueError(f"{path} is for commit {kept['commit']}, the recorded result for {result['commit']}")
+    kept, commit = json.loads(path.read_text()), load_result(result_file)["commit"]
+    if kept["commit"] != commit:
+        raise ValueError(f"{path} is for commit {kept['commit']}, the recorded result for {commit}")
     return kept["machine"]
 
 
@@ -737,9 +741,14 @@ def curves(result: dict, name: str, step: int | None = None) -> np.ndarray:
     return np.asarray(result["success"][str(step)][name], float).mean(axis=1)
 
 
+def sweep_values(result: dict, name: str) -> list:
+    """The values one actor of a result was evaluated at: w for the CFGRL actors, 1/β for the AWR ones."""
+    return result["ws"] if name.startswith("cfgrl") else result["inv_betas"]
+
+
 def validated(result: dict, name: str) -> np.ndarray:
     """Per-seed test success [S] at the value chosen on that seed's validation episodes."""
-    values = result["ws"] if name.startswith("cfgrl") else result["inv_betas"]
+    values = sweep_values(result, name)
     per_seed = curves(result, name)
     idx = [int(np.flatnonzero(np.isclose(values, v))[0]) for v in result["chosen"][name]]
     return per_seed[np.arange(len(idx)), idx]
@@ -749,8 +758,7 @@ def by_value_line(result: dict, name: str, step: int | None = None) -> str:
     """One actor's test success (%, mean ± std over seeds, ddof = 1) at each of its values (w or 1/β) at `step`
     (default: the last), with how many seeds chose each value on validation (at the last step only)."""
     step = result["checkpoint_steps"][-1] if step is None else step
-    cfg = name.startswith("cfgrl")
-    values = np.asarray(result["ws"] if cfg else result["inv_betas"], float)
+    values = np.asarray(sweep_values(result, name), float)
     per_seed = curves(result, name, step) * 100
     chosen = np.asarray(result["chosen"][name], float) if step == result["checkpoint_steps"][-1] else None
     cells = []
@@ -759,7 +767,7 @@ def by_value_line(result: dict, name: str, step: int | None = None) -> str:
         if chosen is not None:
             cell += f" ({int(np.isclose(chosen, v).sum())} of {len(chosen)} chose it)"
         cells.append(cell)
-    return f"{name} by {'w' if cfg else '1/β'} at step {step:,}: " + "; ".join(cells)
+    return f"{name} by {'w' if name.startswith('cfgrl') else '1/β'} at step {step:,}: " + "; ".join(cells)
 
 
 def table_row(result: dict) -> dict:
@@ -826,7 +834,7 @@ def path_curves(result: dict, name: str, step: int | None = None) -> np.ndarray:
 def path_validated(result: dict, name: str, step: int | None = None) -> np.ndarray:
     """Per-seed success [S, starts] from the path starts at the value chosen on that seed's path-start validation
     episodes (pooled over the starts)."""
-    values = result["ws"] if name.startswith("cfgrl") else result["inv_betas"]
+    values = sweep_values(result, name)
     per_seed = path_curves(result, name, step)
     idx = [int(np.flatnonzero(np.isclose(values, v))[0]) for v in result["path_starts"]["chosen"][name]]
     return per_seed[np.arange(len(idx)), :, idx]
