@@ -140,3 +140,25 @@ def test_guidance_beyond_w_1_sharpens_what_filtered_bc_cannot(trained):
     _, _, cfgrl, _ = trained
     w1, w3 = (success_rate(cfgrl["cfgrl"], w, TIGHT) for w in (1.0, 3.0))
     assert w3 >= 0.9 and w3 - w1 >= 0.5, (w1, w3)
+
+
+@pytest.mark.parametrize("online", [True, False])
+def test_the_critic_step_hands_on_the_advantages_from_before_it(online):
+    """`update_with_advantages` reads A(s, a) from the IQL loss's own forward passes (the joint learner's only
+    advantage pass): it must equal `batch_advantages` of the state before the step, from the online or the target
+    critic as configured, and its step must be `update`'s, whose info stays scalars."""
+    config = iql.IQLConfig(obs_dim=1, action_dim=1, hidden_dims=(32, 32), polyak=0.5, online_advantage=online)
+    learner = iql.IQLLearner(config, TrainConfig(batch_size=64, learning_rate=1e-2))
+    batch, key = corridor_data(64), jax.random.key(0)
+    state = learner.create(key)
+    for _ in range(3):  # the target critic moves off the online one, so the two choices differ
+        state, _ = learner.update(state, batch, key)
+    before = {o: iql.batch_advantages(state, batch["observations"], batch["actions"],
+                                      config=iql.IQLConfig(1, 1, (32, 32), online_advantage=o)) for o in (True, False)}  # fmt: skip
+    assert float(jnp.max(jnp.abs(before[True] - before[False]))) > 1e-3
+    stepped, info, adv = jax.jit(learner.update_with_advantages)(state, batch, key)
+    np.testing.assert_allclose(adv, before[online], rtol=1e-6, atol=1e-6)
+    plain, plain_info = jax.jit(learner.update)(state, batch, key)
+    for a, b in zip(jax.tree_util.tree_leaves(stepped), jax.tree_util.tree_leaves(plain), strict=True):
+        assert np.array_equal(a, b)
+    assert "advantages" not in info and all(np.ndim(v) == 0 for v in plain_info.values())

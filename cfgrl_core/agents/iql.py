@@ -126,7 +126,9 @@ def iql_loss(params, target_critic, batch: dict, *, config: IQLConfig) -> tuple[
     q = Critic(config).apply(params["critic"], batch["observations"], batch["actions"])
     critic_loss = jnp.mean(jnp.sum((q - td_target[None]) ** 2, axis=0))
     loss = value_loss + critic_loss
+    q_adv = jnp.min(q, axis=0) if config.online_advantage else q_target
     return loss, {
+        "advantages": jax.lax.stop_gradient(q_adv - v),  # [B]: `batch_advantages`, before the step
         "iql_loss": loss,
         "value_loss": value_loss,
         "critic_loss": critic_loss,
@@ -156,11 +158,18 @@ class IQLLearner:
         return iql_loss(params, target_critic, batch, config=self.config)
 
     def update(self, state: IQLState, batch: dict, key: jax.Array) -> tuple[IQLState, dict]:
+        state, info, _ = self.update_with_advantages(state, batch, key)
+        return state, info
+
+    def update_with_advantages(self, state: IQLState, batch: dict, key: jax.Array) -> tuple[IQLState, dict, jax.Array]:
+        """`update`, and the batch's advantages before the step ([B], as `batch_advantages` gives them) taken from
+        the loss's own forward passes: an actor trained beside the critic needs no second pass."""
         del key  # IQL's losses are deterministic given the batch
         params, opt_state, info = optimizer_step(self.optimizer, self.loss, state.params, state.opt_state,
                                                  state.target_critic, batch)  # fmt: skip
         target = polyak(state.target_critic, params["critic"], self.config.polyak)
-        return IQLState(params=params, target_critic=target, opt_state=opt_state, step=state.step + 1), info
+        advantages = info.pop("advantages")
+        return IQLState(params=params, target_critic=target, opt_state=opt_state, step=state.step + 1), info, advantages
 
 
 def q_values(params_or_state, observations, actions, *, config: IQLConfig, target: bool = False) -> jax.Array:

@@ -3,9 +3,10 @@
 As in the authors' single-task agents, the actors learn alongside the critic: at every step the critic takes one
 IQL step on the batch, and each actor takes one step on the same batch with the advantages
 A(s, a) = min_k Q_k(s, a) - V(s) of the critic *before* that step (all losses of a step see the same parameters;
-no gradient flows into the critic). So "the same run evaluated at 25 / 50 / 100 % of its steps" is a budget
-curve for critic and actors together, and every actor of a seed sees exactly the same critic -- the paper's
-"same IQL critic, independent of the extraction method" (§5).
+no gradient flows into the critic), read from the critic's own loss pass (`IQLLearner.update_with_advantages`:
+no second forward pass). So "the same run evaluated at 25 / 50 / 100 % of its steps" is a budget curve for critic
+and actors together, and every actor of a seed sees exactly the same critic -- the paper's "same IQL critic,
+independent of the extraction method" (§5).
 
     actors = (Actor("cfgrl", CFGRLActorLearner(...)),
               Actor("awr_gaussian", AWRLearner(...), run_values=(0, 1, 3, 10, 30)))   # one policy per 1/beta
@@ -24,7 +25,7 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
-from cfgrl_core.agents.iql import IQLLearner, batch_advantages
+from cfgrl_core.agents.iql import IQLLearner
 from cfgrl_core.train import Learner
 
 
@@ -70,10 +71,7 @@ class CriticWithActors:
         return JointState(critic=self.critic.create(keys[0]), actors=actors, step=jnp.zeros((), jnp.int32))
 
     def update(self, state: JointState, batch: dict, key: jax.Array) -> tuple[JointState, dict]:
-        adv = jax.lax.stop_gradient(
-            batch_advantages(state.critic, batch["observations"], batch["actions"], config=self.critic.config)
-        )
-        critic, info = self.critic.update(state.critic, batch, key)
+        critic, info, adv = self.critic.update_with_advantages(state.critic, batch, key)
         actor_batch = {"observations": batch["observations"], "actions": batch["actions"], "advantages": adv}
         actors, key_actors = {}, jax.random.split(key, len(self.actors))
         for actor, k in zip(self.actors, key_actors, strict=True):
