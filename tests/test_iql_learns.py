@@ -21,7 +21,7 @@ TIGHT, CFGRL 0 / 0 / 100 % at w = 0 / 1 / 3 (AWR's Gaussian mean at 1/beta = 10:
 CPU, most of it compiling.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import jax
 import jax.numpy as jnp
@@ -153,8 +153,9 @@ def test_the_critic_step_hands_on_the_advantages_from_before_it(online):
     state = learner.create(key)
     for _ in range(3):  # the target critic moves off the online one, so the two choices differ
         state, _ = learner.update(state, batch, key)
-    before = {o: iql.batch_advantages(state, batch["observations"], batch["actions"],
-                                      config=iql.IQLConfig(1, 1, (32, 32), online_advantage=o)) for o in (True, False)}  # fmt: skip
+    obs, actions = batch["observations"], batch["actions"]
+    before = {o: iql.batch_advantages(state, obs, actions, config=replace(config, online_advantage=o))
+              for o in (True, False)}  # fmt: skip
     assert float(jnp.max(jnp.abs(before[True] - before[False]))) > 1e-3
     stepped, info, adv = jax.jit(learner.update_with_advantages)(state, batch, key)
     np.testing.assert_allclose(adv, before[online], rtol=1e-6, atol=1e-6)
