@@ -7,11 +7,13 @@ For each size (the preset's networks and batch, 4 seeds, obs and action dims 2 a
 whatever jax.devices()[0] is, the scanned update (`train.run_training`, `--steps` steps per call) of:
   joint        the critic and every actor the preset trains on its first task (what the runner runs)
   critic       the IQL critic alone
-  cfgrl        the CFGRL actor alone (its advantages from a frozen critic, as in the joint step)
-  awr_gaussian the Gaussian AWR actors alone, one per 1/beta of the preset, vmapped
+  cfgrl        the CFGRL actor alone (with a forward pass of a frozen critic for its advantages, which the joint
+               step reads from the critic's loss instead)
+  awr_gaussian the Gaussian AWR actors alone, one per 1/beta of the preset, vmapped (the same advantage pass)
 as milliseconds per step for all seeds together: the median of 3 timed calls after a compile-and-warm-up call
 (`ms_per_step`), and again with each step called on its own (`ms_per_step_direct`: the seeds' update, jitted, on one
-fixed batch, no scan). Called on its own each part costs its share and the parts add up to the joint step; scanned
+fixed batch, no scan); and XLA's count of the floating-point operations of that step (`gflop_per_step`), which
+timing noise does not move. Called on its own each part costs its share (less the advantage pass); scanned
 alone, the AWR part has compiled to a much slower loop on this CPU than the same update inside the joint scan, so
 the scanned parts are not a breakdown of the runner's step.
 The target of issue 27 is a few milliseconds per joint step at the mechanism row's sizes on a GPU; on the 2-core
@@ -103,20 +105,23 @@ def time_learner(learner, batch_size: int, steps: int, data: dict) -> float:
     return float(np.median(times))
 
 
-def time_update(learner, batch_size: int, data: dict, calls: int = 20) -> float:
-    """Median milliseconds of one jitted update of all SEEDS (vmapped) on one fixed batch, called `calls` times."""
+def time_update(learner, batch_size: int, data: dict, calls: int = 20) -> tuple[float, float]:
+    """(median milliseconds, GFLOP) of one jitted update of all SEEDS (vmapped) on one fixed batch, called `calls`
+    times; the GFLOP are XLA's own count for the compiled step (`cost_analysis`), a figure no timing noise moves."""
     keys = jax.random.split(jax.random.PRNGKey(1), SEEDS)
     states = create_runs(learner, jax.random.split(jax.random.PRNGKey(0), SEEDS))
     index = jax.random.randint(jax.random.PRNGKey(2), (SEEDS, batch_size), 0, len(data["observations"]))
     batch = jax.tree_util.tree_map(lambda x: x[index], data)
-    step = jax.jit(jax.vmap(lambda s, b, k: learner.update(s, b, k)[0]))
-    jax.block_until_ready(step(states, batch, keys))  # compiles
+    step = jax.jit(jax.vmap(lambda s, b, k: learner.update(s, b, k)[0])).lower(states, batch, keys).compile()
+    cost = step.cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost  # a list of one dict in older jax
+    jax.block_until_ready(step(states, batch, keys))
     times = []
     for _ in range(calls):
         t = time.perf_counter()
         jax.block_until_ready(step(states, batch, keys))
         times.append((time.perf_counter() - t) * 1e3)
-    return float(np.median(times))
+    return float(np.median(times)), float(cost.get("flops", float("nan"))) / 1e9
 
 
 def main(argv=None) -> int:
@@ -132,13 +137,15 @@ def main(argv=None) -> int:
     for name in args.sizes:
         preset = offline_rl.get_preset(name)
         row = dict(critic=list(preset.critic_dims), actors=list(preset.actor_dims), batch=preset.batch_size,
-                   inv_betas=list(preset.inv_betas), ms_per_step={}, ms_per_step_direct={})  # fmt: skip
+                   inv_betas=list(preset.inv_betas), ms_per_step={}, ms_per_step_direct={},
+                   gflop_per_step={})  # fmt: skip
         for piece, learner in pieces(preset).items():
             ms = time_learner(learner, preset.batch_size, args.steps, data)
-            direct = time_update(learner, preset.batch_size, data)
+            direct, gflop = time_update(learner, preset.batch_size, data)
             row["ms_per_step"][piece], row["ms_per_step_direct"][piece] = round(ms, 3), round(direct, 3)
+            row["gflop_per_step"][piece] = round(gflop, 4)
             print(f"{time.strftime('%H:%M:%S')} {name} {piece}: {ms:.2f} ms per scanned step, {direct:.2f} ms called "
-                  f"on its own ({SEEDS} seeds)", file=sys.stderr, flush=True)  # fmt: skip
+                  f"on its own, {gflop:.3f} GFLOP ({SEEDS} seeds)", file=sys.stderr, flush=True)  # fmt: skip
         record["sizes"][name] = row
     text = json.dumps(record, indent=1)
     print(text)

@@ -153,11 +153,12 @@ PRESETS = {
     ),
     # The mechanism row (issue 27), trained by `make figures`: OGBench's default task of pointmaze-medium (task 1) at
     # widths where the IQL critic, CFGRL and AWR are known to work on our data (3x256 networks), a check that the
-    # methods work at all before the paper's tasks are read. Batch 128 (half the known-good 256: about 31 ms a joint
-    # step on 2 cores instead of 55) and 50k joint steps (nothing succeeded before 25k at batch 256); AWR at two
-    # temperatures, 1 and 10 (OGBench's default; BC is CFGRL's w = 0): each Gaussian actor adds to the cost of every
-    # step (`make bench`). 1/beta = 3 was trained too until commit 83b6805 (results/offline_rl/mechanism-3betas/): it
-    # never won the validation there. No extra actors and no path starts (their cost).
+    # methods work at all before the paper's tasks are read. Batch 128 (half the known-good 256, about half the cost
+    # of a joint step) and 50k joint steps (nothing succeeded before 25k at batch 256); AWR at two temperatures, 1 and
+    # 10 (OGBench's default; BC is CFGRL's w = 0): each Gaussian actor adds to the cost of every step
+    # (`benchmarks/bench_offline.py`). 1/beta = 3 was trained too until commit 83b6805
+    # (results/offline_rl/mechanism-3betas/): it never won the validation there. No extra actors and no path starts
+    # (their cost).
     "mechanism": Preset(
         name="mechanism",
         tasks=(MEDIUM,),
