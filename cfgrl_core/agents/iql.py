@@ -117,7 +117,9 @@ def init_iql_params(config: IQLConfig, key: jax.Array) -> dict:
 
 
 def iql_loss(params, target_critic, batch: dict, *, config: IQLConfig) -> tuple[jax.Array, dict]:
-    """L_V + L_Q of one batch (`TRANSITION_KEYS`, rewards and masks [B]). Returns (loss, info)."""
+    """L_V + L_Q of one batch (`TRANSITION_KEYS`, rewards and masks [B]). Returns (loss, info); info holds scalars
+    and the batch's advantages [B] under "advantages" (`batch_advantages` of these parameters, no gradient), which
+    `IQLLearner` takes out of it."""
     q_target = jnp.min(Critic(config).apply(target_critic, batch["observations"], batch["actions"]), axis=0)
     v = Value(config).apply(params["value"], batch["observations"])
     value_loss = jnp.mean(expectile_loss(q_target - v, config.expectile))
