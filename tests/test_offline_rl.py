@@ -531,7 +531,6 @@ def test_a_planted_paper_result_becomes_a_labelled_table_row_and_the_status_name
     assert status.startswith("The `paper` preset") and "has not been run" in status
 
     planted = json.loads((CPU / f"{offline_rl.TELEPORT}.json").read_text())
-    planted_from = dict(planted)
     planted["preset"]["name"], planted["device"] = "paper", "gpu: planted accelerator"
     (tmp_path / "offline_rl" / "paper").mkdir(parents=True)
     (tmp_path / "offline_rl" / "paper" / f"{offline_rl.TELEPORT}.json").write_text(json.dumps(planted))
@@ -542,7 +541,7 @@ def test_a_planted_paper_result_becomes_a_labelled_table_row_and_the_status_name
     assert list(shown["preset"]) == ["cpu"] * len(cpu) + ["paper"]
     assert shown["run"].iloc[-1] == ("gpu: planted accelerator, 30,000 steps × 128, critic 2×128, actors 3×128, "
                                      "4 seeds, 10 test episodes per seed and value")  # fmt: skip
-    assert shown["run"].iloc[0].startswith(f"{planted_from['device']}, 30,000 steps × 128")
+    assert shown["run"].iloc[0].startswith(f"{next(iter(cpu.values()))['device']}, 30,000 steps × 128")
     assert shown["CFGRL"].iloc[-1] == shown["CFGRL"].iloc[-2]  # the same numbers, planted
     values = offline_rl.summary_values(cpu, "cpu")
     status = values["paper_status"]
