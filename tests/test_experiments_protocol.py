@@ -135,6 +135,9 @@ def test_the_statistics_and_the_verdict_rule():
     assert stats.verdict(*stats.gap(d4)) == "a difference: paired t-test over 4 seeds, p = 0.022"
     assert stats.verdict(1.0, 1.0, 4).startswith("within the noise: paired t-test over 4 seeds, p = 0.39")
     assert stats.verdict(5.0, np.nan, 1) == "no test: 1 seeds"  # neither verdict without a test
+    same = stats.gap([30.0, 30.0, 30.0, 30.0])  # every seed the same difference: p = 0, and the text says why
+    assert stats.verdict(*same) == "a difference: paired t-test over 4 seeds, p = 0, all 4 differences equal (SE 0)"
+    assert stats.verdict(0.0, 0.0, 4) == "within the noise: paired t-test over 4 seeds, p = 1"
     assert stats.verdict(3.2, 1.0, 4, test="unpaired t-test").startswith("a difference: unpaired t-test over 4")
     assert stats.gap([1.0, np.nan, 3.0]) == (2.0, pytest.approx(1.0), 2)  # a seed without a value is left out
     a, b = np.array([0.0, 1.0, 2.0]), np.array([1.0, 2.5, 3.0])

@@ -105,13 +105,18 @@ def beyond_noise(mean, se, n) -> bool:
 
 def verdict(mean, se, n, unit: str = "seeds", test: str = "paired t-test") -> str:
     """'a difference: paired t-test over 4 seeds, p = 0.012' when `beyond_noise`, else 'within the noise: ...'; with
-    no test possible (one seed, no SE) 'no test: 1 seeds', neither verdict. `test` names the test in the text (e.g.
-    an unpaired comparison run with the same n - 1 degrees of freedom, the stricter choice)."""
+    no test possible (one seed, no SE) 'no test: 1 seeds', neither verdict; when every pair differs by the same
+    nonzero amount (SE 0, p = 0: with success counted in whole episodes this can happen by chance) the text says so.
+    `test` names the test in the text (e.g. an unpaired comparison run with the same n - 1 degrees of freedom, the
+    stricter choice)."""
     p = p_value(mean, se, n)
     if p != p:
         return f"no test: {int(n)} {unit}"
     word = "a difference" if beyond_noise(mean, se, n) else "within the noise"
-    return f"{word}: {test} over {int(n)} {unit}, p = {p:.2g}"
+    text = f"{word}: {test} over {int(n)} {unit}, p = {p:.2g}"
+    if float(se) == 0 and float(mean) != 0:  # the t statistic is unbounded: say so, not only that p is 0
+        text += f", all {int(n)} differences equal (SE 0)"
+    return text
 
 
 def gap_text(gap: tuple[float, float, int]) -> str:
