@@ -2,6 +2,7 @@
 rollouts, and notebook 05's report: the Summary's per-task lines, paper-type rows and the committed figure data."""
 
 import copy
+import dataclasses
 import json
 from pathlib import Path
 
@@ -492,6 +493,65 @@ def test_the_recorded_runs_load_with_their_samples_and_an_unknown_one_is_refused
     assert offline_rl.recorded_machine("cpu-earlier") is None
     with pytest.raises(ValueError, match="no recorded run 'cpu'; the recorded runs are"):
         offline_rl.recorded_run("cpu")
+
+
+def _carried_on(base: dict) -> dict:
+    """A synthetic run that continues `base` to twice its steps: its losses, then more; its checkpoints at 1/4, 1/2
+    and all of the longer run with 4 test episodes before the last, as the runner's; base's episodes where they meet."""
+    longer = copy.deepcopy(base)
+    last = base["checkpoint_steps"][-1]
+    longer["preset"] |= dict(name="mechanism-modified", num_steps=2 * last)
+    losses = np.asarray(base["loss_every_100"])
+    longer["loss_every_100"] = np.concatenate([losses, losses[:, :7] + 1.0], axis=1).tolist()
+    longer["checkpoint_steps"] = [last // 2, last, 2 * last]
+    four = lambda step: {n: np.asarray(v)[:, :4].tolist() for n, v in base["success"][str(step)].items()}  # noqa: E731
+    longer["success"] = {str(last // 2): four(last // 2), str(last): four(last),
+                         str(2 * last): base["success"][str(last)]}  # fmt: skip
+    return longer
+
+
+def test_a_run_carried_on_continues_the_shorter_one_and_any_difference_in_what_they_share_breaks_it():
+    base = offline_rl.load_result(offline_rl.result_path("mechanism", offline_rl.MEDIUM))
+    longer = _carried_on(base)
+    assert offline_rl.continues(longer, base) and not offline_rl.continues(base, longer)
+    assert not offline_rl.continues(base, base)  # not longer
+
+    def flipped(result, step, seed, episode):
+        out = copy.deepcopy(result)
+        cell = out["success"][str(step)]["cfgrl"][seed][episode]
+        cell[2] = 1 - cell[2]
+        return out
+
+    half, last = base["checkpoint_steps"][1], base["checkpoint_steps"][-1]
+    assert not offline_rl.continues(flipped(longer, half, 0, 0), base)  # an episode both played at 1/4
+    assert not offline_rl.continues(flipped(longer, last, 3, 3), base)  # the 4th of the episodes both played
+    assert offline_rl.continues(longer, flipped(base, last, 3, 4))  # the 5th: only the shorter run played it
+    assert offline_rl.continues(flipped(longer, 2 * last, 0, 0), base)  # after the shorter run's steps
+    other_loss = copy.deepcopy(longer)
+    other_loss["loss_every_100"][1][len(base["loss_every_100"][1]) - 1] += 1e-4
+    assert not offline_rl.continues(other_loss, base)
+    for key, value in (("seed", 1), ("dataset_sha256", "0" * 64), ("task", offline_rl.LARGE)):
+        assert not offline_rl.continues(longer | {key: value}, base), key
+    other_batch = copy.deepcopy(longer)
+    other_batch["preset"]["batch_size"] = 256
+    assert not offline_rl.continues(other_batch, base)
+
+    gap = offline_rl.paired_gap_between(base, longer, "cfgrl")  # the same chosen values at the same test episodes
+    assert gap[0] == 0 and gap[2] == base["preset"]["num_seeds"]
+
+
+def test_the_100k_record_carries_the_committed_mechanism_run_on():
+    record, _ = offline_rl.recorded_run("mechanism-100k")
+    base = offline_rl.load_result(offline_rl.result_path("mechanism", offline_rl.MEDIUM))
+    preset = offline_rl.get_preset("mechanism")
+    carried = dict(name="mechanism-modified", num_steps=2 * preset.num_steps)
+    assert record["preset"] == json.loads(json.dumps(dataclasses.asdict(preset) | carried))
+    assert record["checkpoint_steps"] == [preset.num_steps // 2, preset.num_steps, 2 * preset.num_steps]
+    if record["device"] == base["device"]:  # on one kind of machine its first steps are the committed run's
+        assert offline_rl.continues(record, base)
+    for name in offline_rl.TABLE_ACTORS:
+        values = offline_rl.validated(record, name) - offline_rl.validated(base, name)
+        assert offline_rl.paired_gap_between(base, record, name)[0] == pytest.approx(100 * values.mean())
 
 
 def test_by_value_line_gives_each_value_its_success_and_how_many_seeds_chose_it():

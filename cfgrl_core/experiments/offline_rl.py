@@ -547,8 +547,10 @@ RESULT_ONLY_PRESETS = ("mechanism",)
 # restructure, medium task 3 at the cpu sizes with the extra actors and the path starts (commit 4076af0, 51 min on 2
 # cores); "mechanism-b256": the mechanism row at batch 256 (commit 8f09f1f+dirty, about 50 min alone on 2 cores);
 # "mechanism-3betas": the mechanism row with AWR at 1/beta = 1, 3 and 10 (commit 83b6805, 31.5 min on a 2-core Intel
-# Xeon: its machine.json), before 3 was dropped from the preset for its cost.
-RECORDED_RUNS = {"cpu-earlier": MEDIUM3, "mechanism-b256": MEDIUM, "mechanism-3betas": MEDIUM}
+# Xeon: its machine.json), before 3 was dropped from the preset for its cost; "mechanism-100k": the mechanism row
+# trained on to 100k steps, twice its preset's (`scripts/run_offline_rl.py --preset mechanism --num-steps 100000`, about
+# 55 min on 2 cores), whether the row's budget is where its curve has flattened.
+RECORDED_RUNS = {"cpu-earlier": MEDIUM3, "mechanism-b256": MEDIUM, "mechanism-3betas": MEDIUM, "mechanism-100k": MEDIUM}
 
 
 def _recorded_path(folder: str) -> Path:
@@ -574,6 +576,29 @@ def recorded_machine(folder: str) -> str | None:
     if kept["commit"] != commit:
         raise ValueError(f"{path} is for commit {kept['commit']}, the recorded result for {commit}")
     return kept["machine"]
+
+
+def continues(longer: dict, shorter: dict) -> bool:
+    """Whether `longer` is `shorter`'s training carried on: the same task, seed, data and preset but for the steps
+    (and the name); a loss curve (every 100th step of every run, to the 4 decimals a result keeps) that starts with
+    the whole of `shorter`'s; and the same test episodes at every checkpoint step both runs evaluated, as far as the
+    one with fewer episodes there goes (a rollout depends only on its task, episode, value and seed, so episode e is
+    the same rollout however many follow it). The key of step k does not depend on how many steps follow, so on one
+    machine a longer run repeats a shorter one's steps exactly; on two CPUs whose arithmetic differs the runs part
+    after some steps (the mechanism-3betas record), and then this is False although the code is the same."""
+    free = ("name", "num_steps")
+    setup = lambda r: ([r[k] for k in ("task", "seed", "dataset_sha256")],  # noqa: E731
+                       {k: v for k, v in r["preset"].items() if k not in free})  # fmt: skip
+    a, b = np.asarray(longer["loss_every_100"]), np.asarray(shorter["loss_every_100"])
+    if setup(longer) != setup(shorter) or a.shape[0] != b.shape[0] or a.shape[1] <= b.shape[1]:
+        return False
+    for step in (str(st) for st in shorter["checkpoint_steps"] if st in longer["checkpoint_steps"]):
+        for name, episodes in shorter["success"][step].items():
+            x, y = np.asarray(longer["success"][step][name]), np.asarray(episodes)  # [S, E, values]
+            e = min(x.shape[1], y.shape[1])
+            if not np.array_equal(x[:, :e], y[:, :e]):
+                return False
+    return bool(np.array_equal(a[:, : b.shape[1]], b))
 
 
 def obtain(task: str, preset, folder=None, *, reuse: bool = False, seed: int = 0, data_dir=None, progress=True,
@@ -852,6 +877,12 @@ def paired_gap(result: dict, a: str, b: str) -> tuple[float, float, int]:
     """Validated success(b) - success(a) per seed in points (the same seed's critic under both actors): (mean, SE,
     seeds), the triple `stats.verdict` reads."""
     return stats.gap(100 * (validated(result, b) - validated(result, a)))
+
+
+def paired_gap_between(before: dict, after: dict, name: str) -> tuple[float, float, int]:
+    """One actor's validated success in `after` minus in `before`, per seed in points (the same seed in both: a
+    run and its training carried on, `continues`): (mean, SE, seeds), the triple `stats.verdict` reads."""
+    return stats.gap(100 * (validated(after, name) - validated(before, name)))
 
 
 def label_row(result: dict) -> dict:
