@@ -45,9 +45,11 @@
 #   like by distance to the goal: where they are ordered as they must be, where not, and a check of why.
 #
 # Cost: printed in section 2 from each result's own timings. `make figures` trains the `mechanism` preset (medium
-# task 1 at 3×256), the `cpu` preset (the paper's large and teleport at a small budget) and the critic check of
-# section 11; the `paper` preset is a GPU job (`python scripts/run_offline_rl.py --preset paper`). Two earlier runs
-# are read from their committed records and not trained again (`offline_rl.RECORDED_RUNS`, sections 2, 6 and 11).
+# task 1 at 3×256) and the `cpu` preset (the paper's large and teleport at a small budget); the `paper` preset is a
+# GPU job (`python scripts/run_offline_rl.py --preset paper`). Runs too long to repeat at every regeneration are read
+# from their committed records and not trained again: the earlier cpu tier, the mechanism row at batch 256, with a
+# third AWR temperature and trained on to twice its steps (`offline_rl.RECORDED_RUNS`, sections 2 and 6), and the
+# checks of sections 11 and 12 (`scripts/run_record.py`).
 
 # %% [markdown]
 # ## Setup
@@ -72,6 +74,7 @@ from IPython.display import display
 
 from cfgrl_core.agents import awr, cfgrl_actor, iql
 from cfgrl_core.experiments import offline_rl as orl
+from cfgrl_core.experiments import stats
 from cfgrl_core.guidance import sample_guided
 from cfgrl_core.io.figures import figures_dir, save_figure
 from cfgrl_core.io.provenance import device_description
@@ -203,6 +206,12 @@ for task in TASKS:
 # CPUs (the record's is printed with it), whose floating-point results part after some steps and grow apart over 50k.
 # The two rows side by side then show how far this row moves with the arithmetic alone, at fixed seeds: read any gap
 # below against that as well as against the spread over seeds.
+# Is 50k steps where the row's curve has flattened? A third record trains the same row on to 100k steps
+# (`results/offline_rl/mechanism-100k/`, `scripts/run_offline_rl.py --preset mechanism --num-steps 100000`). The
+# key of step $k$ does not depend on how many steps follow, so on one machine its first 50k steps are this run's, bit
+# for bit: `offline_rl.continues` checks it on the losses and on the test episodes both runs played, and prints
+# whether it holds here. Its points are the hollow ones of the budget panel, and the change from this run's final
+# evaluation to the record's is paired per seed (the same training, carried on).
 # Left: the final success against $w$ and $1/\beta$ (band ± one std over seeds, ▲ each seed's validated value).
 # Right: the budget: CFGRL at its validated
 # $w$ and AWR at its validated $1/\beta$ can only be read at the last step (validation is run there), so the earlier
@@ -218,6 +227,11 @@ def band(ax, x, per_seed, color, label, marker):
     ax.fill_between(x, mean - sd, mean + sd, color=color, alpha=0.15)
 
 
+def at_w(run, step, w):
+    """Per-seed success [S] of a run's CFGRL at `step` at the w of its sweep nearest to `w`."""
+    return orl.curves(run, "cfgrl", step)[:, int(np.argmin(np.abs(np.asarray(run["ws"]) - w)))]
+
+
 # %%
 MECH_PRESET = orl.get_preset("fast" if FAST else "mechanism")
 if FAST:
@@ -227,6 +241,8 @@ else:
     announce(f"05: mechanism row ({MECH_PRESET.num_seeds} seeds x {MECH_PRESET.num_steps:,} steps at 3x256)")
     MECH_FILE = orl.result_path(MECH_PRESET.name, orl.MEDIUM)
     MECH = orl.obtain(orl.MEDIUM, MECH_PRESET, reuse=REUSE, seed=SEED, data_dir=DATA_DIR)
+    MECH100, _ = orl.recorded_run("mechanism-100k")  # the same run trained on (a record, not trained again)
+    MECH100_STEPS = MECH100["checkpoint_steps"][-1]
 MECH_WS, MECH_BETAS = np.asarray(MECH["ws"]), np.asarray(MECH["inv_betas"])
 mech_rows = []
 fig, (ax, ax_b) = plt.subplots(1, 2, figsize=(11, 3.9))
@@ -245,22 +261,28 @@ top.set_xlabel("AWR temperature 1/β (squares)")
 ax.set(xlabel="CFGRL guidance weight w (circles)", ylabel="success rate (%)", ylim=(-14, 104),
        title=f"{short(orl.MEDIUM)}, {orl.run_label(MECH).split(', 4 seeds')[0]}")  # fmt: skip
 ax.legend(fontsize=7, loc="center right")
-steps_m = MECH["checkpoint_steps"]
-for label, fn, style, color in (
-    ("CFGRL, best w (oracle)", lambda st: orl.curves(MECH, "cfgrl", st).max(axis=1), "-o", "C1"),
-    ("AWR, best 1/β (oracle)", lambda st: orl.curves(MECH, "awr_gaussian", st).max(axis=1), "-s", "C0"),
-    ("filtered BC (w = 1)", lambda st: orl.curves(MECH, "cfgrl", st)[:, int(np.argmin(np.abs(MECH_WS - 1)))], "--",
-     "C2"),
-    ("BC (w = 0)", lambda st: orl.curves(MECH, "cfgrl", st)[:, int(np.argmin(np.abs(MECH_WS)))], ":", "0.4"),
-):
-    per_step = np.stack([fn(st) for st in steps_m], axis=1)  # [S, checkpoints], each seed's own best
-    ax_b.errorbar(steps_m, 100 * per_step.mean(0), yerr=100 * per_step.std(0, ddof=1) if len(per_step) > 1 else None,
-                  fmt=style, color=color, ms=4, capsize=2, label=label)  # fmt: skip
-    mech_rows += [dict(panel="budget", actor=label, value=float(st), seed=s_, success=float(v))
-                  for s_, row in enumerate(per_step) for st, v in zip(steps_m, row, strict=True)]  # fmt: skip
+BUDGET_CURVES = (  # label, per-seed success at a step [S], style, colour
+    ("CFGRL, best w (oracle)", lambda r, st: orl.curves(r, "cfgrl", st).max(axis=1), "-o", "C1"),
+    ("AWR, best 1/β (oracle)", lambda r, st: orl.curves(r, "awr_gaussian", st).max(axis=1), "-s", "C0"),
+    ("filtered BC (w = 1)", lambda r, st: at_w(r, st, 1.0), "--", "C2"),
+    ("BC (w = 0)", lambda r, st: at_w(r, st, 0.0), ":", "0.4"),
+)
+BUDGET_RUNS = [("budget", MECH, {})]
+if not FAST:  # the record carried on to twice the steps, drawn hollow beside this run
+    BUDGET_RUNS.append(("budget, record to 100k", MECH100, dict(mfc="none", alpha=0.6)))
+for panel, run, look in BUDGET_RUNS:
+    steps_r = run["checkpoint_steps"]
+    for label, fn, style, color in BUDGET_CURVES:
+        per_step = np.stack([fn(run, st) for st in steps_r], axis=1)  # [S, checkpoints], each seed's own best
+        ax_b.errorbar(steps_r, 100 * per_step.mean(0), yerr=100 * per_step.std(0, ddof=1) if len(per_step) > 1 else
+                      None, fmt=style, color=color, ms=4, capsize=2, label=None if look else label, **look)  # fmt: skip
+        mech_rows += [dict(panel=panel, actor=label, value=float(st), seed=s_, success=float(v))
+                      for s_, row in enumerate(per_step) for st, v in zip(steps_r, row, strict=True)]  # fmt: skip
+if not FAST:
+    ax_b.plot([], [], "o", mfc="none", color="0.3", label=f"hollow: the same run to {MECH100_STEPS:,} steps (a record)")
 ax_b.set(xlabel="training steps", ylabel="success rate (%)", ylim=(-3, 103),
          title="the budget: mean ± std over seeds (each seed's best value)")  # fmt: skip
-ax_b.legend(fontsize=7)
+ax_b.legend(fontsize=7, loc="upper left")  # the early checkpoints sit at the bottom
 fig.tight_layout()
 save_figure(fig, "fig05_mechanism", mech_rows, meta=dict(preset=MECH_PRESET.name, seed=SEED, task=orl.MEDIUM))
 plt.show()
@@ -285,6 +307,20 @@ if not FAST:  # the recorded batch-256 run of the same row (not trained again)
         kept = [list(MECH3["inv_betas"]).index(b) for b in MECH["inv_betas"]]
         assert np.array_equal(orl.curves(MECH, "cfgrl"), orl.curves(MECH3, "cfgrl"))
         assert np.array_equal(orl.curves(MECH, "awr_gaussian"), orl.curves(MECH3, "awr_gaussian")[:, kept])
+    MECH100_LINE = orl.task_line(MECH100, orl.table_row(MECH100), orl.label_row(MECH100))
+    print(f"recorded to {MECH100_STEPS:,} steps ({orl.run_label(MECH100)}, commit {MECH100['commit']}; "
+          f"{orl.cost_minutes(MECH100):.0f} min):")  # fmt: skip
+    print(MECH100_LINE)
+    for name in orl.TABLE_ACTORS:
+        for step in MECH100["checkpoint_steps"]:
+            print(orl.by_value_line(MECH100, name, step))
+    CONTINUES = orl.continues(MECH100, MECH)
+    print(f"the record repeats this run's {MECH['checkpoint_steps'][-1]:,} steps (its losses and the test episodes both"
+          " runs played are this run's):", CONTINUES)  # fmt: skip
+    MORE_STEPS = {label: orl.paired_gap_between(MECH, MECH100, name)
+                  for label, name in (("CFGRL", "cfgrl"), ("AWR", "awr_gaussian"))}  # fmt: skip
+    for label, gap in MORE_STEPS.items():
+        print(f"{label}, validated, {MECH100_STEPS:,} − {MECH['checkpoint_steps'][-1]:,} steps: {stats.gap_text(gap)}")
 
 # %% [markdown]
 # ## 3. An OGBench analogue of Figure 3: one CFGRL training against one AWR training per temperature
@@ -761,7 +797,7 @@ print(CB_LINE)
 # differently), its critics are not the check's, so ours is read from the recorded run and the printed line says so.
 
 # %%
-from cfgrl_core.experiments import awr_check, stats  # noqa: E402
+from cfgrl_core.experiments import awr_check  # noqa: E402
 
 if FAST:
     AC = awr_check.run("fast", folder=figures_dir() / "awr_check_fast", seed=SEED, data_dir=DATA_DIR, progress=False,
@@ -836,10 +872,17 @@ S05 |= dict(
 S05["share_min"] = S05["cost_min"] + S05["mechanism_cost"]  # what `make figures` trains (the checks are records)
 S05 |= dict(path_shown=S05["path"], path_source="this preset's runs")  # (the README renders `path`, not these)
 if FAST:
-    S05["mechanism256"] = "(FAST mode: not read)"
+    S05["mechanism256"] = S05["mechanism100k"] = "(FAST mode: not read)"
 else:
     S05["mechanism256"] = (f"{orl.run_label(MECH256)}; {orl.cost_minutes(MECH256):.0f} min: "
                            + MECH256_LINE.removeprefix("- "))  # fmt: skip
+    S05["mechanism100k"] = (
+        f"{orl.run_label(MECH100)}; {orl.cost_minutes(MECH100):.0f} min; "
+        + (f"its first {MECH['checkpoint_steps'][-1]:,} steps repeat this run's: the same losses and test episodes"
+           if CONTINUES else "made on other arithmetic than this run: it does not repeat its steps")
+        + "). " + MECH100_LINE.removeprefix("- ") + " From this run's steps to the record's, per seed: "
+        + "; ".join(f"{label} {stats.gap_text(gap)}" for label, gap in MORE_STEPS.items()) + "."
+    )  # fmt: skip
     recorded_paths = [t for t in PATH_TASKS if t not in RESULTS]
     if recorded_paths:  # the recorded earlier cpu run stands in (section 6)
         S05["path_shown"] = "\n".join(orl.path_line(PATH_RUNS[t])[0] for t in recorded_paths)
@@ -861,6 +904,8 @@ on validation episodes from the same starts):
 The mechanism row ({mechanism_run}; {mechanism_cost:.0f} min): {mechanism}
 
 The same row as recorded at the batch known to work, not trained again ({mechanism256})
+
+The same row trained on to twice its steps, recorded, not trained again ({mechanism100k}
 
 The critics: V by the BFS distance of the sample's states to the goal, mean over seeds: {critic_by_distance}. Along
 the path of {critic_task}: {critic_check}.

@@ -269,7 +269,9 @@ episodes, {episodes} test episodes per seed and value). Success in %, mean ± st
 {no_success}CFGRL − AWR, paired over seeds (mean ± standard error), where either succeeds: {gaps}. {path_gaps}Our
 networks see {ratio} of the paper's training samples. The mechanism row ({mechanism_run}; AWR at 1/β ∈
 {{{mechanism_betas}}}) is OGBench's default task of the medium maze at wider networks, where the methods work: CFGRL −
-AWR {mechanism_gap}. Notebook 05's
+AWR {mechanism_gap}. The same row trained on to {mechanism_long_steps:,} steps (a record that `make figures` does not
+train again, in `offline_rl.RECORDED_RUNS`; {mechanism_long_continues}): AWR {mechanism_long_awr}, CFGRL
+{mechanism_long_cfgrl}; CFGRL − AWR {mechanism_long_gap}. Notebook 05's
 summary gives the label statistics, the budget curve, the critics' values by distance to the goal and the gradient
 concentration. {paper_status}"""
 
@@ -303,10 +305,23 @@ def results_05(figures: Path, results: Path) -> str:
     path_gaps = "; ".join(f"{task} {stats.gap_text(gap)}" for task, gap in s["path_gaps"].items())
     path_gaps = (f"From the cells of a task's shortest path (our variant; the values chosen on validation episodes "
                  f"from the same starts), pooled over the starts: {path_gaps}. " if path_gaps else "")  # fmt: skip
-    mechanism = offline_rl.load_result(
-        offline_rl.result_path("mechanism", offline_rl.MEDIUM, results / offline_rl.EXPERIMENT.name / "mechanism")
+    row_of = lambda folder: offline_rl.load_result(  # noqa: E731
+        offline_rl.result_path(folder, offline_rl.MEDIUM, results / offline_rl.EXPERIMENT.name / folder)
     )
+    mechanism = row_of("mechanism")
     mechanism_gap = stats.gap_text(offline_rl.paired_gap(mechanism, "awr_gaussian", "cfgrl"))
+    longer = row_of("mechanism-100k")  # the same row trained on, a record (offline_rl.RECORDED_RUNS)
+    longer_row = offline_rl.table_row(longer)
+    mechanism_long = dict(
+        mechanism_long_steps=longer["checkpoint_steps"][-1],
+        mechanism_long_gap=stats.gap_text(offline_rl.paired_gap(longer, "awr_gaussian", "cfgrl")),
+        mechanism_long_continues=(
+            f"its first {mechanism['checkpoint_steps'][-1]:,} steps repeat the run above: the same losses and test "
+            "episodes" if offline_rl.continues(longer, mechanism) else "made on other arithmetic than the run above"
+        ),
+        **{f"mechanism_long_{k.lower()}": stats.pm(longer_row[f"{k} mean"], longer_row[f"{k} std"], ".0f")
+           for k in ("AWR", "CFGRL")},
+    )  # fmt: skip
     first = next(iter(runs.values()))
     listed = lambda values: ", ".join(f"{v:g}" for v in values)  # noqa: E731
     values = {k: s[k] for k in keys} | dict(steps=s["n_steps"], table=table_05(figures), gaps=gaps, path_gaps=path_gaps,
@@ -315,7 +330,7 @@ def results_05(figures: Path, results: Path) -> str:
                                             mechanism_gap=mechanism_gap, ws=listed(first["ws"]),
                                             inv_betas=listed(first["inv_betas"]),
                                             mechanism_betas=listed(mechanism["inv_betas"]))  # fmt: skip
-    return fill(T05, values, "README results05")
+    return fill(T05, values | mechanism_long, "README results05")
 
 
 # ---------------------------------------------------------------------------------------------------------- 06
