@@ -514,6 +514,8 @@ def test_a_run_carried_on_continues_the_shorter_one_and_any_difference_in_what_t
     base = offline_rl.load_result(offline_rl.result_path("mechanism", offline_rl.MEDIUM))
     longer = _carried_on(base)
     assert offline_rl.continues(longer, base) and not offline_rl.continues(base, longer)
+    fresh = longer | {"preset": {k: tuple(v) if isinstance(v, list) else v for k, v in longer["preset"].items()}}
+    assert offline_rl.continues(fresh, base)  # a result fresh from the runner (tuples) compares as its JSON (lists)
     assert not offline_rl.continues(base, base)  # not longer
 
     def flipped(result, step, seed, episode):

@@ -548,8 +548,8 @@ RESULT_ONLY_PRESETS = ("mechanism",)
 # cores); "mechanism-b256": the mechanism row at batch 256 (commit 8f09f1f+dirty, about 50 min alone on 2 cores);
 # "mechanism-3betas": the mechanism row with AWR at 1/beta = 1, 3 and 10 (commit 83b6805, 31.5 min on a 2-core Intel
 # Xeon: its machine.json), before 3 was dropped from the preset for its cost; "mechanism-100k": the mechanism row
-# trained on to 100k steps, twice its preset's (`scripts/run_offline_rl.py --preset mechanism --num-steps 100000`, about
-# 55 min on 2 cores), whether the row's budget is where its curve has flattened.
+# trained on to 100k steps, twice its preset's (`scripts/run_offline_rl.py --preset mechanism --num-steps 100000`,
+# commit d390178, 54 min on a 2-core AMD EPYC), whether the row's budget is where its curve has flattened.
 RECORDED_RUNS = {"cpu-earlier": MEDIUM3, "mechanism-b256": MEDIUM, "mechanism-3betas": MEDIUM, "mechanism-100k": MEDIUM}
 
 
@@ -585,7 +585,9 @@ def continues(longer: dict, shorter: dict) -> bool:
     one with fewer episodes there goes (a rollout depends only on its task, episode, value and seed, so episode e is
     the same rollout however many follow it). The key of step k does not depend on how many steps follow, so on one
     machine a longer run repeats a shorter one's steps exactly; on two CPUs whose arithmetic differs the runs part
-    after some steps (the mechanism-3betas record), and then this is False although the code is the same."""
+    after some steps (the mechanism-3betas record), and then this is False although the code is the same. A result
+    compares as saved: one fresh from `run_task` (the preset's tuples) equals its JSON (lists)."""
+    longer, shorter = (json.loads(json.dumps(r)) for r in (longer, shorter))
     free = ("name", "num_steps")
     setup = lambda r: ([r[k] for k in ("task", "seed", "dataset_sha256")],  # noqa: E731
                        {k: v for k, v in r["preset"].items() if k not in free})  # fmt: skip
