@@ -69,22 +69,34 @@ def test_obtain_loads_a_finished_result_only_when_reused_or_made_by_this_commit(
     result = tmp_path / "r.json"
     events = []
 
+    def run():  # a run writes its result and weights; it returns them in its own form (a tuple), never seen
+        events.append("run")
+        result.write_text(json.dumps({"commit": "new0000", "w": (1, 2)}))
+        (tmp_path / "weights").mkdir(exist_ok=True)
+        return {"commit": "new0000", "w": (1, 2)}
+
     def call(reuse):
         events.clear()
         return protocol.obtain("toy", result, also=[tmp_path / "weights"], reuse=reuse,
-                               load=lambda: events.append("load") or "loaded",
-                               discard=lambda: events.append("discard"), run=lambda: events.append("run") or "ran",
-                               log=lambda line: None)  # fmt: skip
+                               load=lambda: events.append("load") or json.loads(result.read_text()),
+                               discard=lambda: events.append("discard"), run=run, log=lambda line: None)  # fmt: skip
 
-    assert call(reuse=True) == "ran" and events == ["run"]  # nothing finished: run
+    fresh = {"commit": "new0000", "w": [1, 2]}  # as saved: a fresh run is read back, the same form as a reused one
+    assert call(reuse=True) == fresh and events == ["run", "load"]  # nothing finished: run
     result.write_text(json.dumps({"commit": "abc1234"}))
-    assert call(reuse=True) == "ran" and events == ["discard", "run"]  # the weights are missing: made again
-    (tmp_path / "weights").mkdir()
-    assert call(reuse=True) == "loaded" and events == ["load"]
+    (tmp_path / "weights").rmdir()
+    assert call(reuse=True) == fresh and events == ["discard", "run", "load"]  # the weights are missing: made again
+    result.write_text(json.dumps({"commit": "abc1234"}))
+    assert call(reuse=True) == {"commit": "abc1234"} and events == ["load"]
     monkeypatch.setattr(protocol, "made_by_this_commit", lambda made_with: made_with == "abc1234")
-    assert call(reuse=False) == "loaded" and events == ["load"]  # made by this clean commit
+    assert call(reuse=False) == {"commit": "abc1234"} and events == ["load"]  # made by this clean commit
     monkeypatch.setattr(protocol, "made_by_this_commit", lambda made_with: False)
-    assert call(reuse=False) == "ran" and events == ["discard", "run"]  # made by another: done again
+    assert call(reuse=False) == fresh and events == ["discard", "run", "load"]  # made by another: done again
+    with pytest.raises(RuntimeError, match=r"toy: the run finished without writing \['.*weights'\]"):
+        result.unlink()
+        (tmp_path / "weights").rmdir()
+        protocol.obtain("toy", result, also=[tmp_path / "weights"], reuse=True, load=dict, discard=dict,
+                        run=lambda: result.write_text("{}"), log=lambda line: None)  # fmt: skip
 
 
 def test_a_runner_never_takes_or_overwrites_another_presets_result(tmp_path):

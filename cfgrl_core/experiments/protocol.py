@@ -5,7 +5,7 @@
     folder = EXPERIMENT.results_dir(preset.name)        # results/gcbc_cfgrl/cpu
     EXPERIMENT.paper_dirs()                             # [results/gcbc_cfgrl/paper-trial, ...]: GPU-made runs
     run = RunFolder(folder / "pointmaze-large-navigate-v0", config)   # config.json, train/, evals/ (resumable)
-    obtain(what, result_file, reuse=..., load=..., run=..., discard=...)   # load a finished run, or run it
+    obtain(what, result_file, reuse=..., load=..., run=..., discard=...)   # load a finished run, or run it and load it
 
 Where results live: results/<experiment>/<preset>/ in the repository. $CFGRL_RESULTS_DIR, when set, takes the
 place of results/ for every experiment at once (each keeps its own <experiment>/<preset>/ subfolder there, so
@@ -159,7 +159,13 @@ def obtain(what: str, result_file, *, also=(), reuse: bool, load: Callable, run:
            log=print):  # fmt: skip
     """THE entry point of every notebook's runs: `load()` a finished result (`result_file` and `also` exist) when
     `reuse` or when this clean commit made it; otherwise, where a result file exists (finished, or with its `also`
-    missing), `discard()` what that run left, then `run()` (an unfinished run resumes from its folder)."""
+    missing), `discard()` what that run left, then `run()` (an unfinished run resumes from its folder), which must
+    write `result_file` and `also`.
+
+    Either way the caller gets what `load()` gives: a run just made is read back from its files, so a notebook sees
+    the same objects whether it trained or reused (a fresh offline_rl result held the preset's tuples where its
+    JSON holds lists, and notebook 05's full run and its reuse once disagreed on that), and what it was shown is
+    what the files keep."""
     made_with = finished_commit(result_file, *also)
     if made_with is not None:
         same = made_by_this_commit(made_with)
@@ -169,7 +175,11 @@ def obtain(what: str, result_file, *, also=(), reuse: bool, load: Callable, run:
             return load()
     if Path(result_file).is_file():
         discard()
-    return run()
+    run()
+    missing = [str(p) for p in (result_file, *also) if not Path(p).exists()]
+    if missing:
+        raise RuntimeError(f"{what}: the run finished without writing {missing}; nothing to load")
+    return load()
 
 
 def prepare_result_file(result_file, run_folder, *, preset_name: str | None = None, overwrite: bool = False,
