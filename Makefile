@@ -1,7 +1,7 @@
 # These commands do all set-up on a fresh machine (Python 3.11 + pip):
 #   make figures   regenerate every figure of every notebook into figures/ (full settings, CPU by default)
 #   make test      the test suite (notebooks in FAST mode; sliders in a real browser); .ci/run calls this
-#   make test-quick   the unit tests only (no browser, kernel, notebook or subprocess runs), about 2 minutes
+#   make test-quick   the unit tests only (no browser, kernel, notebook or subprocess runs; its cost: README)
 #   make app       the notebooks as an app in the browser (Voila: text, figures and sliders, no code)
 PYTHON ?= python3
 VENV   ?= .venv

@@ -20,6 +20,7 @@ import csv
 import difflib
 import json
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -663,11 +664,13 @@ def results_09(figures: Path, results: Path) -> str:
 TCOSTS = """\
 `make test` took {test_min:.0f} minutes for {test_passed} tests ({test_skipped} skipped) on {test_machine} at commit
 `{test_commit}` ({test_env}; `benchmarks/results/make_test.json`, from the suite's own record
-`build/test_run.json`). `make figures`, full settings, by notebook from `figures/notebook_times.json` (the last
-recorded full run of each; a run that reused committed results is not recorded): {nb_times}; in all
-{nb_total:.0f} minutes for the {nb_count} notebooks on record, on the machines each ran on ({nb_machines}; one
-notebook's timings on two CPUs can differ widely). {nb_missing} The experiments behind those carry their
-own cost: notebook 05's runs {cost05} minutes (the `cpu` preset's tasks, then the mechanism row:
+`build/test_run.json`). `make test-quick` (`pytest {quick_args}`: the tests not marked slow) took {quick_min:.0f}
+minutes for {quick_passed} tests ({quick_skipped} skipped) on {quick_machine} at commit `{quick_commit}`
+(`benchmarks/results/make_test_quick.json`, the same kind of record). `make figures`, full settings, by notebook
+from `figures/notebook_times.json` (the last recorded full run of each; a run that reused committed results is not
+recorded): {nb_times}; in all {nb_total:.0f} minutes for the {nb_count} notebooks on record, on the machines each
+ran on ({nb_machines}; one notebook's timings on two CPUs can differ widely). {nb_missing} The experiments behind
+those carry their own cost: notebook 05's runs {cost05} minutes (the `cpu` preset's tasks, then the mechanism row:
 `results/offline_rl/{{cpu,mechanism}}/*.json`, `timings`) and its critic check {cost05c:.0f} minutes
 (`results/critic_budget/cpu/*.json`, `seconds`), notebook 06's two
 runs {cost06} minutes (`results/pgd/cpu*/results.json`, `seconds`), notebook 07's two
@@ -676,8 +679,8 @@ minutes (its summary)."""
 
 
 def costs(figures: Path, results: Path, bench: Path) -> str:
-    """What `make test` and `make figures` cost, from the records: never a typed figure."""
-    test = _json(bench / "make_test.json")
+    """What `make test`, `make test-quick` and `make figures` cost, from the records: never a typed figure."""
+    test, quick = _json(bench / "make_test.json"), _json(bench / "make_test_quick.json")
     times = _json(figures / "notebook_times.json")
     full = {name.removesuffix(".ipynb"): t["full"] for name, t in sorted(times.items()) if "full" in t}
     every = sorted(p.stem for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -692,6 +695,8 @@ def costs(figures: Path, results: Path, bench: Path) -> str:
     values = dict(
         test_min=test["seconds"] / 60, test_passed=test["passed"], test_skipped=test["skipped"],
         test_machine=test["machine"], test_commit=test["commit"], test_env=test["environment"],
+        quick_args=shlex.join(quick["args"]), quick_min=quick["seconds"] / 60, quick_passed=quick["passed"],
+        quick_skipped=quick["skipped"], quick_machine=quick["machine"], quick_commit=quick["commit"],
         nb_times="; ".join(f"{n[:2]} {s / 60:.1f} min" for n, s in full.items()), nb_total=sum(full.values()) / 60,
         nb_count=len(full), nb_machines="; ".join(f"{', '.join(n)}: {m}" for m, n in by_machine.items()),
         nb_missing=f"Not on record: {', '.join(n[:2] for n in missing)}." if missing else "All are on record.",

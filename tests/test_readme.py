@@ -170,7 +170,13 @@ def test_the_costs_block_follows_the_records(tmp_path):
     record = json.loads((REPO / "benchmarks" / "results" / "make_test.json").read_text())
     text = render_readme.costs(REPO / "figures", REPO / "results", REPO / "benchmarks" / "results")
     assert f"took {record['seconds'] / 60:.0f} minutes for {record['passed']} tests" in text
+    quick = json.loads((REPO / "benchmarks" / "results" / "make_test_quick.json").read_text())
+    assert quick["args"] == ["-m", "not slow"] and quick["exit_status"] == 0 and quick["failed"] == 0
+    assert f"(`pytest -m 'not slow'`: the tests not marked slow) took {quick['seconds'] / 60:.0f}" in text
     record["seconds"] += 600
+    quick["passed"] += 7
     (bench / "make_test.json").write_text(json.dumps(record))
+    (bench / "make_test_quick.json").write_text(json.dumps(quick))
     changed = render_readme.costs(REPO / "figures", REPO / "results", bench)
     assert f"took {record['seconds'] / 60:.0f} minutes" in changed
+    assert f"minutes for {quick['passed']} tests" in changed
