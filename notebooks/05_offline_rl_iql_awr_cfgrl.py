@@ -878,8 +878,7 @@ else:
                            + MECH256_LINE.removeprefix("- "))  # fmt: skip
     S05["mechanism100k"] = (
         f"{orl.run_label(MECH100)}; {orl.cost_minutes(MECH100):.0f} min; "
-        + (f"its first {MECH['checkpoint_steps'][-1]:,} steps repeat this run's: the same losses and test episodes"
-           if CONTINUES else "made on other arithmetic than this run: it does not repeat its steps")
+        + orl.continues_text(MECH100, MECH, "this run's")
         + "). " + MECH100_LINE.removeprefix("- ") + " From this run's steps to the record's, per seed: "
         + "; ".join(f"{label} {stats.gap_text(gap)}" for label, gap in MORE_STEPS.items()) + "."
     )  # fmt: skip

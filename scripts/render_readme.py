@@ -316,10 +316,7 @@ def results_05(figures: Path, results: Path) -> str:
     mechanism_long = dict(
         mechanism_long_steps=longer["checkpoint_steps"][-1],
         mechanism_long_gap=stats.gap_text(offline_rl.paired_gap(longer, "awr_gaussian", "cfgrl")),
-        mechanism_long_continues=(
-            f"its first {mechanism['checkpoint_steps'][-1]:,} steps repeat the run above: the same losses and test "
-            "episodes" if offline_rl.continues(longer, mechanism) else "made on other arithmetic than the run above"
-        ),
+        mechanism_long_continues=offline_rl.continues_text(longer, mechanism, "the run above"),
         **{f"mechanism_long_{k.lower()}": stats.pm(longer_row[f"{k} mean"], longer_row[f"{k} std"], ".0f")
            for k in ("AWR", "CFGRL")},
     )  # fmt: skip

@@ -92,9 +92,9 @@ def test_obtain_loads_a_finished_result_only_when_reused_or_made_by_this_commit(
     assert call(reuse=False) == {"commit": "abc1234"} and events == ["load"]  # made by this clean commit
     monkeypatch.setattr(protocol, "made_by_this_commit", lambda made_with: False)
     assert call(reuse=False) == fresh and events == ["discard", "run", "load"]  # made by another: done again
+    result.unlink()
+    (tmp_path / "weights").rmdir()
     with pytest.raises(RuntimeError, match=r"toy: the run finished without writing \['.*weights'\]"):
-        result.unlink()
-        (tmp_path / "weights").rmdir()
         protocol.obtain("toy", result, also=[tmp_path / "weights"], reuse=True, load=dict, discard=dict,
                         run=lambda: result.write_text("{}"), log=lambda line: None)  # fmt: skip
 

@@ -517,6 +517,14 @@ def test_a_run_carried_on_continues_the_shorter_one_and_any_difference_in_what_t
     fresh = longer | {"preset": {k: tuple(v) if isinstance(v, list) else v for k, v in longer["preset"].items()}}
     assert offline_rl.continues(fresh, base)  # a result fresh from the runner (tuples) compares as its JSON (lists)
     assert not offline_rl.continues(base, base)  # not longer
+    steps = base["checkpoint_steps"][-1]
+    assert offline_rl.continues_text(longer, base, "the run") == (
+        f"its first {steps:,} steps repeat the run: the same losses and test episodes"
+    )
+    assert (
+        offline_rl.continues_text(base, base, "the run")
+        == "made on other arithmetic than the run: it does not repeat its steps"
+    )
 
     def flipped(result, step, seed, episode):
         out = copy.deepcopy(result)

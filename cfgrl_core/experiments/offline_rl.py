@@ -603,6 +603,15 @@ def continues(longer: dict, shorter: dict) -> bool:
     return bool(np.array_equal(a[:, : b.shape[1]], b))
 
 
+def continues_text(longer: dict, shorter: dict, shorter_name: str) -> str:
+    """`continues(longer, shorter)` in words, for the notebook's Summary and the README: `shorter_name` is how the text
+    names the shorter run ("this run's", "the run above")."""
+    if continues(longer, shorter):
+        steps = shorter["checkpoint_steps"][-1]
+        return f"its first {steps:,} steps repeat {shorter_name}: the same losses and test episodes"
+    return f"made on other arithmetic than {shorter_name}: it does not repeat its steps"
+
+
 def obtain(task: str, preset, folder=None, *, reuse: bool = False, seed: int = 0, data_dir=None, progress=True,
            log=print) -> dict:  # fmt: skip
     """The result a notebook needs (`protocol.obtain`): loaded when reuse=True or when made by this very commit of a
