@@ -53,9 +53,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def server_environment(work: Path, jax_cache_dir: Path | None = None) -> dict:
+def server_environment(work: Path) -> dict:
     """FAST mode, figures into work/figures, and every Jupyter/IPython folder inside `work`."""
-    env = ws.kernel_environment(work / "figures", jax_cache_dir)
+    env = ws.kernel_environment(work / "figures")
     for var, sub in (
         ("JUPYTER_CONFIG_DIR", "jupyter_config"),
         ("JUPYTER_DATA_DIR", "jupyter_data"),

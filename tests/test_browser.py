@@ -70,8 +70,8 @@ def work(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def voila(browser, work, tmp_path_factory):
-    server = bs.start_voila(work, bs.server_environment(work, ws.session_jax_cache(tmp_path_factory)))
+def voila(browser, work):
+    server = bs.start_voila(work, bs.server_environment(work))
     try:
         yield server
     finally:
@@ -79,8 +79,8 @@ def voila(browser, work, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def lab(browser, work, tmp_path_factory):
-    server = bs.start_lab(work, bs.server_environment(work, ws.session_jax_cache(tmp_path_factory)))
+def lab(browser, work):
+    server = bs.start_lab(work, bs.server_environment(work))
     try:
         yield server
     finally:

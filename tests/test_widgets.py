@@ -62,30 +62,6 @@ class OneNotebookAtATime:
 # ---------------------------------------------------------------------------------------------------------
 # In the pytest process
 # ---------------------------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def jax_compilation_cache(path):
-    """Use the session's persistent JAX compilation cache in this process for a while (the kernels of the
-    other tests fill it; compiling is about a quarter of notebook 01's FAST run)."""
-    import jax
-    from jax.experimental.compilation_cache import compilation_cache
-
-    names = (
-        "jax_compilation_cache_dir",
-        "jax_persistent_cache_min_compile_time_secs",
-        "jax_persistent_cache_min_entry_size_bytes",
-    )
-    old = {name: getattr(jax.config, name) for name in names}
-    for name, value in zip(names, (str(path), 0.0, 0), strict=True):
-        jax.config.update(name, value)
-    compilation_cache.reset_cache()
-    try:
-        yield
-    finally:
-        for name, value in old.items():
-            jax.config.update(name, value)
-        compilation_cache.reset_cache()
-
-
 @pytest.fixture(scope="module")
 def in_process(tmp_path_factory):
     """`in_process.get(stem)`: the globals of the notebook's .py twin, run in this process."""
@@ -94,7 +70,7 @@ def in_process(tmp_path_factory):
     def run(stem):
         work = ws.copy_notebooks(tmp_path_factory.mktemp(f"in_process_{stem}"), suffix=".py")
         backend = plt.get_backend()
-        with pytest.MonkeyPatch.context() as mp, jax_compilation_cache(ws.session_jax_cache(tmp_path_factory)):
+        with pytest.MonkeyPatch.context() as mp:
             mp.setenv("FAST", "1")
             mp.setenv("CFGRL_FIGURES_DIR", str(work / "figures"))
             mp.chdir(work)
@@ -140,7 +116,7 @@ def kernel(tmp_path_factory):
         work = ws.copy_notebooks(tmp_path_factory.mktemp(f"kernel_{stem}"))
         nb = nbformat.read(work / f"{stem}.ipynb", as_version=4)
         client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(work)}})
-        env = ws.kernel_environment(work / "figures", ws.session_jax_cache(tmp_path_factory))
+        env = ws.kernel_environment(work / "figures")
         with client.setup_kernel(env=env):
             for index, cell in enumerate(nb.cells):
                 client.execute_cell(cell, index)

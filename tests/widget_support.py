@@ -88,30 +88,16 @@ def copy_notebooks(dest: Path, *, suffix: str = ".ipynb", break_wiring: bool = B
     return dest
 
 
-def kernel_environment(figures_dir: Path, jax_cache_dir: Path | None = None) -> dict:
+def kernel_environment(figures_dir: Path) -> dict:
     """Environment for kernels and servers: FAST mode, figures into a temporary folder, and matplotlib's
-    inline backend (MPLBACKEND unset: ipykernel then picks matplotlib-inline; Agg would draw nothing).
-
-    With `jax_cache_dir`, JAX's persistent compilation cache is shared by the kernels of one test session:
-    the same notebook runs in several kernels (Voila, JupyterLab, nbclient), and every run after the first
-    skips compilation (notebook 01: about 35 s instead of 45 s per run on 2 busy cores)."""
+    inline backend (MPLBACKEND unset: ipykernel then picks matplotlib-inline; Agg would draw nothing). The rest
+    is this process's environment, the session's JAX compilation cache included (tests/conftest.py): the same
+    notebook runs in several kernels (Voila, JupyterLab, nbclient), and every run after the first skips
+    compilation."""
     env = dict(os.environ)
     env.pop("MPLBACKEND", None)
     env.update(FAST="1", CFGRL_FIGURES_DIR=str(figures_dir), JAX_PLATFORMS=env.get("JAX_PLATFORMS", "cpu"))
-    if jax_cache_dir is not None:
-        env.update(
-            JAX_COMPILATION_CACHE_DIR=str(jax_cache_dir),
-            JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-            JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
-        )
     return env
-
-
-def session_jax_cache(tmp_path_factory) -> Path:
-    """One JAX compilation cache folder per pytest session (in pytest's temporary folder, never reused)."""
-    path = tmp_path_factory.getbasetemp() / "jax_compilation_cache"
-    path.mkdir(exist_ok=True)
-    return path
 
 
 # ---------------------------------------------------------------------------------------------------------
