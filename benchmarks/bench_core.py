@@ -1,7 +1,7 @@
 """Speed of cfgrl_core's training step and guided sampler, printed as JSON (not a test).
 
     python benchmarks/bench_core.py [--quick] [--out FILE] [--anchor benchmarks/results/authors_anchor.jsonl]
-                                    [--sections matmul train seeds sample eval] [--eval-max-steps 200]
+                                    [--sections matmul train seeds sample eval cube] [--eval-max-steps 200]
 
 Measures, on whatever jax.devices()[0] is:
   matmul     1024x1024 float32 (and bfloat16) matmul FLOP/s: the machine's ceiling, measured in the same run
@@ -16,6 +16,11 @@ Measures, on whatever jax.devices()[0] is:
              x 2 ws), both capped at --eval-max-steps env steps, as seconds per 1000 env steps (= per 1000-step
              episode) counted from the rollouts' actual lengths; compile and env creation excluded. Also printed
              (stderr) next to the authors' 2.67 s per 1000-step episode from shared/reference/perf_anchor.md.
+  cube       cube-single-play rollouts of 2 untrained goal-conditioned policies (3x256, 16 flow steps; the
+             seeds of notebook 08's FAST cube study) x 5 tasks x 1 episode x 7 ws, 40 env steps: evaluate_many
+             (the w grid in waves on one env per task, episode and policy) vs one lockstep of every row (an env
+             each), wall seconds with env creation included (what building a cube env costs is the point), the
+             envs each built, and whether the rollouts are identical.
 If an anchor file (JSON lines from timing the authors' agent on the same machine) is given, ratios to it
 are printed for the matching configurations. Each measurement is the median of 3 timed windows after a
 compile-and-warm-up call; run it on an otherwise idle machine.
@@ -44,7 +49,8 @@ from cfgrl_core.train import CFGLearner, TrainConfig, create_runs, to_device_dat
 
 DEFAULT_ANCHOR = Path(__file__).parent / "results" / "authors_anchor.jsonl"
 W_VALUES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0)
-SECTIONS = ("matmul", "train", "seeds", "sample", "eval")
+SECTIONS = ("matmul", "train", "seeds", "sample", "eval", "cube")
+CUBE_ENV = "cube-single-play-oraclerep-v0"
 EVAL_ENV = "pointmaze-medium-navigate-v0"
 # The authors' evaluate(), one untrained default-config (4x512) agent, 1000-step pointmaze-medium episodes:
 # median of 3 (2.63 / 2.67 / 2.83 s). shared/reference/perf_anchor.md section 3.4, measured on ANOTHER machine
@@ -246,6 +252,48 @@ def bench_eval(
     }
 
 
+def bench_cube(max_steps: int = 40, seeds: int = 2) -> dict:
+    """evaluate_many's w waves vs one lockstep of every row (`_evaluate_lockstep`, the loop before the waves) on
+    CUBE_ENV, each with envs of its own (a fresh pool), env creation included; a 2-step call compiles first."""
+    from cfgrl_core.ogbench import evaluation
+
+    mc = ModelConfig(action_dim=5, hidden_dims=(256,) * 3, obs_dim=28, cond_dim=3)
+    jobs = [
+        (evaluation.goal_conditioned_policy(init_params(mc, jax.random.key(k)), mc, 16), W_VALUES) for k in range(seeds)
+    ]
+    args = dict(task_ids=(1, 2, 3, 4, 5), episodes_per_task=1, seed=0, record_trajectories=False)
+    ways = {
+        "waves": lambda steps, pool: evaluation.evaluate_many(CUBE_ENV, jobs, max_steps=steps, pool=pool, **args),
+        "one_lockstep": lambda steps, pool: evaluation._evaluate_lockstep(
+            CUBE_ENV,
+            jobs,
+            max_steps=steps,
+            pool=pool,
+            task_infos=None,
+            env_threads=None,
+            physics="auto",
+            progress=False,
+            **{k: v for k, v in args.items() if k != "task_infos"},
+        ),  # fmt: skip
+    }
+    out, results = {}, {}
+    for name, run in ways.items():
+        with evaluation.EnvPool() as pool:
+            run(2, pool)  # compile, untimed (its envs are closed with this pool)
+        with evaluation.EnvPool() as pool:
+            start = time.perf_counter()
+            results[name] = run(max_steps, pool)
+            out[name] = {"wall_s": time.perf_counter() - start, "envs_built": pool.size(CUBE_ENV),
+                         "rollout_s": results[name][0].seconds}  # fmt: skip
+    same = all(
+        np.array_equal(a.final_observations, b.final_observations) and np.array_equal(a.lengths, b.lengths)
+        for a, b in zip(results["waves"], results["one_lockstep"], strict=True)
+    )
+    rows = seeds * 5 * len(W_VALUES)
+    return {"env": CUBE_ENV, "rows": rows, "max_steps": max_steps, "identical_rollouts": same, **out,
+            "speedup_waves": out["one_lockstep"]["wall_s"] / out["waves"]["wall_s"]}  # fmt: skip
+
+
 def load_anchor(path: Path) -> dict:
     """Medians of the authors' agent timed on this machine (see benchmarks/results/README.md)."""
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -349,6 +397,17 @@ def main(argv=None) -> int:
                 file=sys.stderr,
             )
         result["eval"] = {"loadavg_before": loadavg, "max_steps": max_steps, "runs": runs}
+
+    if "cube" in args.sections:
+        print(f"cube ({CUBE_ENV}) ...", file=sys.stderr)
+        result["cube"] = r = bench_cube()
+        print(
+            f"  cube {r['rows']} rollouts x {r['max_steps']} steps: waves {r['waves']['wall_s']:.1f} s "
+            f"({r['waves']['envs_built']} envs) | one lockstep {r['one_lockstep']['wall_s']:.1f} s "
+            f"({r['one_lockstep']['envs_built']} envs) | x{r['speedup_waves']:.1f}, "
+            f"identical: {r['identical_rollouts']}",
+            file=sys.stderr,
+        )
 
     if args.anchor and args.anchor.exists():
         anchor = load_anchor(args.anchor)

@@ -154,8 +154,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args.target = (args.task or DEFAULT_TASK) if offline else (args.env or DEFAULT_ENV)
     if offline and not (args.target.startswith("pointmaze-") and "-singletask" in args.target):
         parser.error(f"--task {args.target}: the offline job takes the point mazes' single tasks (such as "
-                     f"{DEFAULT_TASK}); cube-single's evaluation builds one env per rollout row, about 1 s each, more "
-                     "than a 10-minute command holds")  # fmt: skip
+                     f"{DEFAULT_TASK}); cube-single's evaluation builds one env per task, episode, seed and "
+                     "actor, about 1 s each, more than a 10-minute command holds")  # fmt: skip
     return args
 
 

@@ -4,6 +4,8 @@ rollouts as the authors' one-episode-at-a-time loop on the same seeds, and the s
 Tiny: an untrained (16,) network, 2 tasks x 1 episode x 2 w, 30 steps.
 """
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -160,9 +162,10 @@ def test_cube_envs_are_pooled_and_reuse_changes_nothing():
     args = dict(task_ids=(1, 4), max_steps=6, flow_steps=2, seed=2)
     with ev.EnvPool() as pool:
         first = ev.evaluate_lockstep(name, params, config, (0.0, 3.0), pool=pool, **args)
-        pooled = pool.get(name, 4)
+        assert pool.size(name) == 2  # one env per task and episode: the two ws run in waves on them
+        pooled = pool.get(name, 2)
         again = ev.evaluate_lockstep(name, params, config, (0.0, 3.0), pool=pool, **args)
-        assert pool.get(name, 4) == pooled and pool.size(name) == 4  # the same env objects, not new ones
+        assert pool.get(name, 2) == pooled and pool.size(name) == 2  # the same env objects, not new ones
     assert pool.size(name) == 0  # closed and forgotten when the block ends
     np.testing.assert_array_equal(again.final_observations, first.final_observations)
     fresh = ev.evaluate_lockstep(name, params, config, (0.0, 3.0), **args)  # no pool: envs of its own, closed after
@@ -170,6 +173,34 @@ def test_cube_envs_are_pooled_and_reuse_changes_nothing():
     single = ev.evaluate_one_at_a_time(name, params, config, (0.0, 3.0), **args)  # a fresh env of its own
     np.testing.assert_allclose(single.final_observations, first.final_observations, atol=1e-4)
     assert not np.allclose(first.final_observations[0, 0, 0], first.final_observations[0, 0, 1])
+
+
+def test_the_w_waves_of_the_reference_path_equal_one_lockstep_of_every_row():
+    """Cube rollouts run one w at a time on the same envs (`evaluate_many`); one lockstep of all the rows (the
+    private loop, as before the waves) gives the same rollouts: two jobs with w grids of different lengths, recorded
+    trajectories padded to the longest wave as a lockstep freezes a finished rollout."""
+    name = "cube-single-play-oraclerep-v0"
+    config = ModelConfig(action_dim=5, obs_dim=28, cond_dim=3, hidden_dims=(16,))
+    policies = [ev.goal_conditioned_policy(init_params(config, jax.random.PRNGKey(k)), config, 2) for k in (1, 2)]
+    jobs = [(policies[0], (0.0, 3.0, 1.0)), (policies[1], (2.0,))]
+    args = dict(task_ids=(1, 4), episodes_per_task=1, seed=2, max_steps=5, record_trajectories=True)
+    with ev.EnvPool() as pool:
+        waves = ev.evaluate_many(name, jobs, pool=pool, **args)
+        assert pool.size(name) == 4  # 2 jobs x 2 tasks, not the 8 rows
+        lockstep = ev._evaluate_lockstep(name, jobs, **args, task_infos=None, env_threads=None, physics="auto",
+                                         pool=pool, progress=False)  # fmt: skip
+    for a, b in zip(waves, lockstep, strict=True):
+        np.testing.assert_array_equal(a.ws, b.ws)
+        for field in ("success", "lengths", "final_observations", "trajectories"):
+            np.testing.assert_array_equal(getattr(a, field), getattr(b, field), err_msg=field)
+    assert waves[0].seconds == waves[1].seconds > 0
+    assert not np.allclose(waves[0].final_observations[0, 0, 0], waves[0].final_observations[0, 0, 1])
+    # a wave whose rollouts all ended early is frozen at its last observation up to the longest wave
+    short = dataclasses.replace(waves[1], trajectories=waves[1].trajectories[:, :, :, :3])
+    joined = ev._join_w([waves[0], short], seconds=1.0, policy_seconds=0.5)
+    assert joined.trajectories.shape == (2, 1, 4, 6, 28) and joined.seconds == 1.0 and joined.policy_seconds == 0.5
+    np.testing.assert_array_equal(joined.trajectories[:, :, 3, 3:], np.repeat(short.trajectories[:, :, 0, -1:], 3, 2))
+    np.testing.assert_array_equal(joined.ws, [0.0, 3.0, 1.0, 2.0])
 
 
 def test_env_threads_change_nothing(params):

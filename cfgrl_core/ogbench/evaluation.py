@@ -14,7 +14,9 @@ rows, and the envs of all of them are stepped together.
 
 Physics: point mazes are stepped by `maze_batch` (every running rollout's MuJoCo state in one threaded `rollout`
 call, OGBench's step logic in numpy; tests hold it to OGBench's env step for step); other envs (cube) through
-their own OGBench env on a thread pool. `physics="reference"` forces the latter everywhere.
+their own OGBench env on a thread pool. `physics="reference"` forces the latter everywhere. An env of its own per
+rollout is costly to build (a cube env compiles its MJCF: about 1 s), so on that path the w grid runs in waves, one
+w after another on the same T x E envs of every job: W times fewer envs, the same rollouts (`evaluate_many`).
 
 Finished rollouts are frozen: their env is no longer stepped, and the policy call takes only the rows still
 running, gathered on the host (numpy: keys, goals, w and observations; the step's keys of every row come from one
@@ -272,12 +274,17 @@ def check_env_threads(env_threads, cap: int | None = 8) -> int:
     return check_positive_int("env_threads", env_threads)
 
 
-def _check_args(env_name, policy: RowPolicy, ws, task_ids, task_infos, episodes_per_task, max_steps, seed, pool):
-    if not isinstance(policy, RowPolicy):
-        raise TypeError(f"policy must be a RowPolicy, got {type(policy).__name__}")
+def _check_ws(ws) -> np.ndarray:
     ws = check_finite("ws", np.atleast_1d(np.asarray(ws, np.float32)))
     if ws.ndim != 1 or ws.size == 0:
         raise ValueError(f"ws must be a non-empty 1-D vector of guidance weights, got shape {ws.shape}")
+    return ws
+
+
+def _check_args(env_name, policy: RowPolicy, ws, task_ids, task_infos, episodes_per_task, max_steps, seed, pool):
+    if not isinstance(policy, RowPolicy):
+        raise TypeError(f"policy must be a RowPolicy, got {type(policy).__name__}")
+    ws = _check_ws(ws)
     if task_infos is not None:
         task_infos = tuple(task_infos)
         if not task_infos or not all(isinstance(t, dict) for t in task_infos):
@@ -407,13 +414,56 @@ def evaluate_many(
     owned = pool is None
     pool = EnvPool() if owned else pool
     try:
-        return _evaluate_lockstep(
-            env_name, jobs, task_ids, task_infos, episodes_per_task, seed, max_steps, record_trajectories,
-            env_threads, physics, pool, progress,
+        (env,) = pool.get(env_name, 1)
+        run = functools.partial(
+            _evaluate_lockstep, env_name, task_ids=task_ids, task_infos=task_infos,
+            episodes_per_task=episodes_per_task, seed=seed, max_steps=max_steps,
+            record_trajectories=record_trajectories, env_threads=env_threads, physics=physics, pool=pool,
+            progress=progress,
         )  # fmt: skip
+        if _choose_physics(physics, env) == "batched":
+            return run(jobs)
+        return _in_w_waves(run, jobs)
     finally:
         if owned:
             pool.close()
+
+
+def _in_w_waves(run, jobs) -> list[EvalResult]:
+    """`run(jobs)` one w at a time: wave k evaluates the k-th w of every job that has one, on the same envs (the
+    pool keeps them), and each job's waves are joined along the w axis. A rollout depends only on its own task,
+    episode, w and seed (the policy key is shared across w, the env seed too), so this equals one lockstep of all
+    rows; only the wall and policy seconds are summed over the waves (every job gets the totals, as in one lockstep).
+    Recorded trajectories are padded with their last observation to the longest wave, as one lockstep records a
+    finished rollout."""
+    jobs = [(policy, _check_ws(ws)) for policy, ws in jobs]
+    waves = []
+    for k in range(max(ws.size for _, ws in jobs)):
+        members = [i for i, (_, ws) in enumerate(jobs) if k < ws.size]
+        waves.append(dict(zip(members, run([(jobs[i][0], jobs[i][1][k : k + 1]) for i in members]), strict=True)))
+    seconds = sum(next(iter(wave.values())).seconds for wave in waves)
+    policy_seconds = sum(next(iter(wave.values())).policy_seconds for wave in waves)
+    return [
+        _join_w([wave[i] for wave in waves if i in wave], seconds=seconds, policy_seconds=policy_seconds)
+        for i in range(len(jobs))
+    ]
+
+
+def _join_w(parts: list[EvalResult], **totals) -> EvalResult:
+    """One job's results of successive w waves as one result, W axis (2) in wave order."""
+    join = lambda name: np.concatenate([getattr(p, name) for p in parts], axis=2)
+    trajectories = None
+    if parts[0].trajectories is not None:
+        length = max(p.trajectories.shape[3] for p in parts)
+        padded = [
+            np.concatenate([p.trajectories] + [p.trajectories[:, :, :, -1:]] * (length - p.trajectories.shape[3]), 3)
+            for p in parts
+        ]
+        trajectories = np.concatenate(padded, axis=2)
+    return dataclasses.replace(
+        parts[0], ws=np.concatenate([p.ws for p in parts]), success=join("success"), lengths=join("lengths"),
+        final_observations=join("final_observations"), trajectories=trajectories, **totals,
+    )  # fmt: skip
 
 
 PHYSICS = ("auto", "batched", "reference")
@@ -454,7 +504,7 @@ def _policy_actions(job: _Job, keys: np.ndarray, active: np.ndarray, obs: np.nda
 
 
 def _evaluate_lockstep(
-    env_name, jobs, task_ids, task_infos, episodes_per_task, seed, max_steps, record_trajectories,
+    env_name, jobs, *, task_ids, task_infos, episodes_per_task, seed, max_steps, record_trajectories,
     env_threads, physics, pool, progress,
 ) -> list[EvalResult]:  # fmt: skip
     checked = [
