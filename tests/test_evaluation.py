@@ -5,6 +5,7 @@ Tiny: an untrained (16,) network, 2 tasks x 1 episode x 2 w, 30 steps.
 """
 
 import dataclasses
+import time
 
 import jax
 import jax.numpy as jnp
@@ -201,6 +202,20 @@ def test_the_w_waves_of_the_reference_path_equal_one_lockstep_of_every_row():
     assert joined.trajectories.shape == (2, 1, 4, 6, 28) and joined.seconds == 1.0 and joined.policy_seconds == 0.5
     np.testing.assert_array_equal(joined.trajectories[:, :, 3, 3:], np.repeat(short.trajectories[:, :, 0, -1:], 3, 2))
     np.testing.assert_array_equal(joined.ws, [0.0, 3.0, 1.0, 2.0])
+
+
+def test_the_seconds_count_rollouts_not_building_envs(params):
+    def slow_make():
+        time.sleep(1.5)
+        return ev.make_env(NAME)
+
+    with ev.EnvPool() as pool:
+        pool.register(NAME, slow_make)
+        start = time.perf_counter()
+        result = ev.evaluate_lockstep(NAME, params, CONFIG, (0.0, 1.0), task_ids=(1,), max_steps=3, flow_steps=2,
+                                      physics="reference", pool=pool)  # fmt: skip
+        assert time.perf_counter() - start > 1.5 and pool.size(NAME) == 1
+    assert 0 < result.seconds < 1.0
 
 
 def test_env_threads_change_nothing(params):

@@ -525,11 +525,11 @@ def _evaluate_lockstep(
     n = offset
     row_keys = jnp.concatenate(job_keys)  # [n, 2]: every row's key, job after job
     threads = check_env_threads(env_threads, cap=None if physics == "batched" else 8)
-    start = time.perf_counter()
+    envs = pool.get(env_name, 1 if physics == "batched" else n)
+    start = time.perf_counter()  # EvalResult.seconds: resets and steps, not building envs
     obs = np.zeros((n, jobs[0][0].obs_dim), np.float32)
     goals = np.zeros((n, *goal_shape), np.float32)
     rngs = [None] * n
-    envs = pool.get(env_name, 1 if physics == "batched" else n)
     batch = maze_batch.PointMazeBatch(env, threads) if physics == "batched" else None
     state = np.zeros((n, batch.state_size)) if batch else None
     goal_xy = np.zeros((n, 2)) if batch else None
