@@ -407,7 +407,9 @@ def evaluate_many(
     the actors of a learner. At every env step each job's policy is called once on its own running rows, and the
     envs of all jobs are stepped together (so the physics of S seeds runs as one batch). Returns one EvalResult per
     job, equal to `evaluate_policy(env_name, policy, ws, ...)` of that job alone (same env seeds and policy keys:
-    a rollout depends only on its own task, episode, w and seed). The other arguments as `evaluate_policy`."""
+    a rollout depends only on its own task, episode, w and seed). On the reference path (an env per rollout: cube)
+    the lockstep runs once per w (`_in_w_waves`), on T x E envs per job instead of T x E x W, with the same result.
+    The other arguments as `evaluate_policy`."""
     jobs = [(policy, ws) for policy, ws in jobs]
     if not jobs:
         raise ValueError("jobs is empty: give at least one (policy, ws)")
