@@ -273,7 +273,7 @@ def bench_cube(max_steps: int = 40, seeds: int = 2) -> dict:
             env_threads=None,
             physics="auto",
             progress=False,
-            **{k: v for k, v in args.items() if k != "task_infos"},
+            **args,
         ),  # fmt: skip
     }
     out, results = {}, {}
@@ -289,7 +289,7 @@ def bench_cube(max_steps: int = 40, seeds: int = 2) -> dict:
         np.array_equal(a.final_observations, b.final_observations) and np.array_equal(a.lengths, b.lengths)
         for a, b in zip(results["waves"], results["one_lockstep"], strict=True)
     )
-    rows = seeds * 5 * len(W_VALUES)
+    rows = seeds * len(args["task_ids"]) * len(W_VALUES)
     return {"env": CUBE_ENV, "rows": rows, "max_steps": max_steps, "identical_rollouts": same, **out,
             "speedup_waves": out["one_lockstep"]["wall_s"] / out["waves"]["wall_s"]}  # fmt: skip
 
